@@ -1,0 +1,42 @@
+# CUDA backend: on when nvcc is found (MOE_CUDA=AUTO), forced with ON, off with OFF.
+# The CUDA runtime is linked shared; libcuda (the driver) is never linked, so
+# binaries build on machines without a GPU driver.
+set(MOE_WITH_CUDA OFF)
+if(NOT MOE_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES "80;90a")
+    endif()
+    enable_language(CUDA)
+    set(CMAKE_CUDA_STANDARD 20)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
+    find_package(CUDAToolkit REQUIRED)
+    set(MOE_WITH_CUDA ON)
+  elseif(MOE_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "MOE_CUDA=ON but no CUDA compiler (nvcc) was found")
+  endif()
+endif()
+
+if(MOE_WITH_CUDA)
+  # NCCL has no CMake package: find it and wrap it in an imported target.
+  find_path(NCCL_INCLUDE_DIR nccl.h
+    HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include /usr/include)
+  find_library(NCCL_LIBRARY NAMES nccl
+    HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib /usr/local/cuda/lib64 /usr/lib/x86_64-linux-gnu)
+  if(NOT NCCL_INCLUDE_DIR OR NOT NCCL_LIBRARY)
+    message(FATAL_ERROR "CUDA is on but NCCL was not found (nccl.h / libnccl)")
+  endif()
+  add_library(moe::nccl UNKNOWN IMPORTED)
+  set_target_properties(moe::nccl PROPERTIES
+    IMPORTED_LOCATION "${NCCL_LIBRARY}"
+    INTERFACE_INCLUDE_DIRECTORIES "${NCCL_INCLUDE_DIR}")
+  message(STATUS "CUDA backend ON: archs ${CMAKE_CUDA_ARCHITECTURES}, NCCL ${NCCL_LIBRARY}")
+else()
+  message(STATUS "CUDA backend OFF")
+endif()

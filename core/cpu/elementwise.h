@@ -1,0 +1,13 @@
+#pragma once
+#include "core/kernels/elementwise_math.h"
+#include "core/tensor.h"
+
+namespace moe::cpu {
+// out = op(x, p); out contiguous with x's shape; same dtype (f32/f64).
+void unary(math::Unary op, const Tensor& x, double p, const Tensor& out);
+// out = op(a, b) with a, b broadcast to out's shape. Comparisons may write
+// into a bool `out`; otherwise out has the operands' dtype.
+void binary(math::Binary op, const Tensor& a, const Tensor& b, const Tensor& out);
+// out = cond ? a : b (cond bool), all broadcast to out's shape.
+void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out);
+}  // namespace moe::cpu

@@ -1,0 +1,72 @@
+#include "core/cpu/reduce.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/dispatch.h"
+#include "core/parallel.h"
+
+namespace moe::cpu {
+
+namespace {
+constexpr int64_t kBlock = 8192;
+
+template <typename T>
+double reduce_range(RowReduce op, const T* p, int64_t n) {
+  if (op == RowReduce::sum) {
+    double acc = 0;
+    for (int64_t i = 0; i < n; ++i) acc += double(p[i]);
+    return acc;
+  }
+  double m = -std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = double(p[i]);
+    if (v > m || std::isnan(v)) m = v;
+    if (std::isnan(m)) break;
+  }
+  return m;
+}
+
+double combine(RowReduce op, double a, double b) {
+  if (op == RowReduce::sum) return a + b;
+  return (std::isnan(a) || a >= b) ? a : b;
+}
+}  // namespace
+
+void reduce_rows(RowReduce op, const Tensor& x, int64_t rows, int64_t len, const Tensor& out) {
+  dispatch_float(x.dtype(), "reduce", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    if (rows >= 2 * num_threads() || len <= kBlock) {
+      parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r) {
+          // Long rows are reduced block by block even here, so the result is
+          // the same as the blocked path below.
+          double acc = reduce_range(op, px + r * len, std::min(len, kBlock));
+          for (int64_t s = kBlock; s < len; s += kBlock)
+            acc = combine(op, acc, reduce_range(op, px + r * len + s, std::min(kBlock, len - s)));
+          po[r] = T(acc);
+        }
+      });
+      return;
+    }
+    // Few long rows: reduce fixed blocks in parallel, combine them in order.
+    const int64_t nblocks = (len + kBlock - 1) / kBlock;
+    std::vector<double> partial(size_t(rows * nblocks));
+    parallel_for(rows * nblocks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t r = i / nblocks, s = (i % nblocks) * kBlock;
+        partial[size_t(i)] = reduce_range(op, px + r * len + s, std::min(kBlock, len - s));
+      }
+    });
+    for (int64_t r = 0; r < rows; ++r) {
+      double acc = partial[size_t(r * nblocks)];
+      for (int64_t k = 1; k < nblocks; ++k) acc = combine(op, acc, partial[size_t(r * nblocks + k)]);
+      po[r] = T(acc);
+    }
+  });
+}
+
+}  // namespace moe::cpu

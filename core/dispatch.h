@@ -1,0 +1,52 @@
+#pragma once
+// Type dispatch for kernels: calls f with a value of type Tag<T> for the
+// tensor's element type T.
+#include <type_traits>
+
+#include "core/dtype.h"
+#include "core/error.h"
+
+namespace moe {
+
+template <typename T>
+struct Tag {
+  using type = T;
+};
+
+// f32 and f64 (compute types of floating kernels).
+template <typename F>
+decltype(auto) dispatch_float(DType t, const char* op, F&& f) {
+  switch (t) {
+    case DType::f32: return f(Tag<float>{});
+    case DType::f64: return f(Tag<double>{});
+    default: break;
+  }
+  MOE_CHECK(false, op, ": unsupported dtype ", t, " (kernels compute in f32/f64)");
+}
+
+// Integer index types.
+template <typename F>
+decltype(auto) dispatch_index(DType t, const char* op, F&& f) {
+  switch (t) {
+    case DType::i32: return f(Tag<int32_t>{});
+    case DType::i64: return f(Tag<int64_t>{});
+    default: break;
+  }
+  MOE_CHECK(false, op, ": index tensor must be i32 or i64, got ", t);
+}
+
+// Every dtype whose elements are native C++ arithmetic types.
+template <typename F>
+decltype(auto) dispatch_native(DType t, const char* op, F&& f) {
+  switch (t) {
+    case DType::f32: return f(Tag<float>{});
+    case DType::f64: return f(Tag<double>{});
+    case DType::i32: return f(Tag<int32_t>{});
+    case DType::i64: return f(Tag<int64_t>{});
+    case DType::b8: return f(Tag<bool>{});
+    default: break;
+  }
+  MOE_CHECK(false, op, ": unsupported dtype ", t);
+}
+
+}  // namespace moe

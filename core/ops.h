@@ -1,0 +1,155 @@
+#pragma once
+// Every tensor op of the core, declared once. Each op's forward and backward
+// live together in core/ops/<group>.cc; the per-element work is done by the
+// backend kernels in core/cpu/ (and core/cuda/ when built). All ops accept
+// non-contiguous inputs. Floating ops support f64 and f32; bf16/f16 inputs are
+// computed in f32 and the result rounded back.
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace moe {
+
+// ---------------- creation (ops/creation.cc) ----------------
+Tensor empty(const Shape& s, DType t = DType::f32, Device d = Device::cpu());
+Tensor zeros(const Shape& s, DType t = DType::f32, Device d = Device::cpu());
+Tensor ones(const Shape& s, DType t = DType::f32, Device d = Device::cpu());
+Tensor full(const Shape& s, double value, DType t = DType::f32, Device d = Device::cpu());
+Tensor zeros_like(const Tensor& x);
+Tensor ones_like(const Tensor& x);
+Tensor scalar_tensor(double v, DType t = DType::f32, Device d = Device::cpu());
+// [start, end) with step, as i64 unless t says otherwise.
+Tensor arange(int64_t start, int64_t end, int64_t step = 1, DType t = DType::i64);
+// Builds a tensor from values (converted to t, rounding to nearest even).
+Tensor from_vector(const std::vector<double>& v, const Shape& s, DType t = DType::f32);
+// Philox-based random tensors keyed by (seed, stream): the same numbers
+// whatever the thread count (see core/random.h).
+Tensor rand(const Shape& s, uint64_t seed, uint64_t stream = 0, DType t = DType::f32);
+Tensor randn(const Shape& s, uint64_t seed, uint64_t stream = 0, DType t = DType::f32);
+Tensor clone(const Tensor& x);  // differentiable copy, contiguous
+Tensor cast(const Tensor& x, DType t, bool saturate = false);  // differentiable for floats
+
+// In-place (bump the version counter; not recorded by autograd: only allowed
+// on tensors that do not require grad or under NoGradGuard).
+void copy_(Tensor& dst, const Tensor& src);  // src broadcast to dst, any dtypes
+void fill_(Tensor& dst, double value);
+void add_(Tensor& dst, const Tensor& src, double alpha = 1.0);  // dst += alpha*src
+void mul_(Tensor& dst, double value);
+
+// ---------------- views (ops/views.cc): share storage, no copy ----------------
+Tensor view(const Tensor& x, const Shape& s);     // needs compatible strides; -1 infers one dim
+Tensor reshape(const Tensor& x, const Shape& s);  // view when possible, else copy
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
+Tensor transpose(const Tensor& x, int64_t a, int64_t b);
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
+Tensor select(const Tensor& x, int64_t dim, int64_t index);
+Tensor expand(const Tensor& x, const Shape& s);  // -1 keeps a dim
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+Tensor squeeze(const Tensor& x, int64_t dim);
+Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
+Tensor contiguous(const Tensor& x);
+// Sums x down to `shape` (reverses broadcasting; used by backward formulas).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+
+// ---------------- elementwise (ops/elementwise.cc) ----------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double b);
+Tensor mul(const Tensor& a, double b);
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor pow(const Tensor& x, double exponent);
+Tensor silu(const Tensor& x);
+Tensor gelu(const Tensor& x);  // exact (erf) form
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor abs(const Tensor& x);
+// Comparisons give bool tensors (not differentiable).
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+// cond ? a : b with broadcasting; gradient flows to the chosen side.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+inline Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
+inline Tensor operator+(const Tensor& a, double b) { return add(a, b); }
+
+// ---------------- reductions and normalisers (ops/reduction.cc) ----------------
+// dims empty = all dims.
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor amax(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+struct ValuesIndices {
+  Tensor values;
+  Tensor indices;  // i64
+};
+// Max along one dim with its (first) index; gradient flows to that index.
+ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor softmax(const Tensor& x, int64_t dim = -1);
+Tensor log_softmax(const Tensor& x, int64_t dim = -1);
+Tensor cumsum(const Tensor& x, int64_t dim);
+enum class Reduction { mean, sum, none };
+// logits [N, C] (or [..., C]), target i64 [N] (or [...]); targets equal to
+// ignore_index contribute nothing; mean divides by the non-ignored count.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index = -100,
+                     Reduction reduction = Reduction::mean);
+
+// ---------------- linear algebra (ops/linalg.cc) ----------------
+// a [..., M, K] @ b [..., K, N]; 1-D operands as in numpy; batch dims
+// broadcast. Transposed (column-major) operands go to BLAS as transposes.
+Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor bmm(const Tensor& a, const Tensor& b);  // [B,M,K] @ [B,K,N], no broadcasting
+
+// ---------------- neural-network ops (ops/nn.cc) ----------------
+// y = x * rsqrt(mean(x^2, -1) + eps) * weight; weight [D], x [..., D].
+Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);
+enum class RopeStyle { interleaved, half_split };
+// x [B, T, H, Dh] (rotary dims = the first rot_dim of Dh, default all);
+// position of token t is position_offset + t; theta_i = base^(-2i/rot_dim).
+Tensor rope(const Tensor& x, double base = 10000.0, RopeStyle style = RopeStyle::half_split,
+            int64_t position_offset = 0, int64_t rot_dim = -1);
+// Causal attention. q [B, T, H, Dh], k/v [B, S, Hkv, Dh(v)] with H % Hkv == 0
+// (GQA), S == T. window > 0 keeps only keys j with i - window < j <= i.
+// scale <= 0 means 1/sqrt(Dh). Returns [B, T, H, Dv].
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    double scale = 0.0, int64_t window = 0);
+// weight [V, D], ids integer [...] -> [..., D]; backward is a scatter-add.
+Tensor embedding(const Tensor& weight, const Tensor& ids);
+// Zeroes each element with probability p (Philox keyed by seed, stream),
+// scales the rest by 1/(1-p).
+Tensor dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream = 0);
+
+// ---------------- indexing and shape ops (ops/indexing.cc) ----------------
+// k largest along the last dim, sorted descending, ties broken by lower index.
+ValuesIndices topk(const Tensor& x, int64_t k);
+// Stable sort along dim (equal values keep their order).
+ValuesIndices sort(const Tensor& x, int64_t dim = -1, bool descending = false);
+Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+// out = x; out[index[i]][...] += src[i] along dim (torch.scatter_add semantics).
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+// out = x; out.select(dim, index[i]) += src.select(dim, i).
+Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor one_hot(const Tensor& ids, int64_t num_classes);  // i64 [..., C]
+Tensor bincount(const Tensor& ids, int64_t minlength = 0);  // i64 counts
+Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
+
+}  // namespace moe

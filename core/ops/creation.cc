@@ -1,0 +1,125 @@
+// Creation, copy and cast ops.
+#include "core/cpu/copy.h"
+#include "core/ops/op_utils.h"
+
+namespace moe {
+
+Tensor empty(const Shape& s, DType t, Device d) {
+  for (int64_t x : s) MOE_CHECK(x >= 0, "empty: negative size in shape ", shape_str(s));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(size_t(shape_numel(s)) * dtype_size(t), allocator_for(d));
+  impl->shape = s;
+  impl->strides = contiguous_strides(s);
+  impl->dtype = t;
+  return Tensor(impl);
+}
+
+Tensor full(const Shape& s, double value, DType t, Device d) {
+  Tensor x = empty(s, t, d);
+  check_cpu("full", x);
+  cpu::fill(x, value);
+  return x;
+}
+Tensor zeros(const Shape& s, DType t, Device d) { return full(s, 0.0, t, d); }
+Tensor ones(const Shape& s, DType t, Device d) { return full(s, 1.0, t, d); }
+Tensor zeros_like(const Tensor& x) { return zeros(x.shape(), x.dtype(), x.device()); }
+Tensor ones_like(const Tensor& x) { return ones(x.shape(), x.dtype(), x.device()); }
+Tensor scalar_tensor(double v, DType t, Device d) { return full({}, v, t, d); }
+
+Tensor arange(int64_t start, int64_t end, int64_t step, DType t) {
+  MOE_CHECK(step != 0, "arange: step must be non-zero");
+  const int64_t n = std::max<int64_t>(0, (end - start + step + (step > 0 ? -1 : 1)) / step);
+  std::vector<double> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[size_t(i)] = double(start + i * step);
+  return from_vector(v, {n}, t);
+}
+
+Tensor from_vector(const std::vector<double>& v, const Shape& s, DType t) {
+  MOE_CHECK(int64_t(v.size()) == shape_numel(s), "from_vector: ", v.size(), " values for shape ",
+            shape_str(s));
+  Tensor src = empty(s, DType::f64);
+  std::copy(v.begin(), v.end(), src.data<double>());
+  if (t == DType::f64) return src;
+  Tensor out = empty(s, t);
+  cpu::copy_strided(out, src, false);
+  return out;
+}
+
+Tensor rand(const Shape& s, uint64_t seed, uint64_t stream, DType t) {
+  Tensor x = empty(s, t);
+  cpu::fill_uniform(x, seed, stream);
+  return x;
+}
+
+Tensor randn(const Shape& s, uint64_t seed, uint64_t stream, DType t) {
+  Tensor x = empty(s, t);
+  cpu::fill_normal(x, seed, stream);
+  return x;
+}
+
+Tensor clone(const Tensor& x) {
+  check_defined("clone", x);
+  Tensor out = empty(x.shape(), x.dtype(), x.device());
+  check_cpu("clone", x);
+  cpu::copy_strided(out, x, false);
+  if (needs_grad({x})) attach_grad_fn("clone", {out}, {x}, [](std::vector<Tensor>& g) { return g; });
+  return out;
+}
+
+Tensor cast(const Tensor& x, DType t, bool saturate) {
+  check_defined("cast", x);
+  if (x.dtype() == t) return x;
+  Tensor out = empty(x.shape(), t, x.device());
+  check_cpu("cast", x);
+  cpu::copy_strided(out, x, saturate);
+  if (is_floating(t) && is_floating(x.dtype()) && needs_grad({x})) {
+    const DType from = x.dtype();
+    attach_grad_fn("cast", {out}, {x}, [from](std::vector<Tensor>& g) {
+      return std::vector<Tensor>{cast(g[0], from)};
+    });
+  }
+  return out;
+}
+
+static void check_inplace(const char* op, const Tensor& dst) {
+  MOE_CHECK(!(GradMode::enabled() && dst.requires_grad()), op, ": in-place write to ", dst.str(),
+            " which requires grad; in-place ops are not recorded by autograd (use NoGradGuard, or an "
+            "out-of-place op)");
+}
+
+void copy_(Tensor& dst, const Tensor& src) {
+  check_inplace("copy_", dst);
+  check_same_device("copy_", dst, src);
+  MOE_CHECK(src.dim() <= dst.dim() && broadcast_shapes(dst.shape(), src.shape(), "copy_") == dst.shape(),
+            "copy_: cannot broadcast ", shape_str(src.shape()), " to ", shape_str(dst.shape()));
+  check_cpu("copy_", dst);
+  // A source that aliases the destination is copied out first.
+  Tensor s = src.storage() == dst.storage() ? clone(src.detach()) : src;
+  cpu::copy_strided(dst, s, false);
+  dst.bump_version();
+}
+
+void fill_(Tensor& dst, double value) {
+  check_inplace("fill_", dst);
+  check_cpu("fill_", dst);
+  cpu::fill(dst, value);
+  dst.bump_version();
+}
+
+void add_(Tensor& dst, const Tensor& src, double alpha) {
+  check_inplace("add_", dst);
+  NoGradGuard g;
+  Tensor r = alpha == 1.0 ? add(dst.detach(), src) : add(dst.detach(), mul(src.detach(), alpha));
+  cpu::copy_strided(dst, r, false);
+  dst.bump_version();
+}
+
+void mul_(Tensor& dst, double value) {
+  check_inplace("mul_", dst);
+  NoGradGuard g;
+  Tensor r = mul(dst.detach(), value);
+  cpu::copy_strided(dst, r, false);
+  dst.bump_version();
+}
+
+}  // namespace moe

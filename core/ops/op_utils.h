@@ -1,0 +1,42 @@
+#pragma once
+// Helpers shared by the op implementations in core/ops/.
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/ops.h"
+
+namespace moe {
+
+inline void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
+  MOE_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch: ", a.dtype(), shape_str(a.shape()), " vs ",
+            b.dtype(), shape_str(b.shape()));
+}
+inline void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
+  MOE_CHECK(a.device() == b.device(), op, ": device mismatch: ", a.str(), " vs ", b.str());
+}
+inline void check_floating(const char* op, const Tensor& a) {
+  MOE_CHECK(is_floating(a.dtype()), op, ": needs a floating tensor, got ", a.str());
+}
+inline void check_defined(const char* op, const Tensor& a) {
+  MOE_CHECK(a.defined(), op, ": got an undefined tensor");
+}
+// The backend of `t`: only the CPU kernels exist until the CUDA backend lands.
+inline void check_cpu(const char* op, const Tensor& t) {
+  MOE_CHECK(t.device().is_cpu(), op, ": no kernel for device ", t.device(), " in this build");
+}
+
+// Compute dtype of floating kernels: f64 stays f64, everything else runs in f32.
+inline DType compute_dtype(DType t) { return t == DType::f64 ? DType::f64 : DType::f32; }
+// x itself when already in its compute dtype, else an f32 copy (no autograd).
+inline Tensor to_compute(const Tensor& x) {
+  if (x.dtype() == compute_dtype(x.dtype())) return x;
+  NoGradGuard g;
+  return cast(x.detach(), compute_dtype(x.dtype()));
+}
+// Rounds a compute-dtype result back to the input dtype (no autograd).
+inline Tensor from_compute(const Tensor& y, DType t) {
+  if (y.dtype() == t) return y;
+  NoGradGuard g;
+  return cast(y, t);
+}
+
+}  // namespace moe
