@@ -29,9 +29,10 @@ Tensor scalar_tensor(double v, DType t, Device d) { return full({}, v, t, d); }
 Tensor arange(int64_t start, int64_t end, int64_t step, DType t) {
   MOE_CHECK(step != 0, "arange: step must be non-zero");
   const int64_t n = std::max<int64_t>(0, (end - start + step + (step > 0 ? -1 : 1)) / step);
-  std::vector<double> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[size_t(i)] = double(start + i * step);
-  return from_vector(v, {n}, t);
+  Tensor idx = empty({n}, DType::i64);  // exact integers, then converted
+  int64_t* p = idx.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) p[i] = start + i * step;
+  return cast(idx, t);
 }
 
 Tensor from_vector(const std::vector<double>& v, const Shape& s, DType t) {

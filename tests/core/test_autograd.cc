@@ -1,0 +1,194 @@
+// Autograd graph behaviour: reuse, accumulation, no-grad, detach, in-place
+// after save, hooks, custom functions, freeing of saved tensors.
+#include <gtest/gtest.h>
+
+#include "core/autograd.h"
+#include "core/ops.h"
+
+namespace moe {
+namespace {
+
+Tensor leaf(const std::vector<double>& v, const Shape& s) {
+  Tensor t = from_vector(v, s, DType::f64);
+  t.set_requires_grad(true);
+  return t;
+}
+
+TEST(Autograd, DiamondReuseSumsBothPaths) {
+  Tensor x = leaf({1.0, 2.0, 3.0}, {3});
+  Tensor a = mul(x, 2.0);   // da/dx = 2
+  Tensor b = mul(x, x);     // db/dx = 2x
+  Tensor y = sum(add(a, b));  // dy/dx = 2 + 2x
+  y.backward();
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{4.0, 6.0, 8.0}));
+}
+
+TEST(Autograd, SameTensorTwiceAsInput) {
+  Tensor x = leaf({3.0}, {1});
+  sum(mul(x, x)).backward();
+  EXPECT_DOUBLE_EQ(x.grad().item(), 6.0);
+}
+
+TEST(Autograd, GradientsAccumulateAcrossBackwardCalls) {
+  Tensor x = leaf({1.0, -1.0}, {2});
+  sum(mul(x, 3.0)).backward();
+  sum(mul(x, 3.0)).backward();
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{6.0, 6.0}));
+  x.zero_grad();
+  EXPECT_FALSE(x.grad().defined());
+}
+
+TEST(Autograd, NoGradGuardRecordsNothing) {
+  Tensor x = leaf({1.0}, {1});
+  Tensor y;
+  {
+    NoGradGuard g;
+    y = mul(x, 2.0);
+  }
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_EQ(y.grad_fn(), nullptr);
+  EXPECT_TRUE(GradMode::enabled());
+  EXPECT_THROW(y.backward(), Error);
+}
+
+TEST(Autograd, DetachStopsGradientAndSharesStorage) {
+  Tensor x = leaf({2.0, 5.0}, {2});
+  Tensor d = x.detach();
+  EXPECT_FALSE(d.requires_grad());
+  EXPECT_EQ(d.raw_data(), x.raw_data());
+  Tensor y = sum(add(mul(x, d), x));  // gradient only through the non-detached uses: d + 1
+  y.backward();
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{3.0, 6.0}));
+}
+
+TEST(Autograd, InPlaceAfterSaveIsAnError) {
+  Tensor x = leaf({1.0, 2.0}, {2});
+  Tensor w = from_vector({3.0, 4.0}, {2}, DType::f64);
+  Tensor y = sum(mul(x, w));  // saves w
+  fill_(w, 0.0);              // modifies a saved tensor
+  try {
+    y.backward();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("mul"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("modified in place"), std::string::npos) << msg;
+  }
+}
+
+TEST(Autograd, InPlaceThroughAViewBumpsTheSharedVersion) {
+  Tensor x = leaf({1.0, 2.0}, {2});
+  Tensor w = from_vector({3.0, 4.0}, {2}, DType::f64);
+  Tensor y = sum(exp(mul(x, w)));  // exp saves its output
+  Tensor w_view = narrow(w, 0, 0, 1);
+  uint64_t before = w.version();
+  fill_(w_view, 1.0);
+  EXPECT_EQ(w.version(), before + 1);
+  EXPECT_THROW(y.backward(), Error);
+}
+
+TEST(Autograd, InPlaceOnTensorRequiringGradIsRejected) {
+  Tensor x = leaf({1.0}, {1});
+  EXPECT_THROW(fill_(x, 2.0), Error);
+  NoGradGuard g;
+  fill_(x, 2.0);  // allowed without graph recording (optimizer updates)
+  EXPECT_DOUBLE_EQ(x.item(), 2.0);
+}
+
+TEST(Autograd, HookCalledOnceWithTotalGradient) {
+  Tensor x = leaf({1.0, 2.0}, {2});
+  int calls = 0;
+  std::vector<double> seen;
+  x.register_hook([&](const Tensor& g) {
+    ++calls;
+    seen = g.to_vector();
+    return Tensor();
+  });
+  // Three paths into x: the hook must see their sum, once.
+  Tensor y = sum(add(add(mul(x, 2.0), mul(x, 3.0)), x));
+  y.backward();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(seen, (std::vector<double>{6.0, 6.0}));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{6.0, 6.0}));
+}
+
+TEST(Autograd, HookCanReplaceGradient) {
+  Tensor x = leaf({1.0, 2.0}, {2});
+  x.register_hook([](const Tensor& g) { return mul(g, 10.0); });
+  sum(x).backward();
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{10.0, 10.0}));
+}
+
+TEST(Autograd, ExplicitGradientForNonScalar) {
+  Tensor x = leaf({1.0, 2.0, 3.0}, {3});
+  Tensor y = mul(x, x);
+  EXPECT_THROW(y.backward(), Error);  // non-scalar needs a gradient
+  y.backward(from_vector({1.0, 0.5, 0.0}, {3}, DType::f64));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{2.0, 2.0, 0.0}));
+}
+
+TEST(Autograd, SavedTensorsFreedAfterBackward) {
+  Tensor x = leaf({1.0, 2.0}, {2});
+  Tensor w = from_vector({3.0, 4.0}, {2}, DType::f64);
+  std::weak_ptr<Storage> w_storage = w.storage();
+  Tensor y = sum(mul(x, w));
+  w = Tensor();
+  EXPECT_FALSE(w_storage.expired());  // still held by the graph
+  y.backward();
+  EXPECT_TRUE(w_storage.expired());   // released as soon as mul's backward ran
+  EXPECT_THROW(y.backward(), Error);  // second backward without retain_graph
+}
+
+TEST(Autograd, RetainGraphAllowsSecondBackward) {
+  Tensor x = leaf({2.0}, {1});
+  Tensor y = sum(mul(x, x));
+  y.backward(Tensor(), /*retain_graph=*/true);
+  y.backward();
+  EXPECT_DOUBLE_EQ(x.grad().item(), 8.0);
+}
+
+// A user-defined function: y = 3x forward, backward deliberately scaled so
+// the test can tell it was used.
+class TripleFn : public Function {
+ public:
+  std::string name() const override { return "Triple"; }
+  std::vector<Tensor> forward(const std::vector<Tensor>& in) override {
+    EXPECT_FALSE(GradMode::enabled());
+    return {mul(in[0], 3.0)};
+  }
+  std::vector<Tensor> backward(const std::vector<Tensor>& g) override {
+    ++backward_calls;
+    return {mul(g[0], 3.0)};
+  }
+  int backward_calls = 0;
+};
+
+TEST(Autograd, CustomFunction) {
+  Tensor x = leaf({1.0, 2.0}, {2});
+  auto fn = std::make_shared<TripleFn>();
+  Tensor y = Function::apply(fn, {x})[0];
+  EXPECT_EQ(y.to_vector(), (std::vector<double>{3.0, 6.0}));
+  EXPECT_EQ(y.grad_fn()->name(), "Triple");
+  sum(mul(y, y)).backward();  // d/dx (3x)^2 = 18x
+  EXPECT_EQ(fn->backward_calls, 1);
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{18.0, 36.0}));
+}
+
+TEST(Autograd, CastBackwardReturnsInputDtype) {
+  Tensor x = leaf({1.5, -2.0}, {2});
+  Tensor y = cast(x, DType::f32);
+  sum(mul(y, 2.0)).backward();
+  EXPECT_EQ(x.grad().dtype(), DType::f64);
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{2.0, 2.0}));
+}
+
+TEST(Autograd, OnlyFloatingLeavesRequireGrad) {
+  Tensor i = arange(0, 3);
+  EXPECT_THROW(i.set_requires_grad(true), Error);
+  Tensor x = leaf({1.0}, {1});
+  Tensor y = mul(x, 2.0);
+  EXPECT_THROW(y.set_requires_grad(false), Error);  // not a leaf
+}
+
+}  // namespace
+}  // namespace moe
