@@ -43,10 +43,12 @@ struct FloatFormat {
   uint32_t inf_code;   // infinity magnitude (ieee_inf only)
 };
 
-constexpr FloatFormat kBF16{8, 7, 127, true, 0x7F7F, 0x7FC0, 0x7F80};
-constexpr FloatFormat kF16{5, 10, 15, true, 0x7BFF, 0x7E00, 0x7C00};
-constexpr FloatFormat kE5M2{5, 2, 15, true, 0x7B, 0x7E, 0x7C};
-constexpr FloatFormat kE4M3{4, 3, 7, false, 0x7E, 0x7F, 0};
+// The formats are returned by functions, not held in namespace-scope constexpr
+// variables: CUDA device code may not reference a host variable of class type.
+MOE_HD constexpr FloatFormat bf16_format() { return {8, 7, 127, true, 0x7F7F, 0x7FC0, 0x7F80}; }
+MOE_HD constexpr FloatFormat f16_format() { return {5, 10, 15, true, 0x7BFF, 0x7E00, 0x7C00}; }
+MOE_HD constexpr FloatFormat e5m2_format() { return {5, 2, 15, true, 0x7B, 0x7E, 0x7C}; }
+MOE_HD constexpr FloatFormat e4m3_format() { return {4, 3, 7, false, 0x7E, 0x7F, 0}; }
 
 // Encodes f into the format; returns the code (sign at bit ebits+mbits).
 MOE_HD uint32_t encode(float f, const FloatFormat& fmt, bool saturate) {
@@ -118,13 +120,13 @@ MOE_HD float decode(uint32_t code, const FloatFormat& fmt) {
   return f32_from_bits(out | (sign << 31));
 }
 
-MOE_HD uint16_t f32_to_bf16(float f) { return uint16_t(encode(f, kBF16, false)); }
+MOE_HD uint16_t f32_to_bf16(float f) { return uint16_t(encode(f, bf16_format(), false)); }
 MOE_HD float bf16_to_f32(uint16_t b) { return f32_from_bits(uint32_t(b) << 16); }
-MOE_HD uint16_t f32_to_f16(float f) { return uint16_t(encode(f, kF16, false)); }
-MOE_HD float f16_to_f32(uint16_t h) { return decode(h, kF16); }
-MOE_HD uint8_t f32_to_e4m3(float f, bool saturate) { return uint8_t(encode(f, kE4M3, saturate)); }
-MOE_HD float e4m3_to_f32(uint8_t b) { return decode(b, kE4M3); }
-MOE_HD uint8_t f32_to_e5m2(float f, bool saturate) { return uint8_t(encode(f, kE5M2, saturate)); }
-MOE_HD float e5m2_to_f32(uint8_t b) { return decode(b, kE5M2); }
+MOE_HD uint16_t f32_to_f16(float f) { return uint16_t(encode(f, f16_format(), false)); }
+MOE_HD float f16_to_f32(uint16_t h) { return decode(h, f16_format()); }
+MOE_HD uint8_t f32_to_e4m3(float f, bool saturate) { return uint8_t(encode(f, e4m3_format(), saturate)); }
+MOE_HD float e4m3_to_f32(uint8_t b) { return decode(b, e4m3_format()); }
+MOE_HD uint8_t f32_to_e5m2(float f, bool saturate) { return uint8_t(encode(f, e5m2_format(), saturate)); }
+MOE_HD float e5m2_to_f32(uint8_t b) { return decode(b, e5m2_format()); }
 
 }  // namespace moe::fp

@@ -1,0 +1,174 @@
+#include "core/cpu/gemm.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <vector>
+
+#include "core/cpu/copy.h"
+#include "core/dispatch.h"
+#include "core/ops.h"
+#include "core/parallel.h"
+
+namespace moe::cpu {
+
+namespace {
+
+std::atomic<int64_t> g_operand_copies{0};
+
+// OpenBLAS splits a multi-threaded GEMM by its thread count, and its kernels
+// round differently for different splits (it also blocks K differently when
+// threaded): results would change with the thread count. So every BLAS call
+// here is kept at most kTileMNK multiply-adds, which OpenBLAS (0.3.21) always
+// runs single-threaded (it threads only above 65536 * GEMM_MULTITHREAD_THRESHOLD
+// = 4 by default), on tiles fixed by the shapes; our threads take the tiles.
+// The ThreadDeterminism tests catch an OpenBLAS that behaves otherwise.
+constexpr int64_t kTileMNK = int64_t(1) << 18;
+
+CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
+
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+          int64_t ldb, float beta, float* C, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), blasint(M), blasint(N), blasint(K), 1.0f, A, blasint(lda), B,
+              blasint(ldb), beta, C, blasint(ldc));
+}
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B,
+          int64_t ldb, double beta, double* C, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, tr(ta), tr(tb), blasint(M), blasint(N), blasint(K), 1.0, A, blasint(lda), B,
+              blasint(ldb), beta, C, blasint(ldc));
+}
+
+// Tile sizes of an [M, K] @ [K, N] product: 64^3 for large products. A
+// product with M or N below 64 spends the spare budget on wider output tiles
+// (up to 1024: long contiguous rows of B and C), then longer K chunks, then
+// taller tiles.
+struct Tiles {
+  int64_t m, n, k;
+};
+Tiles tiles_for(int64_t M, int64_t N, int64_t K) {
+  Tiles t{std::min<int64_t>(M, 64), std::min<int64_t>(N, 64), std::min<int64_t>(K, 64)};
+  t.n = std::min(std::max(t.n, std::min<int64_t>(N, 1024)), kTileMNK / (t.m * t.k));
+  t.k = std::min(K, kTileMNK / (t.m * t.n));
+  t.m = std::min(M, kTileMNK / (t.n * t.k));
+  return t;
+}
+
+// C [M, N] (row stride ldc) = op(A) @ op(B), one tile: K in chunks, the
+// first written (beta 0), the rest accumulated in order.
+template <typename T>
+void gemm_tile(bool ta, bool tb, int64_t i0, int64_t m, int64_t j0, int64_t n, int64_t K, int64_t kc,
+               const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
+  for (int64_t k0 = 0; k0 < K; k0 += kc) {
+    const T* a = ta ? A + k0 * lda + i0 : A + i0 * lda + k0;
+    const T* b = tb ? B + j0 * ldb + k0 : B + k0 * ldb + j0;
+    gemm(ta, tb, m, n, std::min(kc, K - k0), a, lda, b, ldb, T(k0 == 0 ? 0 : 1), C + i0 * ldc + j0, ldc);
+  }
+}
+
+// t itself when BLAS can read it, else a contiguous copy.
+Tensor blas_operand(const Tensor& t) {
+  if (blas_layout(t)) return t;
+  ++g_operand_copies;
+  Tensor c = empty(t.shape(), t.dtype(), t.device());
+  copy_strided(c, t, false);
+  return c;
+}
+
+// Strides of t's batch dims (all but the last two) broadcast to `batch`.
+Shape batch_strides(const Tensor& t, const Shape& batch) {
+  Shape s(batch.size(), 0);
+  const int64_t lead = int64_t(batch.size()) - (t.dim() - 2);
+  for (int64_t i = 0; i + 2 < t.dim(); ++i)
+    s[size_t(lead + i)] = t.shape()[size_t(i)] == 1 ? 0 : t.strides()[size_t(i)];
+  return s;
+}
+
+// Row stride of `a` seen as one [P*M, K] row-major matrix (its batch dims and
+// M collapse into one), or -1 when they do not.
+int64_t folded_row_stride(const Tensor& a, const Shape& batch, const Shape& bst, int64_t M, int64_t K) {
+  if (K > 1 && a.strides().back() != 1) return -1;
+  int64_t row = -1, expect = 0;
+  auto visit = [&](int64_t size, int64_t stride) {  // dims from inner to outer
+    if (size == 1 || row == -2) return;
+    if (row == -1) {
+      row = stride;
+    } else if (stride != expect) {
+      row = -2;
+      return;
+    }
+    expect = stride * size;
+  };
+  visit(M, a.strides()[size_t(a.dim() - 2)]);
+  for (int64_t d = int64_t(batch.size()) - 1; d >= 0; --d) visit(batch[size_t(d)], bst[size_t(d)]);
+  return row >= std::max<int64_t>(K, 1) ? row : -1;
+}
+
+}  // namespace
+
+std::optional<BlasLayout> blas_layout(const Tensor& t) {
+  const size_t nd = size_t(t.dim());
+  const int64_t rows = t.shape()[nd - 2], cols = t.shape()[nd - 1];
+  const int64_t rs = t.strides()[nd - 2], cs = t.strides()[nd - 1];
+  if ((cols == 1 || cs == 1) && (rows == 1 || rs >= std::max<int64_t>(cols, 1)))
+    return BlasLayout{false, rows == 1 ? std::max<int64_t>(cols, 1) : rs};
+  if ((rows == 1 || rs == 1) && (cols == 1 || cs >= std::max<int64_t>(rows, 1)))
+    return BlasLayout{true, cols == 1 ? std::max<int64_t>(rows, 1) : cs};
+  return std::nullopt;
+}
+
+int64_t matmul_operand_copies() { return g_operand_copies.load(); }
+
+void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
+  const size_t nd = size_t(out.dim());
+  const int64_t M = out.shape()[nd - 2], N = out.shape()[nd - 1], K = a_in.shape().back();
+  if (out.numel() == 0) return;
+  if (K == 0) {
+    fill(out, 0.0);
+    return;
+  }
+  const Tensor a = blas_operand(a_in), b = blas_operand(b_in);
+  const BlasLayout la = *blas_layout(a), lb = *blas_layout(b);
+  // Tiles keep M, N, K of each call small; the leading dims must fit BLAS ints.
+  MOE_CHECK(la.ld <= INT_MAX && lb.ld <= INT_MAX && N <= INT_MAX, "matmul: strides of ", a_in.str(), " @ ",
+            b_in.str(), " exceed the BLAS int range");
+  const Shape batch(out.shape().begin(), out.shape().end() - 2);
+  const int64_t P = shape_numel(batch);
+  const Shape sa = batch_strides(a, batch), sb = batch_strides(b, batch);
+
+  dispatch_float(out.dtype(), "matmul", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* po = out.data<T>();
+    // b shared by every batch and a's batches stacked row-major: one
+    // [P*M, K] @ [K, N] product.
+    const bool b_shared = std::all_of(sb.begin(), sb.end(), [](int64_t s) { return s == 0; });
+    const int64_t folded = P > 1 && b_shared ? folded_row_stride(a, batch, sa, M, K) : -1;
+    const bool fold = folded > 0;
+    const int64_t batches = fold ? 1 : P, rows = fold ? P * M : M, lda = fold ? folded : la.ld;
+    const bool ta = fold ? false : la.trans;
+    std::vector<int64_t> off_a(size_t(batches), 0), off_b(size_t(batches), 0);
+    for (int64_t p = 0; p < batches; ++p) {
+      int64_t rem = p;
+      for (int64_t d = int64_t(batch.size()) - 1; d >= 0; --d) {
+        const int64_t i = rem % batch[size_t(d)];
+        rem /= batch[size_t(d)];
+        off_a[size_t(p)] += i * sa[size_t(d)];
+        off_b[size_t(p)] += i * sb[size_t(d)];
+      }
+    }
+    const Tiles t = tiles_for(rows, N, K);
+    const int64_t mt = (rows + t.m - 1) / t.m, nt = (N + t.n - 1) / t.n;
+    parallel_for(batches * mt * nt, 1, [&](int64_t s, int64_t e) {
+      for (int64_t task = s; task < e; ++task) {
+        const int64_t p = task / (mt * nt), i0 = (task / nt) % mt * t.m, j0 = task % nt * t.n;
+        gemm_tile<T>(ta, lb.trans, i0, std::min(t.m, rows - i0), j0, std::min(t.n, N - j0), K, t.k,
+                     pa + off_a[size_t(p)], lda, pb + off_b[size_t(p)], lb.ld, po + p * M * N, N);
+      }
+    });
+  });
+}
+
+}  // namespace moe::cpu

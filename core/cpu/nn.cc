@@ -1,0 +1,308 @@
+#include "core/cpu/nn.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "core/dispatch.h"
+#include "core/kernels/nn_math.h"
+#include "core/parallel.h"
+
+namespace moe::cpu {
+
+namespace {
+
+template <typename T>
+double dot(const T* a, const T* b, int64_t n) {
+  double acc = 0;
+  for (int64_t i = 0; i < n; ++i) acc += double(a[i]) * double(b[i]);
+  return acc;
+}
+
+}  // namespace
+
+// ---------------- rms_norm ----------------
+
+void rms_norm_fwd(const Tensor& x, const Tensor& w, double eps, const Tensor& out, const Tensor& rstd) {
+  const int64_t D = x.shape().back(), R = D == 0 ? 0 : x.numel() / D;
+  dispatch_float(x.dtype(), "rms_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* px = x.data<T>();
+    const T* pw = w.data<T>();
+    T* po = out.data<T>();
+    T* pr = rstd.data<T>();
+    parallel_for(R, std::max<int64_t>(1, 8192 / std::max<int64_t>(D, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* xr = px + r * D;
+        const T rs = T(nn_math::rms_rstd(dot(xr, xr, D), D, eps));
+        pr[r] = rs;
+        for (int64_t j = 0; j < D; ++j) po[r * D + j] = xr[j] * rs * pw[j];
+      }
+    });
+  });
+}
+
+void rms_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& w, const Tensor& rstd, const Tensor& dx,
+                  const Tensor& dw) {
+  const int64_t D = x.shape().back(), R = D == 0 ? 0 : x.numel() / D;
+  // dw is summed over rows in blocks whose size depends on R only: each block
+  // sums its rows in order, then the blocks are summed in order.
+  const int64_t rows_per_block = std::max<int64_t>(16, (R + 63) / 64);
+  const int64_t nblocks = (R + rows_per_block - 1) / rows_per_block;
+  std::vector<double> partial(dw.defined() ? size_t(nblocks * D) : 0, 0.0);
+  dispatch_float(x.dtype(), "rms_norm backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* pg = g.data<T>();
+    const T* px = x.data<T>();
+    const T* pw = w.data<T>();
+    const T* pr = rstd.data<T>();
+    T* pdx = dx.data<T>();
+    parallel_for(nblocks, 1, [&](int64_t bb, int64_t be) {
+      std::vector<T> xhat(static_cast<size_t>(D));
+      for (int64_t blk = bb; blk < be; ++blk) {
+        double* acc = partial.empty() ? nullptr : partial.data() + blk * D;
+        for (int64_t r = blk * rows_per_block; r < std::min(R, (blk + 1) * rows_per_block); ++r) {
+          const T* gr = pg + r * D;
+          const T* xr = px + r * D;
+          const T rs = pr[r];
+          double c = 0;
+          for (int64_t j = 0; j < D; ++j) {
+            xhat[size_t(j)] = xr[j] * rs;
+            c += double(gr[j] * pw[j]) * double(xhat[size_t(j)]);
+          }
+          const T cm = T(c / double(D));
+          for (int64_t j = 0; j < D; ++j) pdx[r * D + j] = nn_math::rms_dx(gr[j], pw[j], xhat[size_t(j)], rs, cm);
+          if (acc)
+            for (int64_t j = 0; j < D; ++j) acc[j] += double(gr[j]) * double(xhat[size_t(j)]);
+        }
+      }
+    });
+    if (!dw.defined()) return;
+    T* pdw = dw.data<T>();
+    parallel_for(D, 1024, [&](int64_t b, int64_t e) {
+      for (int64_t j = b; j < e; ++j) {
+        double s = 0;
+        for (int64_t blk = 0; blk < nblocks; ++blk) s += partial[size_t(blk * D + j)];
+        pdw[j] = T(s);
+      }
+    });
+  });
+}
+
+// ---------------- rope ----------------
+
+void rope(const Tensor& x, double base, bool interleaved, int64_t offset, int64_t rot_dim, bool inverse,
+          const Tensor& out) {
+  const int64_t T_ = x.shape()[1], H = x.shape()[2], Dh = x.shape()[3], half = rot_dim / 2;
+  const int64_t rows = x.numel() / std::max<int64_t>(Dh, 1);
+  dispatch_float(x.dtype(), "rope", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    // cos/sin of every (position, pair), angles in double.
+    std::vector<T> cs(size_t(T_ * half)), sn(size_t(T_ * half));
+    for (int64_t t = 0; t < T_; ++t)
+      for (int64_t i = 0; i < half; ++i) {
+        const double a = double(offset + t) * nn_math::rope_inv_freq(base, i, rot_dim);
+        cs[size_t(t * half + i)] = T(std::cos(a));
+        sn[size_t(t * half + i)] = T(inverse ? -std::sin(a) : std::sin(a));
+      }
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(Dh, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const int64_t t = (r / H) % T_;
+        const T* xr = px + r * Dh;
+        T* yr = po + r * Dh;
+        for (int64_t i = 0; i < half; ++i) {
+          int64_t j0, j1;
+          nn_math::rope_pair(interleaved, i, rot_dim, j0, j1);
+          nn_math::rope_rotate(xr[j0], xr[j1], cs[size_t(t * half + i)], sn[size_t(t * half + i)], yr[j0], yr[j1]);
+        }
+        for (int64_t j = rot_dim; j < Dh; ++j) yr[j] = xr[j];
+      }
+    });
+  });
+}
+
+// ---------------- attention ----------------
+
+namespace {
+struct AttnDims {
+  int64_t B, T, H, Hkv, Dh, Dv;
+  // Row offsets (in elements) of token t, head h in q/out, k, v.
+  int64_t q(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * H + h) * Dh; }
+  int64_t o(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * H + h) * Dv; }
+  int64_t k(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * Hkv + h) * Dh; }
+  int64_t v(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * Hkv + h) * Dv; }
+};
+AttnDims attn_dims(const Tensor& q, const Tensor& k, const Tensor& v) {
+  return {q.shape()[0], q.shape()[1], q.shape()[2], k.shape()[2], q.shape()[3], v.shape()[3]};
+}
+}  // namespace
+
+void attention_fwd(const Tensor& q, const Tensor& k, const Tensor& v, double scale, int64_t window,
+                   const Tensor& out, const Tensor& lse) {
+  const AttnDims d = attn_dims(q, k, v);
+  dispatch_float(q.dtype(), "scaled_dot_product_attention", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T *pq = q.data<T>(), *pk = k.data<T>(), *pv = v.data<T>();
+    T* po = out.data<T>();
+    T* pl = lse.data<T>();
+    parallel_for(d.B * d.H, 1, [&](int64_t tb, int64_t te) {
+      std::vector<T> p(static_cast<size_t>(d.T));
+      std::vector<double> acc(static_cast<size_t>(d.Dv));
+      for (int64_t task = tb; task < te; ++task) {
+        const int64_t b = task / d.H, h = task % d.H, kh = nn_math::gqa_kv_head(h, d.H, d.Hkv);
+        for (int64_t i = 0; i < d.T; ++i) {
+          const int64_t lo = nn_math::attn_key_begin(i, window);
+          const T* qi = pq + d.q(b, i, h);
+          T m = -std::numeric_limits<T>::infinity();
+          for (int64_t j = lo; j <= i; ++j) {
+            p[size_t(j)] = T(scale * dot(qi, pk + d.k(b, j, kh), d.Dh));
+            m = std::max(m, p[size_t(j)]);
+          }
+          double l = 0;
+          std::fill(acc.begin(), acc.end(), 0.0);
+          for (int64_t j = lo; j <= i; ++j) {
+            const T e = std::exp(p[size_t(j)] - m);
+            l += double(e);
+            const T* vj = pv + d.v(b, j, kh);
+            for (int64_t c = 0; c < d.Dv; ++c) acc[size_t(c)] += double(e) * double(vj[c]);
+          }
+          T* oi = po + d.o(b, i, h);
+          for (int64_t c = 0; c < d.Dv; ++c) oi[c] = T(acc[size_t(c)] / l);
+          pl[(b * d.H + h) * d.T + i] = T(double(m) + std::log(l));
+        }
+      }
+    });
+  });
+}
+
+void attention_bwd(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                   const Tensor& lse, double scale, int64_t window, const Tensor& dq, const Tensor& dk,
+                   const Tensor& dv) {
+  const AttnDims d = attn_dims(q, k, v);
+  const int64_t G = d.H / d.Hkv;
+  dispatch_float(q.dtype(), "scaled_dot_product_attention backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T *pg = g.data<T>(), *pq = q.data<T>(), *pk = k.data<T>(), *pv = v.data<T>(), *po = out.data<T>();
+    const T* pl = lse.data<T>();
+    T *pdq = dq.data<T>(), *pdk = dk.data<T>(), *pdv = dv.data<T>();
+    // Per query head partial dk/dv [B, H, T, D], summed over each kv head's
+    // query heads in order below: deterministic whatever the split.
+    std::vector<double> pk_part(size_t(d.B * d.H * d.T * d.Dh), 0.0), pv_part(size_t(d.B * d.H * d.T * d.Dv), 0.0);
+    parallel_for(d.B * d.H, 1, [&](int64_t tb, int64_t te) {
+      std::vector<double> dqi(static_cast<size_t>(d.Dh));
+      for (int64_t task = tb; task < te; ++task) {
+        const int64_t b = task / d.H, h = task % d.H, kh = nn_math::gqa_kv_head(h, d.H, d.Hkv);
+        double* dkp = pk_part.data() + task * d.T * d.Dh;
+        double* dvp = pv_part.data() + task * d.T * d.Dv;
+        for (int64_t i = 0; i < d.T; ++i) {
+          const T* qi = pq + d.q(b, i, h);
+          const T* gi = pg + d.o(b, i, h);
+          const double Di = dot(gi, po + d.o(b, i, h), d.Dv);  // sum_j p_ij dp_ij
+          const double lse_i = double(pl[(b * d.H + h) * d.T + i]);
+          std::fill(dqi.begin(), dqi.end(), 0.0);
+          for (int64_t j = nn_math::attn_key_begin(i, window); j <= i; ++j) {
+            const T* kj = pk + d.k(b, j, kh);
+            const T* vj = pv + d.v(b, j, kh);
+            const double p = std::exp(scale * dot(qi, kj, d.Dh) - lse_i);
+            const double ds = p * (dot(gi, vj, d.Dv) - Di) * scale;  // d loss / d (q_i . k_j)
+            for (int64_t c = 0; c < d.Dh; ++c) {
+              dqi[size_t(c)] += ds * double(kj[c]);
+              dkp[j * d.Dh + c] += ds * double(qi[c]);
+            }
+            for (int64_t c = 0; c < d.Dv; ++c) dvp[j * d.Dv + c] += p * double(gi[c]);
+          }
+          T* dq_i = pdq + d.q(b, i, h);
+          for (int64_t c = 0; c < d.Dh; ++c) dq_i[c] = T(dqi[size_t(c)]);
+        }
+      }
+    });
+    // dk[b, j, kh] = sum over g of the partials of query head kh * G + g.
+    parallel_for(d.B * d.T * d.Hkv, 16, [&](int64_t s, int64_t e) {
+      for (int64_t r = s; r < e; ++r) {
+        const int64_t b = r / (d.T * d.Hkv), j = (r / d.Hkv) % d.T, kh = r % d.Hkv;
+        for (int64_t c = 0; c < d.Dh; ++c) {
+          double acc = 0;
+          for (int64_t gq = 0; gq < G; ++gq) acc += pk_part[size_t(((b * d.H + kh * G + gq) * d.T + j) * d.Dh + c)];
+          pdk[r * d.Dh + c] = T(acc);
+        }
+        for (int64_t c = 0; c < d.Dv; ++c) {
+          double acc = 0;
+          for (int64_t gq = 0; gq < G; ++gq) acc += pv_part[size_t(((b * d.H + kh * G + gq) * d.T + j) * d.Dv + c)];
+          pdv[r * d.Dv + c] = T(acc);
+        }
+      }
+    });
+  });
+}
+
+// ---------------- embedding ----------------
+
+int64_t embedding_first_bad(const Tensor& ids, int64_t V) {
+  return dispatch_index(ids.dtype(), "embedding", [&](auto tag) -> int64_t {
+    using I = typename decltype(tag)::type;
+    const I* p = ids.data<I>();
+    for (int64_t n = 0; n < ids.numel(); ++n)
+      if (p[n] < 0 || int64_t(p[n]) >= V) return n;
+    return -1;
+  });
+}
+
+void embedding_fwd(const Tensor& w, const Tensor& ids, const Tensor& out) {
+  const int64_t D = w.shape()[1], N = ids.numel(), row = w.strides()[0];
+  const size_t es = dtype_size(w.dtype());
+  const char* pw = static_cast<const char*>(w.raw_data());
+  char* po = static_cast<char*>(out.raw_data());
+  dispatch_index(ids.dtype(), "embedding", [&](auto tag) {
+    using I = typename decltype(tag)::type;
+    const I* pi = ids.data<I>();
+    parallel_for(N, std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t n = b; n < e; ++n)
+        std::memcpy(po + size_t(n * D) * es, pw + size_t(int64_t(pi[n]) * row) * es, size_t(D) * es);
+    });
+  });
+}
+
+void embedding_bwd(const Tensor& g, const Tensor& ids, const Tensor& dw) {
+  const int64_t D = dw.shape()[1], N = ids.numel();
+  dispatch_float(g.dtype(), "embedding backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* pg = g.data<T>();
+    T* pd = dw.data<T>();
+    dispatch_index(ids.dtype(), "embedding backward", [&](auto itag) {
+      using I = typename decltype(itag)::type;
+      const I* pi = ids.data<I>();
+      // Threads own column ranges; each column sums the ids in order.
+      parallel_for(D, 64, [&](int64_t c0, int64_t c1) {
+        for (int64_t n = 0; n < N; ++n) {
+          T* dst = pd + int64_t(pi[n]) * D;
+          const T* src = pg + n * D;
+          for (int64_t c = c0; c < c1; ++c) dst[c] += src[c];
+        }
+      });
+    });
+  });
+}
+
+// ---------------- dropout ----------------
+
+void dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream, const Tensor& out) {
+  dispatch_float(x.dtype(), "dropout", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    const T keep_prob = T(1.0 - p);
+    parallel_for(x.numel(), 4096, [&](int64_t b, int64_t e) {
+      philox::U4 r{};
+      for (int64_t i = b; i < e; ++i) {
+        if (i == b || i % 4 == 0) r = philox::philox4x32_10(seed, stream, uint64_t(i) / 4);
+        po[i] = nn_math::dropout_apply(px[i], nn_math::dropout_keep_word(r.x[i % 4], p), keep_prob);
+      }
+    });
+  });
+}
+
+}  // namespace moe::cpu

@@ -1,0 +1,90 @@
+// matmul and bmm. Forward is one cpu::matmul (OpenBLAS); backward is two
+// more on transposed views, which BLAS reads as transposes without copies.
+#include <algorithm>
+
+#include "core/cpu/gemm.h"
+#include "core/ops/op_utils.h"
+
+namespace moe {
+
+namespace {
+
+Shape batch_of(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end() - 2); }
+bool all_ones(const Shape& s) {
+  return std::all_of(s.begin(), s.end(), [](int64_t d) { return d == 1; });
+}
+
+// a [..., M, K] @ b [..., K, N] -> [batch..., M, N], no autograd.
+Tensor matmul_raw(const Tensor& a, const Tensor& b, const char* name) {
+  Shape shape = broadcast_shapes(batch_of(a), batch_of(b), name);
+  shape.push_back(a.shape()[size_t(a.dim() - 2)]);
+  shape.push_back(b.shape().back());
+  const Tensor ac = to_compute(a), bc = to_compute(b);
+  Tensor out = empty(shape, ac.dtype(), a.device());
+  cpu::matmul(ac, bc, out);
+  return from_compute(out, a.dtype());
+}
+
+// 1-D operands as numpy: a [K] is a [1, K] row, b [K] a [K, 1] column.
+Tensor as_lhs(const Tensor& a) { return a.dim() == 1 ? view(a, {1, a.numel()}) : a; }
+Tensor as_rhs(const Tensor& b) { return b.dim() == 1 ? view(b, {b.numel(), 1}) : b; }
+
+Tensor matmul_impl(const Tensor& a, const Tensor& b, const char* name) {
+  check_defined(name, a);
+  check_defined(name, b);
+  check_floating(name, a);
+  check_same_dtype(name, a, b);
+  check_same_device(name, a, b);
+  check_cpu(name, a);
+  MOE_CHECK(a.dim() >= 1 && b.dim() >= 1, name, ": needs operands of rank >= 1, got ", a.str(), " and ",
+            b.str());
+  const Tensor a2 = as_lhs(a.detach()), b2 = as_rhs(b.detach());
+  MOE_CHECK(a2.shape().back() == b2.shape()[size_t(b2.dim() - 2)], name, ": inner dims differ: ", a.str(),
+            " @ ", b.str());
+  Tensor full = matmul_raw(a2, b2, name);
+  const Shape full_shape = full.shape();
+  Shape shape = full_shape;
+  if (b.dim() == 1) shape.pop_back();
+  if (a.dim() == 1) shape.erase(shape.end() - (b.dim() == 1 ? 1 : 2));
+  Tensor out = shape == full_shape ? full : view(full, shape);
+
+  if (needs_grad({a, b})) {
+    SavedTensor sa(a, name), sb(b, name);
+    const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+    attach_grad_fn(name, {out}, {a, b}, [sa, sb, need_a, need_b, full_shape](std::vector<Tensor>& g) {
+      const Tensor x = sa.get(), y = sb.get();
+      const Tensor a2 = as_lhs(x), b2 = as_rhs(y);
+      const Tensor g2 = reshape(g[0], full_shape);
+      Tensor ga, gb;
+      if (need_a)  // dA = g @ B^T, summed over the batch dims a was broadcast along
+        ga = reshape(sum_to(matmul(g2, transpose(b2, -1, -2)), a2.shape()), x.shape());
+      if (need_b) {
+        if (a2.dim() > 2 && all_ones(batch_of(b2))) {
+          // b shared by every batch: dB = A^T @ g with the batches stacked
+          // as rows, one GEMM and no [batch, K, N] temporary.
+          const int64_t rows = shape_numel(Shape(a2.shape().begin(), a2.shape().end() - 1));
+          gb = matmul(transpose(reshape(a2, {rows, a2.shape().back()}), 0, 1), reshape(g2, {rows, b2.shape().back()}));
+        } else {  // dB = A^T @ g
+          gb = sum_to(matmul(transpose(a2, -1, -2), g2), b2.shape());
+        }
+        gb = reshape(gb, y.shape());
+      }
+      return std::vector<Tensor>{ga, gb};
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) { return matmul_impl(a, b, "matmul"); }
+
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  check_defined("bmm", a);
+  check_defined("bmm", b);
+  MOE_CHECK(a.dim() == 3 && b.dim() == 3 && a.shape()[0] == b.shape()[0],
+            "bmm: needs [B, M, K] @ [B, K, N], got ", a.str(), " @ ", b.str());
+  return matmul_impl(a, b, "bmm");
+}
+
+}  // namespace moe

@@ -1,0 +1,17 @@
+#pragma once
+// moe-bench subcommands. Each takes the arguments after its name and returns
+// the process exit code; a bad flag throws BenchUsageError.
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace moe::bench {
+
+struct BenchUsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// `moe-bench ops`: CPU op throughput against direct OpenBLAS / memcpy.
+int run_ops(const std::vector<std::string>& args);
+
+}  // namespace moe::bench

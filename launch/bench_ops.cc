@@ -1,0 +1,194 @@
+// moe-bench ops: throughput of our CPU ops, called as a user calls them
+// (output allocated by the op), against a reference measured in the same
+// process: OpenBLAS cblas_sgemm into a preallocated buffer for matmul, and a
+// parallel std::memcpy moving the same number of bytes for the memory-bound
+// ops. Ours and the reference alternate (ours, ref, ours, ref, ...) after a
+// warm-up, and each column shows the median of --repeats samples.
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <array>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/ops.h"
+#include "core/parallel.h"
+#include "launch/bench.h"
+
+namespace moe::bench {
+namespace {
+
+struct Options {
+  int threads = 0;  // 0: all cores
+  int repeats = 7;
+};
+
+int parse_positive(const std::string& flag, const std::string& v) {
+  size_t used = 0;
+  long n = 0;
+  try {
+    n = std::stol(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != v.size() || n < 1 || n > 1 << 20)
+    throw BenchUsageError(flag + " needs a positive integer, got '" + v + "'");
+  return int(n);
+}
+
+Options parse(const std::vector<std::string>& args) {
+  Options o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string flag = args[i], value;
+    const size_t eq = flag.find('=');
+    const bool inline_value = flag.rfind("--", 0) == 0 && eq != std::string::npos;
+    if (inline_value) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    }
+    if (flag != "--threads" && flag != "--repeats") throw BenchUsageError("unknown flag '" + args[i] + "'");
+    if (!inline_value) {
+      if (i + 1 >= args.size()) throw BenchUsageError(flag + " needs a value");
+      value = args[++i];
+    }
+    (flag == "--threads" ? o.threads : o.repeats) = parse_positive(flag, value);
+  }
+  return o;
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t c = line.find(':');
+      if (c != std::string::npos) return line.substr(line.find_first_not_of(" \t", c + 1));
+    }
+  }
+  return "unknown CPU";
+}
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Median seconds per call of `ours` and of `ref`. Both are warmed up, then
+// each sample runs a fixed number of calls (enough for ~50 ms) and the two
+// alternate sample by sample so drift in clocks or load hits both alike.
+struct Timing {
+  double ours, ref;
+};
+template <typename A, typename B>
+Timing measure(A&& ours, B&& ref, int repeats) {
+  auto run = [](auto& f, int iters) {
+    const double t0 = now_s();
+    for (int i = 0; i < iters; ++i) f();
+    return (now_s() - t0) / iters;
+  };
+  ours();
+  ref();
+  const double probe = std::max(run(ours, 1), run(ref, 1));
+  const int iters = std::clamp(int(0.05 / std::max(probe, 1e-9)), 1, 1000);
+  std::vector<double> to, tr;
+  for (int r = 0; r < repeats; ++r) {
+    to.push_back(run(ours, iters));
+    tr.push_back(run(ref, iters));
+  }
+  return {median(to), median(tr)};
+}
+
+void print_row(const char* op, const std::string& shape, double ours, double ref, const char* unit,
+               const char* ref_name) {
+  std::printf("%-9s %-15s %11.1f %-7s   %-6s %11.1f %-7s %8.2f\n", op, shape.c_str(), ours, unit, ref_name, ref,
+              unit, ours / ref);
+}
+
+void bench_sgemm(int64_t M, int64_t N, int64_t K, int repeats) {
+  const Tensor a = randn({M, K}, 1), b = randn({K, N}, 2);
+  Tensor c = empty({M, N});
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  float* pc = c.data<float>();
+  auto direct = [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(M), int(N), int(K), 1.0f, pa, int(K), pb, int(N), 0.0f,
+                pc, int(N));
+  };
+  auto ours = [&] { Tensor y = matmul(a, b); };
+  // Sanity: ours computes the same product.
+  const Tensor y = matmul(a, b);
+  direct();
+  double err = 0, mag = 0;
+  for (int64_t i = 0; i < M * N; ++i) {
+    err = std::max(err, double(std::fabs(y.data<float>()[i] - pc[i])));
+    mag = std::max(mag, double(std::fabs(pc[i])));
+  }
+  if (err > 1e-4 * mag) std::printf("WARNING: matmul differs from cblas_sgemm by %g (max |c| %g)\n", err, mag);
+  const Timing t = measure(ours, direct, repeats);
+  const double gflop = 2.0 * double(M) * double(N) * double(K) * 1e-9;
+  print_row("sgemm", std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K), gflop / t.ours,
+            gflop / t.ref, "GFLOP/s", "sgemm");
+}
+
+// Memory-bound op moving `bytes` (read + written) against a parallel memcpy
+// of bytes/2 (which also moves `bytes`: bytes/2 read, bytes/2 written).
+template <typename F>
+void bench_bandwidth(const char* op, const std::string& shape, double bytes, F&& ours, int repeats) {
+  const size_t half = size_t(bytes / 2);
+  std::vector<char> src(half, 1), dst(half, 0);
+  auto copy = [&] {
+    parallel_for(int64_t(half), 1 << 20, [&](int64_t b, int64_t e) {
+      std::memcpy(dst.data() + b, src.data() + b, size_t(e - b));
+    });
+  };
+  const Timing t = measure(ours, copy, repeats);
+  print_row(op, shape, bytes * 1e-9 / t.ours, bytes * 1e-9 / t.ref, "GB/s", "memcpy");
+}
+
+}  // namespace
+
+int run_ops(const std::vector<std::string>& args) {
+  const Options o = parse(args);
+  if (o.threads > 0) set_num_threads(o.threads);
+  else set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
+  std::printf("moe-bench ops | cpu: %s | threads: %d | repeats: %d (median shown)\n", cpu_model().c_str(),
+              num_threads(), o.repeats);
+  std::printf("ours = moe op incl. output allocation; reference = cblas_sgemm into a preallocated buffer,\n"
+              "or a %d-thread memcpy moving the same bytes; bandwidth = bytes read + written per second\n\n",
+              num_threads());
+  std::printf("%-9s %-15s %19s   %-26s %8s\n", "op", "shape", "ours", "reference", "ours/ref");
+  std::fflush(stdout);
+
+  for (auto [m, n, k] : {std::array<int64_t, 3>{768, 128, 512}, {3072, 384, 1536}, {4096, 4096, 4096}}) {
+    bench_sgemm(m, n, k, o.repeats);
+    std::fflush(stdout);
+  }
+  const double f = sizeof(float);
+  {
+    const Tensor x = randn({4096, 4096}, 3);
+    bench_bandwidth("softmax", "4096x4096", 2 * f * double(x.numel()), [&] { Tensor y = softmax(x, -1); }, o.repeats);
+  }
+  {
+    const Tensor x = randn({8192, 2048}, 4), w = randn({2048}, 5);
+    bench_bandwidth("rms_norm", "8192x2048", 2 * f * double(x.numel()), [&] { Tensor y = rms_norm(x, w); },
+                    o.repeats);
+  }
+  {
+    const int64_t n = int64_t(1) << 24;
+    const Tensor a = randn({n}, 6), b = randn({n}, 7);
+    bench_bandwidth("add", "16M", 3 * f * double(n), [&] { Tensor y = add(a, b); }, o.repeats);
+  }
+  return 0;
+}
+
+}  // namespace moe::bench
