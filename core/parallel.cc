@@ -16,7 +16,7 @@ void set_num_threads(int n) {
   MOE_CHECK(n >= 1, "set_num_threads: need at least 1 thread, got ", n);
   g_threads = n;
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  openblas_set_num_threads(1);  // matmul threads over its own tiles (core/cpu/gemm.cc)
 }
 
 }  // namespace moe

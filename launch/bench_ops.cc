@@ -89,8 +89,14 @@ double median(std::vector<double> v) {
 struct Timing {
   double ours, ref;
 };
+// `settle` pauses after every sample: OpenBLAS's own worker threads spin for
+// about 0.1 s after a threaded call (and OpenMP's briefly after ours), which
+// on a 2-core machine would steal a core from the next sample of the other.
 template <typename A, typename B>
-Timing measure(A&& ours, B&& ref, int repeats) {
+Timing measure(A&& ours, B&& ref, int repeats, double settle_s = 0) {
+  auto pause = [settle_s] {
+    if (settle_s > 0) std::this_thread::sleep_for(std::chrono::duration<double>(settle_s));
+  };
   auto run = [](auto& f, int iters) {
     const double t0 = now_s();
     for (int i = 0; i < iters; ++i) f();
@@ -102,7 +108,9 @@ Timing measure(A&& ours, B&& ref, int repeats) {
   const int iters = std::clamp(int(0.05 / std::max(probe, 1e-9)), 1, 1000);
   std::vector<double> to, tr;
   for (int r = 0; r < repeats; ++r) {
+    pause();
     to.push_back(run(ours, iters));
+    pause();
     tr.push_back(run(ref, iters));
   }
   return {median(to), median(tr)};
@@ -120,9 +128,13 @@ void bench_sgemm(int64_t M, int64_t N, int64_t K, int repeats) {
   const float* pa = a.data<float>();
   const float* pb = b.data<float>();
   float* pc = c.data<float>();
+  // The reference is OpenBLAS as a user calls it: all threads on one call
+  // (our ops keep OpenBLAS at one thread and split the work themselves).
   auto direct = [&] {
+    openblas_set_num_threads(num_threads());
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(M), int(N), int(K), 1.0f, pa, int(K), pb, int(N), 0.0f,
                 pc, int(N));
+    openblas_set_num_threads(1);
   };
   auto ours = [&] { Tensor y = matmul(a, b); };
   // Sanity: ours computes the same product.
@@ -134,7 +146,7 @@ void bench_sgemm(int64_t M, int64_t N, int64_t K, int repeats) {
     mag = std::max(mag, double(std::fabs(pc[i])));
   }
   if (err > 1e-4 * mag) std::printf("WARNING: matmul differs from cblas_sgemm by %g (max |c| %g)\n", err, mag);
-  const Timing t = measure(ours, direct, repeats);
+  const Timing t = measure(ours, direct, repeats, /*settle_s=*/0.25);
   const double gflop = 2.0 * double(M) * double(N) * double(K) * 1e-9;
   print_row("sgemm", std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K), gflop / t.ours,
             gflop / t.ref, "GFLOP/s", "sgemm");

@@ -10,7 +10,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 # Release optimisation with assertions kept (no -DNDEBUG).
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CXX_FLAGS_RELEASE="-O2" -DCMAKE_CUDA_FLAGS_RELEASE="-O2" ${CMAKE_ARGS:-}
+  -DCMAKE_CXX_FLAGS_RELEASE="-O3" -DCMAKE_CUDA_FLAGS_RELEASE="-O2" ${CMAKE_ARGS:-}
 cmake --build "$BUILD_DIR" -j "$JOBS"
 # Tests use 2 threads each; run two at a time.
 OMP_NUM_THREADS=2 ctest --test-dir "$BUILD_DIR" --output-on-failure -j 2 "$@"

@@ -18,15 +18,13 @@ namespace {
 
 std::atomic<int64_t> g_operand_copies{0};
 
-// OpenBLAS splits a multi-threaded GEMM by its thread count, and its kernels
-// round differently for different splits (it also blocks K differently when
-// threaded): results would change with the thread count. So every BLAS call
-// here is kept at most kTileMNK multiply-adds, which OpenBLAS (0.3.21) always
-// runs single-threaded (it threads only above 65536 * GEMM_MULTITHREAD_THRESHOLD
-// = 4 by default), on tiles fixed by the shapes; our threads take the tiles.
-// The ThreadDeterminism tests catch an OpenBLAS that behaves otherwise.
-constexpr int64_t kTileMNK = int64_t(1) << 18;
-
+// OpenBLAS splits a multi-threaded GEMM by its thread count, and for some
+// shapes (e.g. 1000^3, 517x129x333 with 0.3.21) the results then differ
+// bitwise between 1 and 2 threads. So our ops keep OpenBLAS at one thread
+// (set_num_threads in core/parallel.cc) and split the output into tiles fixed
+// by the shapes alone; each tile is one single-threaded BLAS call over the
+// whole K (OpenBLAS's own K blocking depends only on K), and our threads take
+// the tiles. The ThreadDeterminism tests pin this down.
 CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
 
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
@@ -40,31 +38,29 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A, in
               blasint(ldb), beta, C, blasint(ldc));
 }
 
-// Tile sizes of an [M, K] @ [K, N] product: 64^3 for large products. A
-// product with M or N below 64 spends the spare budget on wider output tiles
-// (up to 1024: long contiguous rows of B and C), then longer K chunks, then
-// taller tiles.
+// Output tile of an [M, N] product, a function of the shape alone (never of
+// the thread count). Up to 512 x 2048: large enough that BLAS packing is a
+// few percent of the work. Rows, then columns, are halved (down to 64 and 256)
+// until there are at least kMinTiles tiles to balance over the threads.
 struct Tiles {
-  int64_t m, n, k;
+  int64_t m, n;
 };
-Tiles tiles_for(int64_t M, int64_t N, int64_t K) {
-  Tiles t{std::min<int64_t>(M, 64), std::min<int64_t>(N, 64), std::min<int64_t>(K, 64)};
-  t.n = std::min(std::max(t.n, std::min<int64_t>(N, 1024)), kTileMNK / (t.m * t.k));
-  t.k = std::min(K, kTileMNK / (t.m * t.n));
-  t.m = std::min(M, kTileMNK / (t.n * t.k));
+constexpr int64_t kMinTiles = 16;
+Tiles tiles_for(int64_t M, int64_t N) {
+  Tiles t{std::min<int64_t>(M, 1024), std::min<int64_t>(N, 1024)};
+  auto count = [&] { return ((M + t.m - 1) / t.m) * ((N + t.n - 1) / t.n); };
+  while (count() < kMinTiles && t.m > 64) t.m = (t.m + 1) / 2;
+  while (count() < kMinTiles && t.n > 256) t.n = (t.n + 1) / 2;
   return t;
 }
 
-// C [M, N] (row stride ldc) = op(A) @ op(B), one tile: K in chunks, the
-// first written (beta 0), the rest accumulated in order.
+// One output tile: C[i0:i0+m, j0:j0+n] = op(A) @ op(B) over all of K.
 template <typename T>
-void gemm_tile(bool ta, bool tb, int64_t i0, int64_t m, int64_t j0, int64_t n, int64_t K, int64_t kc,
-               const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
-  for (int64_t k0 = 0; k0 < K; k0 += kc) {
-    const T* a = ta ? A + k0 * lda + i0 : A + i0 * lda + k0;
-    const T* b = tb ? B + j0 * ldb + k0 : B + k0 * ldb + j0;
-    gemm(ta, tb, m, n, std::min(kc, K - k0), a, lda, b, ldb, T(k0 == 0 ? 0 : 1), C + i0 * ldc + j0, ldc);
-  }
+void gemm_tile(bool ta, bool tb, int64_t i0, int64_t m, int64_t j0, int64_t n, int64_t K, const T* A, int64_t lda,
+               const T* B, int64_t ldb, T* C, int64_t ldc) {
+  const T* a = ta ? A + i0 : A + i0 * lda;
+  const T* b = tb ? B + j0 * ldb : B + j0;
+  gemm(ta, tb, m, n, K, a, lda, b, ldb, T(0), C + i0 * ldc + j0, ldc);
 }
 
 // t itself when BLAS can read it, else a contiguous copy.
@@ -128,10 +124,12 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
     fill(out, 0.0);
     return;
   }
+  // OpenBLAS starts with all cores; our tiles must each run on one thread.
+  static const bool blas_single_threaded = (openblas_set_num_threads(1), true);
+  (void)blas_single_threaded;
   const Tensor a = blas_operand(a_in), b = blas_operand(b_in);
   const BlasLayout la = *blas_layout(a), lb = *blas_layout(b);
-  // Tiles keep M, N, K of each call small; the leading dims must fit BLAS ints.
-  MOE_CHECK(la.ld <= INT_MAX && lb.ld <= INT_MAX && N <= INT_MAX, "matmul: strides of ", a_in.str(), " @ ",
+  MOE_CHECK(la.ld <= INT_MAX && lb.ld <= INT_MAX && N <= INT_MAX && K <= INT_MAX, "matmul: strides of ", a_in.str(), " @ ",
             b_in.str(), " exceed the BLAS int range");
   const Shape batch(out.shape().begin(), out.shape().end() - 2);
   const int64_t P = shape_numel(batch);
@@ -159,12 +157,12 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
         off_b[size_t(p)] += i * sb[size_t(d)];
       }
     }
-    const Tiles t = tiles_for(rows, N, K);
+    const Tiles t = tiles_for(rows, N);
     const int64_t mt = (rows + t.m - 1) / t.m, nt = (N + t.n - 1) / t.n;
     parallel_for(batches * mt * nt, 1, [&](int64_t s, int64_t e) {
       for (int64_t task = s; task < e; ++task) {
         const int64_t p = task / (mt * nt), i0 = (task / nt) % mt * t.m, j0 = task % nt * t.n;
-        gemm_tile<T>(ta, lb.trans, i0, std::min(t.m, rows - i0), j0, std::min(t.n, N - j0), K, t.k,
+        gemm_tile<T>(ta, lb.trans, i0, std::min(t.m, rows - i0), j0, std::min(t.n, N - j0), K,
                      pa + off_a[size_t(p)], lda, pb + off_b[size_t(p)], lb.ld, po + p * M * N, N);
       }
     });
