@@ -114,6 +114,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
 // broadcast. Transposed (column-major) operands go to BLAS as transposes.
 Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor bmm(const Tensor& a, const Tensor& b);  // [B,M,K] @ [B,K,N], no broadcasting
+// Grouped GEMM (the MoE experts): the rows of x [R, K] form consecutive groups
+// of group_rows[g] rows (summing to R); output rows of group g are
+// x_g @ w[g] for w [G, K, N]. Returns [R, N]; empty groups are allowed.
+Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_rows);
 
 // ---------------- neural-network ops (ops/nn.cc) ----------------
 // y = x * rsqrt(mean(x^2, -1) + eps) * weight; weight [D], x [..., D].

@@ -87,4 +87,74 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   return matmul_impl(a, b, "bmm");
 }
 
+namespace {
+
+// out[rows of g] = x[rows of g] @ w[g] (or @ w[g]^T) for every group, no
+// autograd; transposes reach BLAS as transposes.
+void grouped_products(const Tensor& x, const Tensor& w, const std::vector<int64_t>& rows, bool trans_w,
+                      const Tensor& out) {
+  int64_t off = 0;
+  for (size_t g = 0; g < rows.size(); ++g) {
+    if (rows[g] > 0) {
+      const Tensor wg = trans_w ? transpose(select(w, 0, int64_t(g)), 0, 1) : select(w, 0, int64_t(g));
+      cpu::matmul(narrow(x, 0, off, rows[g]), wg, narrow(out, 0, off, rows[g]));
+    }
+    off += rows[g];
+  }
+}
+
+}  // namespace
+
+Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_rows) {
+  const char* name = "grouped_matmul";
+  check_defined(name, x);
+  check_defined(name, w);
+  check_floating(name, x);
+  check_same_dtype(name, x, w);
+  check_same_device(name, x, w);
+  check_cpu(name, x);
+  MOE_CHECK(x.dim() == 2 && w.dim() == 3 && x.shape()[1] == w.shape()[1], name,
+            ": needs x [R, K] and w [G, K, N], got ", x.str(), " and ", w.str());
+  MOE_CHECK(int64_t(group_rows.size()) == w.shape()[0], name, ": ", group_rows.size(), " group sizes for ",
+            w.str());
+  int64_t total = 0;
+  for (int64_t r : group_rows) {
+    MOE_CHECK(r >= 0, name, ": negative group size ", r);
+    total += r;
+  }
+  MOE_CHECK(total == x.shape()[0], name, ": group sizes sum to ", total, " but x has ", x.shape()[0], " rows");
+  const Tensor xc = contiguous(to_compute(x.detach())), wc = to_compute(w.detach());
+  Tensor out = zeros({x.shape()[0], w.shape()[2]}, xc.dtype());
+  grouped_products(xc, wc, group_rows, false, out);
+  out = from_compute(out, x.dtype());
+
+  if (needs_grad({x, w})) {
+    SavedTensor sx(x, name), sw(w, name);
+    const bool need_x = x.requires_grad(), need_w = w.requires_grad();
+    attach_grad_fn(name, {out}, {x, w}, [sx, sw, need_x, need_w, group_rows](std::vector<Tensor>& g) {
+      const Tensor xv = to_compute(sx.get()), wv = to_compute(sw.get());
+      const Tensor gy = contiguous(to_compute(g[0]));
+      Tensor gx, gw;
+      if (need_x) {  // dx_g = dy_g @ w[g]^T
+        gx = zeros(xv.shape(), xv.dtype());
+        grouped_products(gy, wv, group_rows, true, gx);
+        gx = from_compute(gx, sx.get().dtype());
+      }
+      if (need_w) {  // dw[g] = x_g^T @ dy_g (zero for empty groups)
+        gw = zeros(wv.shape(), wv.dtype());
+        int64_t off = 0;
+        for (size_t e = 0; e < group_rows.size(); ++e) {
+          if (group_rows[e] > 0)
+            cpu::matmul(transpose(narrow(xv, 0, off, group_rows[e]), 0, 1), narrow(gy, 0, off, group_rows[e]),
+                        select(gw, 0, int64_t(e)));
+          off += group_rows[e];
+        }
+        gw = from_compute(gw, sw.get().dtype());
+      }
+      return std::vector<Tensor>{gx, gw};
+    });
+  }
+  return out;
+}
+
 }  // namespace moe

@@ -31,6 +31,13 @@ RegisterOps reg({
      [](const V& x) { return matmul(expand(x[0], {3, 4}), x[1]); }},
     {"matmul/large", {randn_in({70, 90}), randn_in({90, 80})}, [](const V& x) { return matmul(x[0], x[1]); }, false},
     {"bmm/basic", {randn_in({2, 3, 4}), randn_in({2, 4, 5})}, [](const V& x) { return bmm(x[0], x[1]); }},
+    // Groups of 2, 0 and 3 rows (an expert that got no tokens).
+    {"grouped_matmul/basic", {randn_in({5, 4}), randn_in({3, 4, 2})},
+     [](const V& x) { return grouped_matmul(x[0], x[1], {2, 0, 3}); }},
+    {"grouped_matmul/noncontig_x", {noncontig_in({6, 3}), noncontig_in({2, 3, 4})},
+     [](const V& x) { return grouped_matmul(x[0], x[1], {4, 2}); }},
+    {"grouped_matmul/large", {randn_in({300, 64}), randn_in({4, 64, 48})},
+     [](const V& x) { return grouped_matmul(x[0], x[1], {100, 50, 0, 150}); }, false},
     {"bmm/transposed", {noncontig_in({2, 3, 4}), noncontig_in({2, 4, 2})}, [](const V& x) { return bmm(x[0], x[1]); }},
 });
 

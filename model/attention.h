@@ -1,0 +1,58 @@
+#pragma once
+// Causal self-attention: MHA/GQA (grouped key/value heads) and DeepSeek-V2's
+// multi-head latent attention (MLA). Input and output [B, T, D].
+#include <memory>
+
+#include "core/ops.h"
+
+#include "model/config.pb.h"
+#include "model/layers.h"
+
+namespace moe::model {
+
+class Attention : public Module {
+ public:
+  virtual Tensor forward(const Tensor& x) const = 0;
+};
+
+// q = x Wq, k = x Wk, v = x Wv with H query heads and Hkv key/value heads
+// (H % Hkv == 0), RoPE on q and k, causal SDPA, output x Wo.
+class GqaAttention : public Attention {
+ public:
+  GqaAttention(const config::ModelConfig& c, double out_std);
+  Tensor forward(const Tensor& x) const override;
+
+ private:
+  int64_t heads_, kv_heads_, head_dim_;
+  double rope_theta_;
+  RopeStyle rope_style_;
+  int64_t window_;
+  Linear wq_, wk_, wv_, wo_;
+};
+
+// MLA (DeepSeek-V2 §2.1): keys and values come from a joint low-rank latent
+// c_kv = RMSNorm(x W_kv_a[:, :r]) expanded per head by W_kv_b into
+// (k_nope, v); a decoupled RoPE key x W_kv_a[:, r:] is shared by all heads;
+// queries optionally through their own latent (q_lora_rank > 0). Each head's
+// query/key is [q_nope ; rope(q_rope)] / [k_nope ; rope(k_rope)], scaled by
+// 1/sqrt(nope + rope dims).
+class MlaAttention : public Attention {
+ public:
+  MlaAttention(const config::ModelConfig& c, double out_std);
+  Tensor forward(const Tensor& x) const override;
+
+ private:
+  int64_t heads_, q_lora_, kv_lora_, nope_, rope_dim_, v_dim_;
+  double rope_theta_, eps_;
+  RopeStyle rope_style_;
+  int64_t window_;
+  std::unique_ptr<Linear> wq_, wq_a_, wq_b_;
+  std::unique_ptr<RMSNorm> q_norm_;
+  Linear wkv_a_;
+  RMSNorm kv_norm_;
+  Linear wkv_b_, wo_;
+};
+
+std::unique_ptr<Attention> make_attention(const config::ModelConfig& c, double out_std);
+
+}  // namespace moe::model

@@ -1,0 +1,24 @@
+#include "model/layers.h"
+
+#include "core/ops.h"
+
+namespace moe::model {
+
+Linear::Linear(int64_t in, int64_t out, double std) : w_(&parameter("weight", {in, out}, Init::normal, std)) {}
+
+Tensor Linear::forward(const Tensor& x) const { return matmul(x, *w_); }
+
+RMSNorm::RMSNorm(int64_t dim, double eps) : w_(&parameter("weight", {dim}, Init::ones)), eps_(eps) {}
+
+Tensor RMSNorm::forward(const Tensor& x) const { return rms_norm(x, *w_, eps_); }
+
+SwiGLU::SwiGLU(int64_t dim, int64_t hidden, double init_std, double out_std)
+    : w1_(dim, hidden, init_std), w3_(dim, hidden, init_std), w2_(hidden, dim, out_std) {
+  child("w1", &w1_);
+  child("w3", &w3_);
+  child("w2", &w2_);
+}
+
+Tensor SwiGLU::forward(const Tensor& x) const { return w2_.forward(mul(silu(w1_.forward(x)), w3_.forward(x))); }
+
+}  // namespace moe::model

@@ -1,0 +1,43 @@
+#pragma once
+// Basic layers: Linear (no bias), RMSNorm, SwiGLU feed-forward.
+#include <string>
+
+#include "model/module.h"
+
+namespace moe::model {
+
+// y = x @ W with W stored [in, out] (row-major, so x @ W is one GEMM and the
+// weight gradient x^T @ dy reaches BLAS as a transpose).
+class Linear : public Module {
+ public:
+  // std: init standard deviation of W.
+  Linear(int64_t in, int64_t out, double std);
+  Tensor forward(const Tensor& x) const;
+  const Tensor& weight() const { return *w_; }
+
+ private:
+  Tensor* w_;
+};
+
+class RMSNorm : public Module {
+ public:
+  RMSNorm(int64_t dim, double eps);
+  Tensor forward(const Tensor& x) const;
+
+ private:
+  Tensor* w_;
+  double eps_;
+};
+
+// SwiGLU (Shazeer 2020): w2(silu(x w1) * (x w3)). init_std for w1/w3,
+// out_std for w2 (scaled down with depth).
+class SwiGLU : public Module {
+ public:
+  SwiGLU(int64_t dim, int64_t hidden, double init_std, double out_std);
+  Tensor forward(const Tensor& x) const;
+
+ private:
+  Linear w1_, w3_, w2_;
+};
+
+}  // namespace moe::model

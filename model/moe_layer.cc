@@ -1,0 +1,109 @@
+#include "model/moe_layer.h"
+
+#include <cmath>
+
+#include "core/autograd.h"
+#include "core/ops.h"
+
+namespace moe::model {
+
+Routing route(const config::MoeConfig& c, const Tensor& x2d, const Tensor& router_w, const Tensor& bias) {
+  Routing r;
+  // The router runs in f32 at least, whatever the compute dtype (f64 in
+  // gradient checks).
+  const DType rt = x2d.dtype() == DType::f64 ? DType::f64 : DType::f32;
+  r.logits = matmul(cast(x2d, rt), transpose(cast(router_w, rt), 0, 1));
+  r.scores = c.score_function() == config::SCORE_SIGMOID ? sigmoid(r.logits) : softmax(r.logits, -1);
+  const int64_t N = r.scores.size(0), E = r.scores.size(1), K = c.top_k();
+  const Tensor sc = contiguous(cast(r.scores.detach(), DType::f32));
+  const float* bias_ptr = c.selection_bias() ? contiguous(bias).data<float>() : nullptr;
+  r.experts = select_experts(sc.data<float>(), bias_ptr, N, selection_spec(c));
+  r.affinity.resize(r.experts.size());
+  std::vector<double> idx(r.experts.size());
+  for (size_t a = 0; a < r.experts.size(); ++a) {
+    idx[a] = r.experts[a];
+    r.affinity[a] = sc.data<float>()[int64_t(a) / K * E + r.experts[a]];
+  }
+  Tensor gates = gather(r.scores, 1, from_vector(idx, {N, K}, DType::i64));
+  if (c.normalize_top_k()) gates = div(gates, sum(gates, {1}, true));
+  if (c.routed_scaling_factor() != 1.0) gates = mul(gates, c.routed_scaling_factor());
+  r.gates = gates;
+  return r;
+}
+
+MoeLayer::MoeLayer(const config::ModelConfig& c, double out_std)
+    : cfg_(c.moe()), spec_(selection_spec(c.moe())), dim_(c.d_model()), dispatcher_(std::make_unique<LocalDispatcher>()) {
+  const int64_t E = cfg_.num_routed_experts(), D = c.d_model(), F = cfg_.expert_ffn_dim();
+  router_w_ = &parameter("router.weight", {E, D}, Init::normal, c.init_std());
+  bias_ = &buffer("router.selection_bias", zeros({E}));
+  w1_ = &parameter("experts.w1", {E, D, F}, Init::normal, c.init_std());
+  w3_ = &parameter("experts.w3", {E, D, F}, Init::normal, c.init_std());
+  w2_ = &parameter("experts.w2", {E, F, D}, Init::normal, out_std);
+  if (cfg_.num_shared_experts() > 0) {
+    shared_ = std::make_unique<SwiGLU>(D, cfg_.num_shared_experts() * F, c.init_std(), out_std);
+    child("shared", shared_.get());
+  }
+  pending_load_.assign(size_t(E), 0.0);
+}
+
+Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
+  const int64_t B = x.size(0), T = x.size(1), N = B * T, K = cfg_.top_k(), E = cfg_.num_routed_experts();
+  const Tensor u = view(x, {N, dim_});
+  Routing r = route(cfg_, u, *router_w_, *bias_);
+
+  // Global token identity (for tie-breaks) and protected sequences.
+  std::vector<int64_t> key(static_cast<size_t>(N));
+  std::vector<uint8_t> protect(static_cast<size_t>(N), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t g = info.global_sequence.empty() ? b : info.global_sequence[size_t(b)];
+    const bool prot = cfg_.drop_policy() == config::DROP_DEVICE_BUDGET &&
+                      protected_sequence(info.seed, g, cfg_.protected_sequence_fraction());
+    for (int64_t t = 0; t < T; ++t) {
+      key[size_t(b * T + t)] = g * T + t;
+      protect[size_t(b * T + t)] = prot;
+    }
+  }
+  PlanInputs pin{N, K, E, spec_.groups, r.experts.data(), r.affinity.data(), key.data(), protect.data()};
+  const DispatchPlan plan = plan_dispatch(cfg_, pin);
+
+  // Experts: SwiGLU over each expert's contiguous rows.
+  const Dispatched d = dispatcher_->dispatch(u, plan);
+  const Tensor h = mul(silu(grouped_matmul(d.rows, *w1_, d.local_rows)), grouped_matmul(d.rows, *w3_, d.local_rows));
+  const Tensor y = dispatcher_->combine(grouped_matmul(h, *w2_, d.local_rows), plan);
+
+  // Gate-weighted sum back onto the tokens.
+  std::vector<double> a_idx(plan.assignments.begin(), plan.assignments.end()),
+      t_idx(plan.tokens.begin(), plan.tokens.end());
+  const int64_t A = int64_t(a_idx.size());
+  const Tensor g = index_select(reshape(r.gates, {N * K}), 0, from_vector(a_idx, {A}, DType::i64));
+  const Tensor weighted = mul(y, unsqueeze(cast(g, y.dtype()), 1));
+  Tensor out = index_add(zeros({N, dim_}, x.dtype()), 0, from_vector(t_idx, {A}, DType::i64), weighted);
+  if (shared_) out = add(out, shared_->forward(u));
+
+  BalanceInputs bin{r.logits, r.scores, &r.experts, &plan.keep, B, T, K, spec_.groups, spec_.top_groups};
+  aux_ = aux_losses(cfg_, bin);
+  stats_.expert_load = plan.expert_rows;
+  stats_.assignments = N * K;
+  stats_.dropped = plan.dropped;
+  if (training() && cfg_.selection_bias())
+    for (int32_t e : r.experts) pending_load_[size_t(e)] += 1.0;
+  return view(out, {B, T, dim_});
+}
+
+void MoeLayer::update_selection_bias() {
+  if (!cfg_.selection_bias()) return;
+  double mean = 0;
+  for (double l : pending_load_) mean += l;
+  mean /= double(pending_load_.size());
+  NoGradGuard no_grad;
+  float* b = bias_->data<float>();
+  const float rate = float(cfg_.bias_update_rate());
+  for (size_t i = 0; i < pending_load_.size(); ++i) {
+    const double diff = mean - pending_load_[i];
+    b[i] += diff > 0 ? rate : (diff < 0 ? -rate : 0.0f);
+  }
+  bias_->bump_version();
+  std::fill(pending_load_.begin(), pending_load_.end(), 0.0);
+}
+
+}  // namespace moe::model

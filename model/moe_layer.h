@@ -1,0 +1,74 @@
+#pragma once
+// DeepSeekMoE layer (DeepSeek-V2 eq. 20): h = u + sum of the shared experts'
+// FFN(u) + sum_i g_i FFN_i(u) over the routed experts the token is sent to.
+// (The residual u is added by the block.) Data flow: Router -> selection ->
+// dispatch plan (dropping) -> Dispatcher -> grouped SwiGLU experts ->
+// combine -> gate-weighted sum.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "model/balance_loss.h"
+#include "model/config.pb.h"
+#include "model/dispatcher.h"
+#include "model/layers.h"
+#include "model/routing.h"
+
+namespace moe::model {
+
+// Who the tokens of a batch are: global sequence index of each row and the
+// seed of the never-dropped-sequence hash.
+struct BatchInfo {
+  std::vector<int64_t> global_sequence;  // [B]; empty: 0..B-1
+  uint64_t seed = 0;
+};
+
+struct MoeStats {
+  std::vector<int64_t> expert_load;  // kept assignments per expert, this forward
+  int64_t assignments = 0, dropped = 0;
+};
+
+class MoeLayer : public Module {
+ public:
+  MoeLayer(const config::ModelConfig& c, double out_std);
+  // x [B, T, D] -> [B, T, D] (routed + shared experts, no residual).
+  Tensor forward(const Tensor& x, const BatchInfo& info);
+
+  // Aux losses and statistics of the last forward.
+  const AuxLosses& aux() const { return aux_; }
+  const MoeStats& stats() const { return stats_; }
+  // DeepSeek-V3 aux-loss-free balancing: b_i += rate * sign(mean load - load_i)
+  // over the selections counted since the last update (training forwards).
+  void update_selection_bias();
+  const Tensor& selection_bias() const { return *bias_; }
+  // Load counts since the last bias update (for tests and for the
+  // distributed all-reduce).
+  std::vector<double>& pending_load() { return pending_load_; }
+
+  void set_dispatcher(std::unique_ptr<Dispatcher> d) { dispatcher_ = std::move(d); }
+
+ private:
+  config::MoeConfig cfg_;
+  SelectionSpec spec_;
+  int64_t dim_;
+  Tensor* router_w_;  // [E, D]
+  Tensor* bias_;      // [E] selection bias (buffer, f32)
+  Tensor *w1_, *w3_, *w2_;  // [E, D, F], [E, D, F], [E, F, D]
+  std::unique_ptr<SwiGLU> shared_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  AuxLosses aux_;
+  MoeStats stats_;
+  std::vector<double> pending_load_;
+};
+
+// The router's part of a forward, exposed for tests: logits [N, E] (f32),
+// scores, selections [N*K] and gates [N, K] (differentiable, normalised and
+// scaled as configured).
+struct Routing {
+  Tensor logits, scores, gates;
+  std::vector<int32_t> experts;
+  std::vector<float> affinity;  // [N*K] unbiased score of each selection
+};
+Routing route(const config::MoeConfig& c, const Tensor& x2d, const Tensor& router_w, const Tensor& bias);
+
+}  // namespace moe::model

@@ -1,0 +1,134 @@
+#include "model/transformer.h"
+
+#include <cmath>
+#include <string>
+
+#include "core/ops.h"
+#include "model/dims.h"
+
+namespace moe::model {
+
+namespace {
+// GPT-2 style: projections into the residual stream start smaller with depth.
+double out_std(const config::ModelConfig& c) { return c.init_std() / std::sqrt(2.0 * double(c.n_layers())); }
+}  // namespace
+
+Block::Block(const config::ModelConfig& c, int64_t layer, double ostd)
+    : attn_norm_(c.d_model(), c.norm_eps()), ffn_norm_(c.d_model(), c.norm_eps()), attn_(make_attention(c, ostd)) {
+  child("attn_norm", &attn_norm_);
+  child("attn", attn_.get());
+  child("ffn_norm", &ffn_norm_);
+  if (is_moe_layer(c, layer)) {
+    moe_ = std::make_unique<MoeLayer>(c, ostd);
+    child("ffn", moe_.get());
+  } else {
+    dense_ = std::make_unique<SwiGLU>(c.d_model(), c.ffn_dim(), c.init_std(), ostd);
+    child("ffn", dense_.get());
+  }
+}
+
+Tensor Block::forward(const Tensor& x, const BatchInfo& info) {
+  const Tensor h = add(x, attn_->forward(attn_norm_.forward(x)));
+  const Tensor n = ffn_norm_.forward(h);
+  return add(h, moe_ ? moe_->forward(n, info) : dense_->forward(n));
+}
+
+MtpModule::MtpModule(const config::ModelConfig& c, int64_t layer, double ostd)
+    : hnorm_(c.d_model(), c.norm_eps()),
+      enorm_(c.d_model(), c.norm_eps()),
+      proj_(2 * c.d_model(), c.d_model(), c.init_std()),
+      block_(c, layer, ostd) {
+  child("hnorm", &hnorm_);
+  child("enorm", &enorm_);
+  child("proj", &proj_);
+  child("block", &block_);
+}
+
+Tensor MtpModule::forward(const Tensor& h, const Tensor& emb_next, const BatchInfo& info) {
+  return block_.forward(proj_.forward(cat({hnorm_.forward(h), enorm_.forward(emb_next)}, 2)), info);
+}
+
+Transformer::Transformer(const config::ModelConfig& c) : cfg_(c), final_norm_(c.d_model(), c.norm_eps()) {
+  const double ostd = out_std(c);
+  embed_ = &parameter("embed.weight", {c.vocab_size(), c.d_model()}, Init::normal, c.init_std());
+  for (int64_t l = 0; l < c.n_layers(); ++l) {
+    layers_.push_back(std::make_unique<Block>(c, l, ostd));
+    child("layers." + std::to_string(l), layers_.back().get());
+  }
+  child("final_norm", &final_norm_);
+  if (!c.tie_embeddings()) head_ = &parameter("head.weight", {c.vocab_size(), c.d_model()}, Init::normal, c.init_std());
+  const int64_t depth = c.has_mtp() ? c.mtp().depth() : 0;
+  for (int64_t k = 0; k < depth; ++k) {
+    mtp_.push_back(std::make_unique<MtpModule>(c, c.n_layers() - 1, ostd));
+    child("mtp." + std::to_string(k), mtp_.back().get());
+  }
+  init_parameters(c.init_seed());
+}
+
+Tensor Transformer::hidden(const Tensor& ids, const BatchInfo& info, Tensor* emb_out) {
+  Tensor x = embedding(*embed_, ids);
+  if (emb_out) *emb_out = x;
+  for (auto& b : layers_) x = b->forward(x, info);
+  return x;
+}
+
+Tensor Transformer::logits_of(const Tensor& h) {
+  return matmul(final_norm_.forward(h), transpose(head_ ? *head_ : *embed_, 0, 1));
+}
+
+Tensor Transformer::forward(const Tensor& ids, const BatchInfo& info) { return logits_of(hidden(ids, info, nullptr)); }
+
+LossParts Transformer::loss(const Tensor& ids, const Tensor& targets, const BatchInfo& info) {
+  LossParts p;
+  Tensor emb;
+  const Tensor h = hidden(ids, info, &emb);
+  const int64_t V = cfg_.vocab_size(), T = ids.size(1);
+  auto ce = [V](const Tensor& logits, const Tensor& tgt) {
+    return cross_entropy(reshape(logits, {-1, V}), reshape(tgt, {-1}));
+  };
+  p.lm = ce(logits_of(h), targets);
+  p.total = p.lm;
+  // MTP depth k predicts token i+k+1 from position i: its inputs are the
+  // previous depth's hidden states at positions [0, T-k) and the embedding of
+  // token i+k (= the target of depth k-1), i.e. emb positions [k, T).
+  Tensor prev = h, mtp_sum;
+  for (size_t k = 1; k <= mtp_.size(); ++k) {
+    const int64_t len = T - int64_t(k);
+    if (len <= 0) break;
+    prev = mtp_[k - 1]->forward(narrow(prev, 1, 0, len), narrow(emb, 1, int64_t(k), len), info);
+    const Tensor l = ce(logits_of(prev), narrow(targets, 1, int64_t(k), len));
+    mtp_sum = mtp_sum.defined() ? add(mtp_sum, l) : l;
+  }
+  if (mtp_sum.defined()) {
+    p.mtp = mul(mtp_sum, cfg_.mtp().weight() / double(mtp_.size()));
+    p.total = add(p.total, p.mtp);
+  }
+  auto accumulate = [](Tensor& into, const Tensor& x) {
+    if (x.defined()) into = into.defined() ? add(into, x) : x;
+  };
+  for (MoeLayer* m : moe_layers()) {
+    const AuxLosses& a = m->aux();
+    accumulate(p.aux.expert, a.expert);
+    accumulate(p.aux.device, a.device);
+    accumulate(p.aux.comm, a.comm);
+    accumulate(p.aux.sequence, a.sequence);
+    accumulate(p.aux.z, a.z);
+  }
+  accumulate(p.total, p.aux.total());
+  return p;
+}
+
+std::vector<MoeLayer*> Transformer::moe_layers() {
+  std::vector<MoeLayer*> out;
+  for (auto& b : layers_)
+    if (b->moe()) out.push_back(b->moe());
+  for (auto& m : mtp_)
+    if (m->block().moe()) out.push_back(m->block().moe());
+  return out;
+}
+
+void Transformer::update_selection_biases() {
+  for (MoeLayer* m : moe_layers()) m->update_selection_bias();
+}
+
+}  // namespace moe::model

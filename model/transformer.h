@@ -1,0 +1,72 @@
+#pragma once
+// Decoder-only transformer: token embedding, pre-norm blocks (attention +
+// dense SwiGLU or DeepSeekMoE FFN), final RMSNorm, output head (optionally
+// tied to the embedding), and DeepSeek-V3 multi-token prediction.
+#include <memory>
+#include <vector>
+
+#include "model/attention.h"
+#include "model/config.pb.h"
+#include "model/moe_layer.h"
+
+namespace moe::model {
+
+class Block : public Module {
+ public:
+  Block(const config::ModelConfig& c, int64_t layer, double out_std);
+  Tensor forward(const Tensor& x, const BatchInfo& info);
+  MoeLayer* moe() { return moe_.get(); }
+
+ private:
+  RMSNorm attn_norm_, ffn_norm_;
+  std::unique_ptr<Attention> attn_;
+  std::unique_ptr<SwiGLU> dense_;
+  std::unique_ptr<MoeLayer> moe_;
+};
+
+// DeepSeek-V3 MTP module k: h'_i = proj([RMSNorm(h_i); RMSNorm(Emb(t_{i+k}))])
+// through one more block; predicts t_{i+k+1} with the shared head.
+class MtpModule : public Module {
+ public:
+  MtpModule(const config::ModelConfig& c, int64_t layer, double out_std);
+  Tensor forward(const Tensor& h, const Tensor& emb_next, const BatchInfo& info);
+  Block& block() { return block_; }
+
+ private:
+  RMSNorm hnorm_, enorm_;
+  Linear proj_;
+  Block block_;
+};
+
+struct LossParts {
+  Tensor total;  // lm + mtp + aux terms: what backward runs on
+  Tensor lm;     // mean next-token cross-entropy
+  Tensor mtp;    // lambda * mean over depths of the MTP cross-entropies (undefined when off)
+  AuxLosses aux;  // summed over MoE layers (undefined terms when off)
+};
+
+class Transformer : public Module {
+ public:
+  explicit Transformer(const config::ModelConfig& c);
+  // ids [B, T] integer -> logits [B, T, V].
+  Tensor forward(const Tensor& ids, const BatchInfo& info = {});
+  // ids, targets [B, T]: the training loss with its parts.
+  LossParts loss(const Tensor& ids, const Tensor& targets, const BatchInfo& info = {});
+
+  const config::ModelConfig& config() const { return cfg_; }
+  std::vector<MoeLayer*> moe_layers();
+  void update_selection_biases();
+
+ private:
+  Tensor hidden(const Tensor& ids, const BatchInfo& info, Tensor* emb_out);
+  Tensor logits_of(const Tensor& h);
+  config::ModelConfig cfg_;
+  Tensor* embed_;
+  std::vector<std::unique_ptr<Block>> layers_;
+  RMSNorm final_norm_;
+  Tensor* head_ = nullptr;  // [V, D]; null when tied to the embedding
+  std::vector<std::unique_ptr<MtpModule>> mtp_;
+  Tensor mtp_ids_, mtp_targets_;
+};
+
+}  // namespace moe::model
