@@ -1,6 +1,8 @@
-// moe-train: the trainer's entry point. The model, data and optimizer arrive
-// with the MoE issue; until then it validates its flags, reports the
-// machine/back-end it would use and says what it will run.
+// moe-train: trains a model as its config says.
+//   moe-train --config configs/tiny_moe.pbtxt [--set model.moe.top_k=4 ...]
+// Ctrl-C stops after the current step (metrics are flushed).
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -8,29 +10,65 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "core/device.h"
 #include "core/error.h"
-#include "core/parallel.h"
+#include "launch/config.h"
+#include "launch/trainer.h"
 
-ABSL_FLAG(std::string, config, "configs/tiny_moe.pbtxt", "model/training config (protobuf text)");
-ABSL_FLAG(std::string, device, "cpu", "cpu or cuda[:N]");
-ABSL_FLAG(int, threads, 0, "CPU threads (0 = all cores)");
-ABSL_FLAG(std::vector<std::string>, set, {}, "config overrides, e.g. --set model.moe.top_k=4");
+ABSL_FLAG(std::string, config, "configs/tiny_moe.pbtxt", "run config (protobuf text, see configs/)");
+// Documented here for --help; main() takes every --set out of argv itself,
+// because absl keeps only the last occurrence of a flag and splits vectors
+// on commas, which repeated fields ("a=1,2") need.
+ABSL_FLAG(std::string, set, "", "config override field=value, repeatable: --set model.moe.top_k=4 --set steps=100");
+
+namespace {
+
+// Removes "--set X" / "--set=X" (also with one dash) from argv, in order.
+std::vector<std::string> take_overrides(int& argc, char** argv) {
+  std::vector<std::string> sets;
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--set" || a == "-set") {
+      if (i + 1 < argc) sets.push_back(argv[++i]);
+      else sets.push_back("");  // reported as a malformed override
+    } else if (a.rfind("--set=", 0) == 0 || a.rfind("-set=", 0) == 0) {
+      sets.push_back(a.substr(a.find('=') + 1));
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  argc = out;
+  return sets;
+}
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_sigint(int) { g_stop.store(true); }
+}  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("moe-train --config FILE [--device cpu|cuda] [--set field=value ...]");
+  absl::SetProgramUsageMessage("moe-train --config FILE [--set field=value ...]");
+  const std::vector<std::string> overrides = take_overrides(argc, argv);
   absl::ParseCommandLine(argc, argv);
+  std::signal(SIGINT, on_sigint);
+  std::signal(SIGTERM, on_sigint);
   try {
-    const moe::Device device = moe::Device::parse(absl::GetFlag(FLAGS_device));
-    if (absl::GetFlag(FLAGS_threads) > 0) moe::set_num_threads(absl::GetFlag(FLAGS_threads));
-    std::printf("moe-train: device %s, %d CPU threads\n", device.str().c_str(), moe::num_threads());
-    std::printf("moe-train: would train config %s", absl::GetFlag(FLAGS_config).c_str());
-    for (const auto& s : absl::GetFlag(FLAGS_set)) std::printf(" --set %s", s.c_str());
-    std::printf("\nmoe-train: the MoE model, data pipeline and optimizer are not built yet "
-                "(tracked by the MoE issue); the tensor/autograd core is ready: ./scripts/test.sh\n");
-    return 0;
+    absl::StatusOr<moe::config::TrainConfig> cfg =
+        moe::launch::load_train_config(absl::GetFlag(FLAGS_config), overrides);
+    if (!cfg.ok()) {
+      std::fprintf(stderr, "moe-train: %s\n", std::string(cfg.status().message()).c_str());
+      return 2;
+    }
+    absl::StatusOr<moe::launch::TrainResult> r = moe::launch::train(*cfg, &g_stop);
+    if (!r.ok()) {
+      std::fprintf(stderr, "moe-train: %s\n", std::string(r.status().message()).c_str());
+      return 1;
+    }
+    std::printf("moe-train: %s after %lld steps: train loss %.4f, val loss %.4f, %.0f tokens/s\n",
+                r->interrupted ? "interrupted" : "done", static_cast<long long>(r->steps_done), r->last_train_loss,
+                r->last_val_loss, r->tokens_per_s);
+    return r->interrupted ? 130 : 0;
   } catch (const moe::Error& e) {
     std::fprintf(stderr, "moe-train: error: %s\n", e.what());
-    return 2;
+    return 1;
   }
 }

@@ -1,0 +1,37 @@
+#pragma once
+// Training metrics: one line per logged step on stdout and one JSON object
+// per line in <run_dir>/metrics.jsonl.
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace moe::launch {
+
+struct StepMetrics {
+  int64_t step = 0;
+  double lm_loss = 0, lr = 0, grad_norm = 0, tokens_per_s = 0;
+  // Aux terms (coefficient included), summed over MoE layers; absent when off.
+  std::vector<std::pair<std::string, double>> aux;
+  double mtp_loss = -1;       // < 0: MTP off
+  double max_load = 0;        // max over experts of load / mean load (1 = perfect balance)
+  double dropped_pct = 0;     // assignments dropped, percent
+  bool moe = false;
+};
+
+class MetricsWriter {
+ public:
+  // Opens (truncates) <run_dir>/metrics.jsonl; an empty run_dir writes only stdout.
+  explicit MetricsWriter(const std::string& run_dir);
+  ~MetricsWriter();
+  MetricsWriter(const MetricsWriter&) = delete;
+  MetricsWriter& operator=(const MetricsWriter&) = delete;
+
+  void step(const StepMetrics& m);
+  void eval(int64_t step, double val_loss, double train_loss);
+
+ private:
+  std::FILE* jsonl_ = nullptr;
+};
+
+}  // namespace moe::launch

@@ -1,0 +1,91 @@
+#include "optim/adamw.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/ops.h"
+#include "core/parallel.h"
+#include "optim/param_rules.h"
+
+namespace moe::optim {
+
+namespace {
+
+// The per-step constants of one parameter's update, folded in double and
+// rounded once to f32 so the element loop is pure f32 arithmetic.
+struct AdamWScalars {
+  float decay;         // 1 - lr * wd
+  float beta1, one_minus_beta1;
+  float beta2, one_minus_beta2;
+  float step_size;     // lr / (1 - b1^t)
+  float inv_sqrt_bc2;  // 1 / sqrt(1 - b2^t)
+  float eps;
+};
+
+// Element-wise, so any split over threads gives the same bits.
+void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, const AdamWScalars& s) {
+  parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const float gi = g[i];
+      const float mi = s.beta1 * m[i] + s.one_minus_beta1 * gi;
+      const float vi = s.beta2 * v[i] + s.one_minus_beta2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = p[i] * s.decay - s.step_size * mi / (std::sqrt(vi) * s.inv_sqrt_bc2 + s.eps);
+    }
+  });
+}
+
+}  // namespace
+
+AdamW::AdamW(std::vector<NamedParam> params, const config::OptimizerConfig& cfg)
+    : Optimizer(std::move(params)), beta1_(cfg.beta1()), beta2_(cfg.beta2()), eps_(cfg.eps()) {
+  const std::vector<std::string> patterns(cfg.no_decay().begin(), cfg.no_decay().end());
+  for (const NamedParam& np : this->params()) {
+    Slot s;
+    s.exp_avg = zeros(np.param.shape());
+    s.exp_avg_sq = zeros(np.param.shape());
+    s.step = zeros({}, DType::i64);
+    s.weight_decay = is_no_decay(np.name, patterns) ? 0.0 : cfg.weight_decay();
+    slots_.push_back(std::move(s));
+  }
+}
+
+void AdamW::step(double lr) {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Tensor g = grad_of(i);
+    if (!g.defined()) continue;
+    Slot& s = slots_[i];
+    const Tensor& p = params()[i].param;
+    const int64_t t = ++*s.step.data<int64_t>();
+    const double bc1 = 1.0 - std::pow(beta1_, double(t));
+    const double bc2 = 1.0 - std::pow(beta2_, double(t));
+    const AdamWScalars k{float(1.0 - lr * s.weight_decay),
+                         float(beta1_),
+                         float(1.0 - beta1_),
+                         float(beta2_),
+                         float(1.0 - beta2_),
+                         float(lr / bc1),
+                         float(1.0 / std::sqrt(bc2)),
+                         float(eps_)};
+    adamw_update(p.data<float>(), g.data<float>(), s.exp_avg.data<float>(), s.exp_avg_sq.data<float>(),
+                 p.numel(), k);
+    p.bump_version();
+    s.exp_avg.bump_version();
+    s.exp_avg_sq.bump_version();
+    s.step.bump_version();
+  }
+}
+
+NamedTensors AdamW::state() const {
+  NamedTensors out;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const std::string& name = params()[i].name;
+    out.emplace_back(name + ".exp_avg", slots_[i].exp_avg);
+    out.emplace_back(name + ".exp_avg_sq", slots_[i].exp_avg_sq);
+    out.emplace_back(name + ".step", slots_[i].step);
+  }
+  return out;
+}
+
+}  // namespace moe::optim

@@ -1,0 +1,14 @@
+#pragma once
+// Order-fixed f64 sum of squares, the one reduction the optimizers need.
+#include <cstdint>
+
+namespace moe::optim {
+
+// Sum of x[i]^2 accumulated in f64. The elements are cut into fixed blocks
+// of kSumBlock; blocks are summed in parallel, each over 8 interleaved lanes,
+// and the block sums are added in block order, so the result depends only on
+// the values, never on the thread count.
+inline constexpr int64_t kSumBlock = 8192;
+double sum_squares(const float* x, int64_t n);
+
+}  // namespace moe::optim
