@@ -11,6 +11,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "core/error.h"
+#include "launch/cli_flags.h"
 #include "launch/config.h"
 #include "launch/trainer.h"
 
@@ -21,39 +22,23 @@ ABSL_FLAG(std::string, config, "configs/tiny_moe.pbtxt", "run config (protobuf t
 ABSL_FLAG(std::string, set, "", "config override field=value, repeatable: --set model.moe.top_k=4 --set steps=100");
 
 namespace {
-
-// Removes "--set X" / "--set=X" (also with one dash) from argv, in order.
-std::vector<std::string> take_overrides(int& argc, char** argv) {
-  std::vector<std::string> sets;
-  int out = 1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--set" || a == "-set") {
-      if (i + 1 < argc) sets.push_back(argv[++i]);
-      else sets.push_back("");  // reported as a malformed override
-    } else if (a.rfind("--set=", 0) == 0 || a.rfind("-set=", 0) == 0) {
-      sets.push_back(a.substr(a.find('=') + 1));
-    } else {
-      argv[out++] = argv[i];
-    }
-  }
-  argc = out;
-  return sets;
-}
-
 std::atomic<bool> g_stop{false};
 extern "C" void on_sigint(int) { g_stop.store(true); }
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("moe-train --config FILE [--set field=value ...]");
-  const std::vector<std::string> overrides = take_overrides(argc, argv);
+  absl::StatusOr<std::vector<std::string>> overrides = moe::launch::take_repeated_flag("set", argc, argv);
+  if (!overrides.ok()) {
+    std::fprintf(stderr, "moe-train: %s\n", std::string(overrides.status().message()).c_str());
+    return 2;
+  }
   absl::ParseCommandLine(argc, argv);
   std::signal(SIGINT, on_sigint);
   std::signal(SIGTERM, on_sigint);
   try {
     absl::StatusOr<moe::config::TrainConfig> cfg =
-        moe::launch::load_train_config(absl::GetFlag(FLAGS_config), overrides);
+        moe::launch::load_train_config(absl::GetFlag(FLAGS_config), *overrides);
     if (!cfg.ok()) {
       std::fprintf(stderr, "moe-train: %s\n", std::string(cfg.status().message()).c_str());
       return 2;

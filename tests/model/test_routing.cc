@@ -51,9 +51,11 @@ TEST(Routing, ExpertsLieInAtMostMGroupsAndAreTheBestThere) {
         // Within the chosen groups no unselected expert beats a selected one.
         float worst = 1e9f;
         for (int32_t e : experts) worst = std::min(worst, s[size_t(t * E + e)] + bias[size_t(e)]);
-        for (int64_t e = 0; e < E; ++e)
-          if (groups.count(int32_t(e / (E / G))) && !experts.count(int32_t(e)))
+        for (int64_t e = 0; e < E; ++e) {
+          if (groups.count(int32_t(e / (E / G))) && !experts.count(int32_t(e))) {
             EXPECT_LE(s[size_t(t * E + e)] + bias[size_t(e)], worst);
+          }
+        }
       }
     }
   }

@@ -1,0 +1,47 @@
+#pragma once
+// The run configuration: protobuf text files (configs/*.pbtxt) plus
+// command-line overrides, validation, and the resolved copy written into
+// the run directory. Every error names the file or the override, the field
+// by its full dotted path (model.moe.top_k) and the reason.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "launch/train_config.pb.h"
+
+namespace moe::launch {
+
+// Parses protobuf text. `source` names the text in errors, which carry
+// "source:line:column: " and the parser's reason (an unknown field names
+// the field and its message type).
+absl::StatusOr<config::TrainConfig> parse_train_config(const std::string& text, const std::string& source);
+
+// Reads and parses `path`, then applies `overrides` in order. Does not
+// validate (call validate() once the dataset is known).
+absl::StatusOr<config::TrainConfig> load_train_config(const std::string& path,
+                                                      const std::vector<std::string>& overrides);
+
+// One override "a.b.c=value": nested messages are created as needed;
+// integers, floats, bools (true/false/1/0), strings and enums by value name
+// (SCORE_SIGMOID); a repeated field takes "v1,v2,..." and replaces the
+// list (empty value: cleared). An unknown path lists the valid fields of
+// the message where it went wrong.
+absl::Status apply_override(config::TrainConfig& cfg, std::string_view override_text);
+
+// Checks the whole config; the error lists every violation found, each as
+// "field.path = value: reason". dataset_max_token >= 0 also checks that
+// model.vocab_size covers the dataset's largest token id.
+absl::Status validate(const config::TrainConfig& cfg, int64_t dataset_max_token = -1);
+
+// Text format with every default written out, so the file alone says what
+// ran. Absent sub-messages are filled too, except model.moe, whose absence
+// means "dense model". Parsing the text back gives an equivalent config.
+std::string config_to_text(const config::TrainConfig& cfg);
+
+// mkdir -p run_dir, then writes config_to_text(cfg) to run_dir/config.pbtxt.
+absl::Status write_resolved_config(const config::TrainConfig& cfg, const std::string& run_dir);
+
+}  // namespace moe::launch

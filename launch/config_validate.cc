@@ -1,0 +1,200 @@
+// validate(): every constraint between config fields, reported together so
+// one run of the launcher shows everything that is wrong.
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "launch/config.h"
+
+namespace moe::launch {
+namespace {
+
+class Violations {
+ public:
+  template <typename... Parts>
+  void add(const Parts&... parts) {
+    list_.push_back(absl::StrCat(parts...));
+  }
+  // "name = v must be > 0" style checks; each returns whether it passed.
+  template <typename T>
+  bool positive(const char* name, T v) {
+    if (v > 0) return true;
+    add(name, " = ", v, " must be > 0");
+    return false;
+  }
+  template <typename T>
+  bool non_negative(const char* name, T v) {
+    if (v >= 0) return true;
+    add(name, " = ", v, " must be >= 0");
+    return false;
+  }
+  // lo <= v <= hi, or lo <= v < hi when !hi_inclusive.
+  bool in_range(const char* name, double v, double lo, double hi, bool hi_inclusive = true) {
+    if (v >= lo && (hi_inclusive ? v <= hi : v < hi)) return true;
+    add(name, " = ", v, " must be in [", lo, ", ", hi, hi_inclusive ? "]" : ")");
+    return false;
+  }
+  absl::Status status() const {
+    if (list_.empty()) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat("invalid config: ", absl::StrJoin(list_, "; ")));
+  }
+
+ private:
+  std::vector<std::string> list_;
+};
+
+void check_attention(const config::ModelConfig& m, Violations& v) {
+  if (m.attention() == config::ATTENTION_MLA) {
+    const auto& a = m.mla();
+    v.non_negative("model.mla.q_lora_rank", a.q_lora_rank());
+    v.positive("model.mla.kv_lora_rank", a.kv_lora_rank());
+    v.positive("model.mla.qk_nope_head_dim", a.qk_nope_head_dim());
+    v.positive("model.mla.v_head_dim", a.v_head_dim());
+    if (v.positive("model.mla.qk_rope_head_dim", a.qk_rope_head_dim()) && a.qk_rope_head_dim() % 2 != 0)
+      v.add("model.mla.qk_rope_head_dim = ", a.qk_rope_head_dim(), " must be even (RoPE rotates pairs)");
+    return;
+  }
+  const bool kv_ok = v.non_negative("model.n_kv_heads", m.n_kv_heads());
+  if (kv_ok && m.n_kv_heads() > 0 && m.n_heads() > 0 && m.n_heads() % m.n_kv_heads() != 0)
+    v.add("model.n_heads = ", m.n_heads(), " is not divisible by model.n_kv_heads = ", m.n_kv_heads());
+  if (!v.non_negative("model.head_dim", m.head_dim())) return;
+  int64_t dh = m.head_dim();
+  if (dh == 0 && m.n_heads() > 0 && m.d_model() > 0) {
+    if (m.d_model() % m.n_heads() != 0) {
+      v.add("model.head_dim = 0 means d_model / n_heads, but model.d_model = ", m.d_model(),
+            " is not divisible by model.n_heads = ", m.n_heads());
+      return;
+    }
+    dh = m.d_model() / m.n_heads();
+  }
+  if (dh % 2 != 0) v.add("model.head_dim = ", dh, " must be even (RoPE rotates pairs)");
+}
+
+void check_moe(const config::MoeConfig& m, Violations& v) {
+  if (!v.non_negative("model.moe.num_routed_experts", m.num_routed_experts()) || m.num_routed_experts() == 0)
+    return;  // a dense model: the rest is unused
+  const int64_t n = m.num_routed_experts();
+  v.non_negative("model.moe.num_shared_experts", m.num_shared_experts());
+  v.positive("model.moe.expert_ffn_dim", m.expert_ffn_dim());
+  if (m.top_k() < 1 || m.top_k() > n)
+    v.add("model.moe.top_k = ", m.top_k(), " must be in [1, model.moe.num_routed_experts = ", n, "]");
+  if (!v.positive("model.moe.num_groups", m.num_groups())) return;
+  const int64_t groups = m.num_groups();
+  if (n % groups != 0) {
+    v.add("model.moe.num_routed_experts = ", n, " is not divisible by model.moe.num_groups = ", groups);
+    return;
+  }
+  const int64_t per_group = n / groups;
+  if (m.top_k_groups() < 1 || m.top_k_groups() > groups) {
+    v.add("model.moe.top_k_groups = ", m.top_k_groups(), " must be in [1, model.moe.num_groups = ", groups, "]");
+  } else if (m.top_k_groups() * per_group < m.top_k()) {
+    v.add("model.moe.top_k_groups = ", m.top_k_groups(), " groups x ", per_group,
+          " experts per group = ", m.top_k_groups() * per_group, " < model.moe.top_k = ", m.top_k(),
+          ": too few experts to choose from");
+  }
+  if (m.group_score() == config::GROUP_SCORE_TOPN_SUM &&
+      (m.group_score_top_n() < 1 || m.group_score_top_n() > per_group))
+    v.add("model.moe.group_score_top_n = ", m.group_score_top_n(), " must be in [1, ", per_group,
+          " experts per group] with GROUP_SCORE_TOPN_SUM");
+  v.positive("model.moe.routed_scaling_factor", m.routed_scaling_factor());
+  v.non_negative("model.moe.bias_update_rate", m.bias_update_rate());
+  v.non_negative("model.moe.expert_balance_coef", m.expert_balance_coef());
+  v.non_negative("model.moe.device_balance_coef", m.device_balance_coef());
+  v.non_negative("model.moe.comm_balance_coef", m.comm_balance_coef());
+  v.non_negative("model.moe.sequence_balance_coef", m.sequence_balance_coef());
+  v.non_negative("model.moe.z_loss_coef", m.z_loss_coef());
+  if (m.drop_policy() != config::DROP_NONE && !(m.capacity_factor() > 0))
+    v.add("model.moe.capacity_factor = ", m.capacity_factor(), " must be > 0 when token dropping is on (",
+          config::DropPolicy_Name(m.drop_policy()), ")");
+  v.in_range("model.moe.protected_sequence_fraction", m.protected_sequence_fraction(), 0, 1);
+}
+
+void check_model(const config::ModelConfig& m, Violations& v) {
+  v.positive("model.vocab_size", m.vocab_size());
+  v.positive("model.d_model", m.d_model());
+  v.positive("model.n_layers", m.n_layers());
+  v.positive("model.n_heads", m.n_heads());
+  v.positive("model.max_seq_len", m.max_seq_len());
+  check_attention(m, v);
+  v.positive("model.rope_theta", m.rope_theta());
+  v.positive("model.norm_eps", m.norm_eps());
+  v.positive("model.ffn_dim", m.ffn_dim());
+  v.positive("model.init_std", m.init_std());
+  v.in_range("model.dropout", m.dropout(), 0, 1, /*hi_inclusive=*/false);
+  v.non_negative("model.sliding_window", m.sliding_window());
+  if (v.non_negative("model.first_k_dense", m.first_k_dense()) && m.first_k_dense() > m.n_layers())
+    v.add("model.first_k_dense = ", m.first_k_dense(), " exceeds model.n_layers = ", m.n_layers());
+  v.non_negative("model.mtp.depth", m.mtp().depth());
+  v.non_negative("model.mtp.weight", m.mtp().weight());
+  if (m.has_moe()) check_moe(m.moe(), v);
+}
+
+void check_optim(const config::OptimizerConfig& o, int64_t steps, Violations& v) {
+  v.positive("optim.lr", o.lr());
+  v.in_range("optim.beta1", o.beta1(), 0, 1, /*hi_inclusive=*/false);
+  v.in_range("optim.beta2", o.beta2(), 0, 1, /*hi_inclusive=*/false);
+  v.positive("optim.eps", o.eps());
+  v.non_negative("optim.weight_decay", o.weight_decay());
+  v.non_negative("optim.grad_clip", o.grad_clip());
+  for (int i = 0; i < o.no_decay_size(); ++i)
+    if (o.no_decay(i).empty()) v.add("optim.no_decay[", i, "] is an empty pattern");
+  const auto& s = o.schedule();
+  if (v.non_negative("optim.schedule.warmup_steps", s.warmup_steps()) && s.warmup_steps() > steps)
+    v.add("optim.schedule.warmup_steps = ", s.warmup_steps(), " exceeds steps = ", steps);
+  if (s.min_lr() < 0 || s.min_lr() > o.lr())
+    v.add("optim.schedule.min_lr = ", s.min_lr(), " must be in [0, optim.lr = ", o.lr(), "]");
+  v.in_range("optim.schedule.decay_fraction", s.decay_fraction(), 0, 1);
+  for (int i = 0; i < s.milestones_size(); ++i) {
+    const double m = s.milestones(i);
+    if (!(m > 0 && m < 1)) v.add("optim.schedule.milestones[", i, "] = ", m, " must be a fraction in (0, 1)");
+    if (i > 0 && !(m > s.milestones(i - 1)))
+      v.add("optim.schedule.milestones must increase, got ", m, " after ", s.milestones(i - 1));
+  }
+  v.positive("optim.schedule.gamma", s.gamma());
+  const auto& mu = o.muon();
+  v.in_range("optim.muon.momentum", mu.momentum(), 0, 1, /*hi_inclusive=*/false);
+  v.positive("optim.muon.ns_steps", mu.ns_steps());
+  v.positive("optim.muon.rms_match", mu.rms_match());
+  v.non_negative("optim.muon.qk_clip_threshold", mu.qk_clip_threshold());
+}
+
+void check_run(const config::TrainConfig& c, Violations& v) {
+  v.positive("steps", c.steps());
+  if (c.seq_len() < 1 || c.seq_len() > c.model().max_seq_len())
+    v.add("seq_len = ", c.seq_len(), " must be in [1, model.max_seq_len = ", c.model().max_seq_len(), "]");
+  const bool global_ok = v.positive("global_batch_size", c.global_batch_size());
+  if (v.non_negative("micro_batch_size", c.micro_batch_size()) && global_ok && c.micro_batch_size() > 0 &&
+      c.global_batch_size() % c.micro_batch_size() != 0)
+    v.add("global_batch_size = ", c.global_batch_size(),
+          " is not divisible by micro_batch_size = ", c.micro_batch_size());
+  v.non_negative("eval_every", c.eval_every());
+  if (c.eval_every() > 0) v.positive("eval_batches", c.eval_batches());
+  v.positive("log_every", c.log_every());
+  if (c.run_dir().empty()) v.add("run_dir is empty");
+  v.non_negative("threads", c.threads());
+  if (c.data().path().empty()) v.add("data.path is empty");
+  // The distributed build lands with issue 5; until then one rank only.
+  if (c.parallel().tp() != 1)
+    v.add("parallel.tp = ", c.parallel().tp(), ": tensor parallelism needs the distributed build (issue 5)");
+  if (c.parallel().ep() != 1)
+    v.add("parallel.ep = ", c.parallel().ep(), ": expert parallelism needs the distributed build (issue 5)");
+  v.non_negative("parallel.ranks_per_node", c.parallel().ranks_per_node());
+  v.non_negative("checkpoint.every_steps", c.checkpoint().every_steps());
+  v.positive("checkpoint.keep_last", c.checkpoint().keep_last());
+}
+
+}  // namespace
+
+absl::Status validate(const config::TrainConfig& cfg, int64_t dataset_max_token) {
+  Violations v;
+  check_model(cfg.model(), v);
+  check_optim(cfg.optim(), cfg.steps(), v);
+  check_run(cfg, v);
+  if (dataset_max_token >= 0 && cfg.model().vocab_size() <= dataset_max_token)
+    v.add("model.vocab_size ", cfg.model().vocab_size(), " is smaller than the dataset's largest token ",
+          dataset_max_token, " + 1");
+  return v.status();
+}
+
+}  // namespace moe::launch

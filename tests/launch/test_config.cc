@@ -1,0 +1,268 @@
+// Config loading, overrides and validation: every bad input gives an error
+// naming the field; every config in configs/ loads and validates.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "google/protobuf/util/message_differencer.h"
+#include "launch/config.h"
+#include "model/presets.h"
+
+namespace moe::launch {
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+
+std::string config_path(const std::string& name) { return std::string(MOE_SOURCE_DIR) + "/configs/" + name; }
+
+// One bad input. Either `text` (a whole config in protobuf text) or the
+// `base` file with `overrides`; `max_token` >= 0 validates against a
+// dataset. The error (from loading, or else from validate) must contain
+// `expected`, which names the field.
+struct BadCase {
+  const char* what;
+  const char* text;  // nullptr: load configs/<base>
+  const char* base;
+  std::vector<std::string> overrides;
+  int64_t max_token;
+  const char* expected;
+};
+
+// clang-format off
+const BadCase kBadCases[] = {
+    {"unknown field", "model { n_layer: 4 }", nullptr, {}, -1, "no field named \"n_layer\""},
+    {"unknown top-level field", "stepz: 4", nullptr, {}, -1, "stepz"},
+    {"heads not divisible by kv heads", nullptr, "tiny_moe.pbtxt", {"model.n_kv_heads=3"}, -1,
+     "model.n_heads = 4 is not divisible by model.n_kv_heads = 3"},
+    {"top_k > routed experts", nullptr, "tiny_moe.pbtxt", {"model.moe.top_k=9"}, -1,
+     "model.moe.top_k = 9 must be in [1, model.moe.num_routed_experts = 8]"},
+    {"top_k_groups too few experts", nullptr, "tiny_moe.pbtxt", {"model.moe.top_k_groups=1"}, -1,
+     "model.moe.top_k_groups = 1 groups x 2 experts per group = 2 < model.moe.top_k = 3"},
+    {"experts not divisible by groups", nullptr, "tiny_moe.pbtxt", {"model.moe.num_groups=3"}, -1,
+     "model.moe.num_routed_experts = 8 is not divisible by model.moe.num_groups = 3"},
+    {"top_k_groups > groups", nullptr, "tiny_moe.pbtxt", {"model.moe.top_k_groups=5"}, -1,
+     "model.moe.top_k_groups = 5 must be in [1, model.moe.num_groups = 4]"},
+    {"capacity factor <= 0 with dropping", nullptr, "tiny_moe.pbtxt",
+     {"model.moe.drop_policy=DROP_EXPERT_CAPACITY", "model.moe.capacity_factor=0"}, -1,
+     "model.moe.capacity_factor = 0 must be > 0 when token dropping is on"},
+    {"group_score_top_n > experts per group", nullptr, "tiny_moe_sigmoid_bias.pbtxt",
+     {"model.moe.group_score_top_n=3"}, -1, "model.moe.group_score_top_n = 3 must be in [1, 2"},
+    {"protected fraction > 1", nullptr, "tiny_moe.pbtxt", {"model.moe.protected_sequence_fraction=1.5"}, -1,
+     "model.moe.protected_sequence_fraction = 1.5"},
+    {"negative balance coefficient", nullptr, "tiny_moe.pbtxt", {"model.moe.expert_balance_coef=-0.1"}, -1,
+     "model.moe.expert_balance_coef = -0.1 must be >= 0"},
+    {"vocab smaller than dataset max token", nullptr, "dense_ref.pbtxt", {}, 300,
+     "model.vocab_size 256 is smaller than the dataset's largest token 300 + 1"},
+    {"bad enum name in --set", nullptr, "tiny_moe.pbtxt", {"model.moe.score_function=SIGMOID"}, -1,
+     "model.moe.score_function: no value 'SIGMOID' in enum moe.config.ScoreFunction "
+     "(valid: SCORE_SOFTMAX, SCORE_SIGMOID)"},
+    {"unknown --set path", nullptr, "tiny_moe.pbtxt", {"model.moe.topk=4"}, -1,
+     "unknown field 'model.moe.topk': model.moe (moe.config.MoeConfig) has fields: num_routed_experts"},
+    {"unknown top-level --set path", nullptr, "tiny_moe.pbtxt", {"stepz=4"}, -1,
+     "unknown field 'stepz': the top level (moe.config.TrainConfig) has fields: model, optim"},
+    {"malformed --set", nullptr, "tiny_moe.pbtxt", {"model.moe.top_k"}, -1, "expected field.path=value"},
+    {"--set through a scalar", nullptr, "tiny_moe.pbtxt", {"steps.x=1"}, -1, "steps is not a message"},
+    {"--set on a message", nullptr, "tiny_moe.pbtxt", {"model.moe=1"}, -1,
+     "model.moe: is a message (moe.config.MoeConfig)"},
+    {"bad integer in --set", nullptr, "tiny_moe.pbtxt", {"model.d_model=wide"}, -1,
+     "model.d_model: 'wide' is not an integer"},
+    {"bad bool in --set", nullptr, "tiny_moe.pbtxt", {"model.tie_embeddings=maybe"}, -1,
+     "model.tie_embeddings: 'maybe' is not a bool"},
+    {"seq_len > max_seq_len", nullptr, "dense_ref.pbtxt", {"seq_len=128"}, -1,
+     "seq_len = 128 must be in [1, model.max_seq_len = 64]"},
+    {"batch not divisible by micro batch", nullptr, "dense_ref.pbtxt", {"micro_batch_size=5"}, -1,
+     "global_batch_size = 12 is not divisible by micro_batch_size = 5"},
+    {"head_dim from d_model not integer", nullptr, "dense_ref.pbtxt", {"model.n_heads=3", "model.n_kv_heads=1"}, -1,
+     "model.d_model = 128 is not divisible by model.n_heads = 3"},
+    {"odd head_dim", nullptr, "dense_ref.pbtxt", {"model.head_dim=33"}, -1, "model.head_dim = 33 must be even"},
+    {"odd MLA rope dims", nullptr, "tiny_mla_moe.pbtxt", {"model.mla.qk_rope_head_dim=15"}, -1,
+     "model.mla.qk_rope_head_dim = 15 must be even"},
+    {"zero MLA latent", nullptr, "tiny_mla_moe.pbtxt", {"model.mla.kv_lora_rank=0"}, -1,
+     "model.mla.kv_lora_rank = 0 must be > 0"},
+    {"zero d_model", nullptr, "dense_ref.pbtxt", {"model.d_model=0"}, -1, "model.d_model = 0 must be > 0"},
+    {"first_k_dense > n_layers", nullptr, "tiny_moe.pbtxt", {"model.first_k_dense=5"}, -1,
+     "model.first_k_dense = 5 exceeds model.n_layers = 4"},
+    {"zero steps", nullptr, "dense_ref.pbtxt", {"steps=0"}, -1, "steps = 0 must be > 0"},
+    {"zero lr", nullptr, "dense_ref.pbtxt", {"optim.lr=0"}, -1, "optim.lr = 0 must be > 0"},
+    {"beta2 = 1", nullptr, "dense_ref.pbtxt", {"optim.beta2=1"}, -1, "optim.beta2 = 1 must be in [0, 1)"},
+    {"warmup > steps", nullptr, "dense_ref.pbtxt", {"optim.schedule.warmup_steps=3000"}, -1,
+     "optim.schedule.warmup_steps = 3000 exceeds steps = 2000"},
+    {"tensor parallel", nullptr, "dense_ref.pbtxt", {"parallel.tp=2"}, -1,
+     "parallel.tp = 2: tensor parallelism needs the distributed build (issue 5)"},
+    {"expert parallel", nullptr, "tiny_moe.pbtxt", {"parallel.ep=2"}, -1,
+     "parallel.ep = 2: expert parallelism needs the distributed build (issue 5)"},
+};
+// clang-format on
+
+TEST(ConfigErrors, EachNamesTheField) {
+  for (const BadCase& c : kBadCases) {
+    absl::Status s;
+    if (c.text != nullptr) {
+      s = parse_train_config(c.text, "snippet").status();
+    } else {
+      auto cfg = load_train_config(config_path(c.base), c.overrides);
+      s = cfg.ok() ? validate(*cfg, c.max_token) : cfg.status();
+    }
+    ASSERT_FALSE(s.ok()) << c.what;
+    EXPECT_NE(s.message().find(c.expected), std::string::npos)
+        << c.what << "\n  expected: " << c.expected << "\n  got:      " << s.message();
+  }
+}
+
+TEST(ConfigErrors, ParseErrorsCarryFileLineAndColumn) {
+  auto s = parse_train_config("steps: 10\nmodel {\n  n_layer: 4\n}\n", "x.pbtxt").status();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("x.pbtxt:3:"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("moe.config.ModelConfig"), std::string::npos) << s;
+}
+
+TEST(ConfigErrors, MissingFileAndOverrideErrorsNameTheFile) {
+  auto missing = load_train_config("/nonexistent/x.pbtxt", {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("cannot open config file /nonexistent/x.pbtxt"), std::string::npos);
+  auto bad = load_train_config(config_path("tiny_moe.pbtxt"), {"model.moe.topk=1"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("tiny_moe.pbtxt: --set model.moe.topk=1"), std::string::npos) << bad.status();
+}
+
+TEST(ConfigErrors, ValidateReportsEveryViolation) {
+  auto cfg = load_train_config(config_path("tiny_moe.pbtxt"), {"steps=0", "model.moe.top_k=0"});
+  ASSERT_TRUE(cfg.ok());
+  const absl::Status s = validate(*cfg);
+  EXPECT_NE(s.message().find("steps = 0"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("model.moe.top_k = 0"), std::string::npos) << s;
+}
+
+TEST(ConfigOverrides, LandInNestedEnumBoolDoubleRepeatedFields) {
+  auto cfg = load_train_config(
+      config_path("dense_ref.pbtxt"),
+      {"model.moe.num_routed_experts=4", "model.moe.score_function=SCORE_SIGMOID", "model.moe.selection_bias=true",
+       "model.tie_embeddings=1", "optim.lr=3e-4", "optim.schedule.milestones=0.5,0.75", "optim.no_decay=*norm*,*bias",
+       "data.path=other.h5", "seed=7", "model.init_seed=18446744073709551615"});
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_TRUE(cfg->model().has_moe());  // created on the way
+  EXPECT_EQ(cfg->model().moe().num_routed_experts(), 4);
+  EXPECT_EQ(cfg->model().moe().score_function(), config::SCORE_SIGMOID);
+  EXPECT_TRUE(cfg->model().moe().selection_bias());
+  EXPECT_TRUE(cfg->model().tie_embeddings());
+  EXPECT_DOUBLE_EQ(cfg->optim().lr(), 3e-4);
+  ASSERT_EQ(cfg->optim().schedule().milestones_size(), 2);
+  EXPECT_DOUBLE_EQ(cfg->optim().schedule().milestones(1), 0.75);
+  ASSERT_EQ(cfg->optim().no_decay_size(), 2);
+  EXPECT_EQ(cfg->optim().no_decay(1), "*bias");
+  EXPECT_EQ(cfg->data().path(), "other.h5");
+  EXPECT_EQ(cfg->seed(), 7u);
+  EXPECT_EQ(cfg->model().init_seed(), 18446744073709551615u);
+  // Untouched fields keep the file's values.
+  EXPECT_EQ(cfg->model().d_model(), 128);
+  EXPECT_DOUBLE_EQ(cfg->optim().beta2(), 0.99);
+}
+
+TEST(ConfigOverrides, RepeatedIsReplacedOrCleared) {
+  config::TrainConfig cfg;
+  ASSERT_TRUE(apply_override(cfg, "optim.schedule.milestones=0.1,0.2,0.3").ok());
+  ASSERT_TRUE(apply_override(cfg, "optim.schedule.milestones=0.6").ok());
+  ASSERT_EQ(cfg.optim().schedule().milestones_size(), 1);
+  EXPECT_DOUBLE_EQ(cfg.optim().schedule().milestones(0), 0.6);
+  ASSERT_TRUE(apply_override(cfg, "optim.schedule.milestones=").ok());
+  EXPECT_EQ(cfg.optim().schedule().milestones_size(), 0);
+  EXPECT_FALSE(apply_override(cfg, "optim.schedule.milestones=0.5,x").ok());
+}
+
+TEST(ConfigOverrides, LaterOverrideWins) {
+  auto cfg = load_train_config(config_path("tiny_moe.pbtxt"), {"model.moe.top_k=1", "model.moe.top_k=2"});
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_EQ(cfg->model().moe().top_k(), 2);
+}
+
+TEST(ConfigOverrides, FailedOverrideChangesNothing) {
+  config::TrainConfig cfg;
+  EXPECT_FALSE(apply_override(cfg, "model.moe.topk=1").ok());
+  EXPECT_FALSE(cfg.has_model());  // in particular, no empty model.moe (= MoE on)
+  EXPECT_FALSE(apply_override(cfg, "optim.schedule.milestones=0.5,bad").ok());
+  EXPECT_FALSE(cfg.has_optim());
+}
+
+std::vector<std::filesystem::path> config_files() {
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(MOE_SOURCE_DIR) + "/configs"))
+    if (e.path().extension() == ".pbtxt") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+TEST(Configs, EveryConfigLoadsAndValidates) {
+  const auto files = config_files();
+  EXPECT_GE(files.size(), 4u);
+  for (const auto& f : files) {
+    auto cfg = load_train_config(f.string(), {});
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    // Byte-level data: tokens 0..255.
+    EXPECT_TRUE(validate(*cfg, 255).ok()) << f << ": " << validate(*cfg, 255);
+  }
+}
+
+// configs/<a_b>.pbtxt's model is preset "a-b" exactly.
+TEST(Configs, ModelsMatchTheirPresets) {
+  for (const std::string name : {"dense_ref", "tiny_moe", "tiny_moe_sigmoid_bias", "tiny_mla_moe"}) {
+    auto cfg = load_train_config(config_path(name + ".pbtxt"), {});
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    std::string preset = name;
+    std::replace(preset.begin(), preset.end(), '_', '-');
+    auto m = model::model_preset(preset);
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_TRUE(MessageDifferencer::Equivalent(cfg->model(), *m)) << name;
+  }
+}
+
+TEST(ConfigText, ShowsDefaultsAndRoundTrips) {
+  auto cfg = load_train_config(config_path("tiny_moe.pbtxt"), {});
+  ASSERT_TRUE(cfg.ok());
+  const std::string text = config_to_text(*cfg);
+  for (const char* shown : {"top_k_groups: 2", "z_loss_coef: 0", "rope_theta: 10000", "zero1: false",
+                            "drop_policy: DROP_NONE", "keep_last: 2", "run_dir: \"runs/tiny_moe\""})
+    EXPECT_NE(text.find(shown), std::string::npos) << shown << " not in\n" << text;
+  auto back = parse_train_config(text, "printed");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(MessageDifferencer::Equivalent(*back, *cfg));
+  EXPECT_EQ(config_to_text(*back), text);
+}
+
+TEST(ConfigText, DenseConfigStaysDense) {
+  auto cfg = load_train_config(config_path("dense_ref.pbtxt"), {});
+  ASSERT_TRUE(cfg.ok());
+  const std::string text = config_to_text(*cfg);
+  EXPECT_EQ(text.find("moe {"), std::string::npos) << text;
+  EXPECT_NE(text.find("mtp {"), std::string::npos) << text;
+}
+
+TEST(ConfigText, WriteResolvedConfigCreatesTheRunDir) {
+  const std::string dir = ::testing::TempDir() + "/moe_config_test/run/a";
+  std::filesystem::remove_all(::testing::TempDir() + "/moe_config_test");
+  auto cfg = load_train_config(config_path("tiny_mla_moe.pbtxt"), {"model.moe.top_k=2"});
+  ASSERT_TRUE(cfg.ok());
+  ASSERT_TRUE(write_resolved_config(*cfg, dir).ok());
+  auto back = load_train_config(dir + "/config.pbtxt", {});
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(MessageDifferencer::Equivalent(*back, *cfg));
+  EXPECT_EQ(back->model().moe().top_k(), 2);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/config.pbtxt.tmp"));
+  std::filesystem::remove_all(::testing::TempDir() + "/moe_config_test");
+}
+
+TEST(ConfigText, WriteResolvedConfigReportsAnUnwritableDir) {
+  const std::string file = ::testing::TempDir() + "/moe_config_test_file";
+  std::ofstream(file) << "x";
+  const absl::Status s = write_resolved_config(config::TrainConfig(), file + "/sub");
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(file), std::string::npos) << s;
+  std::filesystem::remove(file);
+}
+
+}  // namespace
+}  // namespace moe::launch
