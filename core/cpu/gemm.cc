@@ -27,15 +27,10 @@ std::atomic<int64_t> g_operand_copies{0};
 // the tiles. The ThreadDeterminism tests pin this down.
 CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
 
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-          int64_t ldb, float beta, float* C, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), blasint(M), blasint(N), blasint(K), 1.0f, A, blasint(lda), B,
-              blasint(ldb), beta, C, blasint(ldc));
-}
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B,
-          int64_t ldb, double beta, double* C, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, tr(ta), tr(tb), blasint(M), blasint(N), blasint(K), 1.0, A, blasint(lda), B,
-              blasint(ldb), beta, C, blasint(ldc));
+template <typename T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+          T beta, T* C, int64_t ldc) {
+  gemm_call(ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc);
 }
 
 // Output tile of an [M, N] product, a function of the shape alone (never of
@@ -103,6 +98,23 @@ int64_t folded_row_stride(const Tensor& a, const Shape& batch, const Shape& bst,
 
 }  // namespace
 
+void gemm_call(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), blasint(M), blasint(N), blasint(K), alpha, A, blasint(lda), B,
+              blasint(ldb), beta, C, blasint(ldc));
+}
+void gemm_call(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+               const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, tr(ta), tr(tb), blasint(M), blasint(N), blasint(K), alpha, A, blasint(lda), B,
+              blasint(ldb), beta, C, blasint(ldc));
+}
+
+void blas_single_thread() {
+  // OpenBLAS starts with all cores; our tiles must each run on one thread.
+  static const bool done = (openblas_set_num_threads(1), true);
+  (void)done;
+}
+
 std::optional<BlasLayout> blas_layout(const Tensor& t) {
   const size_t nd = size_t(t.dim());
   const int64_t rows = t.shape()[nd - 2], cols = t.shape()[nd - 1];
@@ -124,9 +136,7 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
     fill(out, 0.0);
     return;
   }
-  // OpenBLAS starts with all cores; our tiles must each run on one thread.
-  static const bool blas_single_threaded = (openblas_set_num_threads(1), true);
-  (void)blas_single_threaded;
+  blas_single_thread();
   const Tensor a = blas_operand(a_in), b = blas_operand(b_in);
   const BlasLayout la = *blas_layout(a), lb = *blas_layout(b);
   MOE_CHECK(la.ld <= INT_MAX && lb.ld <= INT_MAX && N <= INT_MAX && K <= INT_MAX, "matmul: strides of ", a_in.str(), " @ ",

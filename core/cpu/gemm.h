@@ -26,6 +26,15 @@ std::optional<BlasLayout> blas_layout(const Tensor& t);
 // are bitwise the same whatever the thread count.
 void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
 
+// One single-threaded BLAS call, row-major: C = alpha op(A) op(B) + beta C
+// (OpenBLAS is kept at one thread by our ops; callers thread over calls).
+void gemm_call(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm_call(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+               const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
+// Pins OpenBLAS to one thread (idempotent; done before any of our calls).
+void blas_single_thread();
+
 // Operand copies made by matmul since the start of the process (for tests:
 // transposed views must not add to it).
 int64_t matmul_operand_copies();
