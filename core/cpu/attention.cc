@@ -13,7 +13,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/cpu/fast_exp.h"
+#include "core/kernels/fast_exp.h"
 #include "core/cpu/gemm.h"
 #include "core/cpu/nn.h"
 #include "core/dispatch.h"
@@ -39,11 +39,6 @@ Dims dims(const Tensor& q, const Tensor& k, const Tensor& v) {
   return {q.shape()[0], q.shape()[1], q.shape()[2], k.shape()[2], q.shape()[3], v.shape()[3]};
 }
 
-template <typename T>
-T exp_of(T x) {
-  if constexpr (std::is_same_v<T, float>) return fast_exp(x);
-  return std::exp(x);
-}
 
 // Rows of s [T, T] (already scaled) become softmax probabilities over the
 // causal window [attn_key_begin(i), i]; entries outside are set to 0. With
@@ -61,12 +56,12 @@ void softmax_rows(T* s, int64_t n, int64_t window, const T* lse_in, T* lse_out) 
       T m = -std::numeric_limits<T>::infinity();
       for (int64_t j = lo; j <= i; ++j) m = std::max(m, row[j]);
       T sum = 0;
-      for (int64_t j = lo; j <= i; ++j) sum += exp_of(row[j] - m);
+      for (int64_t j = lo; j <= i; ++j) sum += math::exp_t(row[j] - m);
       lse = m + std::log(sum);
       lse_out[i] = lse;
     }
     for (int64_t j = 0; j < lo; ++j) row[j] = 0;
-    for (int64_t j = lo; j <= i; ++j) row[j] = exp_of(row[j] - lse);
+    for (int64_t j = lo; j <= i; ++j) row[j] = math::exp_t(row[j] - lse);
     for (int64_t j = i + 1; j < n; ++j) row[j] = 0;
   }
 }

@@ -7,7 +7,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/cpu/fast_exp.h"
+#include "core/kernels/fast_exp.h"
 #include "core/cpu/lane_sum.h"
 #include "core/dispatch.h"
 #include "core/parallel.h"
@@ -25,11 +25,6 @@ void for_rows(int64_t rows, int64_t n, F&& f) {
   });
 }
 
-template <typename T>
-T exp_c(T x) {
-  if constexpr (std::is_same_v<T, float>) return fast_exp(x);
-  return std::exp(x);
-}
 
 // Max of a row with NaNs skipped (-inf/lowest if there is nothing else). Eight
 // lanes let the compiler vectorise; max is exact, so the split is harmless.
@@ -52,7 +47,7 @@ T row_max(const T* x, int64_t n) {
 template <typename T>
 void softmax_row(const T* x, T* y, int64_t n, bool log) {
   const T m = row_max(x, n);
-  for (int64_t j = 0; j < n; ++j) y[j] = exp_c(x[j] - m);
+  for (int64_t j = 0; j < n; ++j) y[j] = math::exp_t(x[j] - m);
   LaneSum s;
   s.add(y, n);
   if (log) {
@@ -71,7 +66,7 @@ void softmax_row_backward(const T* y, const T* g, T* gx, int64_t n, bool log) {
     s.add(g, n);
     const double sg = s.total();
     const T sgt = T(sg);  // T arithmetic: mixing in f64 would stop fast_exp vectorising
-    for (int64_t j = 0; j < n; ++j) gx[j] = g[j] - exp_c(y[j]) * sgt;
+    for (int64_t j = 0; j < n; ++j) gx[j] = g[j] - math::exp_t(y[j]) * sgt;
   } else {
     s.add_products(g, y, n);
     const double dot = s.total();
@@ -87,7 +82,7 @@ double log_sum_exp_shifted(const T* x, T m, int64_t n) {
   LaneSum s;
   for (int64_t c = 0; c < n; c += kChunk) {
     const int64_t w = std::min(kChunk, n - c);
-    for (int64_t j = 0; j < w; ++j) buf[j] = exp_c(x[c + j] - m);
+    for (int64_t j = 0; j < w; ++j) buf[j] = math::exp_t(x[c + j] - m);
     s.add(buf, w);
   }
   return std::log(s.total());
@@ -244,8 +239,8 @@ void cross_entropy_rows_backward(const Tensor& x, const Tensor& target, const Te
         const double gr = double(pg[per_row ? r : 0]) * scale;
         const T grt = T(gr);  // T arithmetic, so that the loop vectorises
         // softmax = exp((x - m) - ls): m and ls apart keep it accurate for big logits.
-        for (int64_t j = 0; j < C; ++j) o[j] = exp_c((xr[j] - m) - ls) * grt;
-        o[t] = T((double(exp_c((xr[t] - m) - ls)) - 1.0) * gr);
+        for (int64_t j = 0; j < C; ++j) o[j] = math::exp_t((xr[j] - m) - ls) * grt;
+        o[t] = T((double(math::exp_t((xr[t] - m) - ls)) - 1.0) * gr);
       });
     });
   });

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/hd.h"
+#include "core/kernels/fast_exp.h"
 
 namespace moe::math {
 
@@ -16,9 +17,11 @@ enum class Unary {
 };
 enum class Binary { add, sub, mul, div, eq, lt, gt };
 
+// Branch-free so that loops over it vectorise; exp(-x) overflowing to inf
+// (x < -88 in f32) gives the correct limit 0.
 template <typename T>
 MOE_HD T sigmoid(T x) {
-  return x >= T(0) ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
+  return T(1) / (T(1) + exp_t(-x));
 }
 
 // p: the op's scalar parameter (exponent of pow, operand of add/mul_scalar).
@@ -28,7 +31,7 @@ MOE_HD T unary(Unary op, T x, T p) {
   constexpr T kInvSqrt2Pi = T(0.39894228040143267794);
   switch (op) {
     case Unary::neg: return -x;
-    case Unary::exp: return std::exp(x);
+    case Unary::exp: return exp_t(x);
     case Unary::log: return std::log(x);
     case Unary::sqrt: return std::sqrt(x);
     case Unary::rsqrt: return T(1) / std::sqrt(x);
