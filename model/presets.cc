@@ -147,7 +147,7 @@ constexpr std::string_view kDenseRef = R"pb(
   n_layers: 4
   n_heads: 4
   max_seq_len: 64
-  ffn_dim: 512
+  ffn_dim: 344
   dropout: 0.0
   attention: ATTENTION_GQA
 )pb";
@@ -158,13 +158,13 @@ constexpr std::string_view kTinyMoe = R"pb(
   n_layers: 4
   n_heads: 4
   max_seq_len: 64
-  ffn_dim: 512
+  ffn_dim: 344
   dropout: 0.0
   attention: ATTENTION_GQA
   moe {
     num_routed_experts: 8
     num_shared_experts: 1
-    expert_ffn_dim: 128
+    expert_ffn_dim: 86
     top_k: 3
     num_groups: 4
     top_k_groups: 2
@@ -179,13 +179,13 @@ constexpr std::string_view kTinyMoeSigmoidBias = R"pb(
   n_layers: 4
   n_heads: 4
   max_seq_len: 64
-  ffn_dim: 512
+  ffn_dim: 344
   dropout: 0.0
   attention: ATTENTION_GQA
   moe {
     num_routed_experts: 8
     num_shared_experts: 1
-    expert_ffn_dim: 128
+    expert_ffn_dim: 86
     top_k: 3
     num_groups: 4
     top_k_groups: 2
@@ -206,7 +206,7 @@ constexpr std::string_view kTinyMlaMoe = R"pb(
   n_layers: 4
   n_heads: 4
   max_seq_len: 64
-  ffn_dim: 512
+  ffn_dim: 344
   dropout: 0.0
   attention: ATTENTION_MLA
   rope_convention: ROPE_INTERLEAVED
@@ -214,7 +214,7 @@ constexpr std::string_view kTinyMlaMoe = R"pb(
   moe {
     num_routed_experts: 8
     num_shared_experts: 1
-    expert_ffn_dim: 128
+    expert_ffn_dim: 86
     top_k: 3
     num_groups: 4
     top_k_groups: 2

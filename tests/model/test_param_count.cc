@@ -20,16 +20,17 @@ config::ModelConfig preset(const char* name) {
 constexpr int64_t kD = 128, kV = 256, kL = 4;
 constexpr int64_t kGqaAttention = 4 * kD * kD;  // wq, wk, wv, wo, 4 heads of 32
 constexpr int64_t kLayerNorms = 2 * kD;
-constexpr int64_t kExpert = 3 * kD * 128;
+constexpr int64_t kFfn = 344, kExpertWidth = 86;
+constexpr int64_t kExpert = 3 * kD * kExpertWidth;
 
 TEST(ParamCount, DenseReference) {
   const ParamCount p = count_params(preset("dense-ref"));
-  const int64_t layer = kGqaAttention + kLayerNorms + 3 * kD * 512;
+  const int64_t layer = kGqaAttention + kLayerNorms + 3 * kD * kFfn;
   EXPECT_EQ(p.total_params, kL * layer + 2 * kV * kD + kD);
   EXPECT_EQ(p.total.embedding, kV * kD);
   EXPECT_EQ(p.total.head, kV * kD);
   EXPECT_EQ(p.total.norms, kL * kLayerNorms + kD);
-  EXPECT_EQ(p.total.dense_ffn, kL * 3 * kD * 512);
+  EXPECT_EQ(p.total.dense_ffn, kL * 3 * kD * kFfn);
   EXPECT_EQ(p.total.routed_experts + p.total.router + p.total.shared_experts, 0);
   EXPECT_EQ(p.activated_with_embedding, p.total_params);
   EXPECT_EQ(p.activated_params, p.total_params - kV * kD);
@@ -46,7 +47,7 @@ TEST(ParamCount, TinyMoeRoutedSharedRouter) {
   EXPECT_EQ(p.total.dense_ffn, 0);
   EXPECT_EQ(p.activated.routed_experts, kL * 3 * kExpert);  // top_k = 3
   EXPECT_EQ(p.activated.router, p.total.router);
-  // 3 routed + 1 shared expert of 128 = the dense reference's 512 width.
+  // 3 routed + 1 shared expert of 86 = the dense reference's 344 width.
   const ParamCount dense = count_params(preset("dense-ref"));
   EXPECT_EQ(p.activated.routed_experts + p.activated.shared_experts, dense.activated.dense_ffn);
 }
@@ -80,7 +81,7 @@ TEST(ParamCount, FirstKDenseTiedEmbeddingsAndMtp) {
   c.mutable_mtp()->set_depth(2);
   const ParamCount p = count_params(c);
   const int64_t moe = 9 * kExpert + 8 * kD;
-  EXPECT_EQ(p.total.dense_ffn, 3 * kD * 512);
+  EXPECT_EQ(p.total.dense_ffn, 3 * kD * kFfn);
   EXPECT_EQ(p.total.routed_experts, 3 * 8 * kExpert);
   EXPECT_EQ(p.total.head, 0);
   // The tied table is the head: counted once, and activated either way.
@@ -189,7 +190,7 @@ TEST(ParamCount, MemorySingleRank) {
   EXPECT_DOUBLE_EQ(m->optimizer_bytes, 8.0 * n);
   EXPECT_DOUBLE_EQ(m->compute_copy_bytes, 0);
   // Per token: 4 layers x (4D + H + 2*H*Dh + 2*Hkv*Dh + 4F) + D + 2V, f32.
-  const double per_token = kL * (4 * kD + 4 + 4 * kD + 4 * 512) + kD + 2 * kV;
+  const double per_token = kL * (4 * kD + 4 + 4 * kD + 4 * kFfn) + kD + 2 * kV;
   EXPECT_DOUBLE_EQ(m->activation_bytes, 12.0 * 64 * per_token * 4);
   EXPECT_DOUBLE_EQ(m->total_bytes(), 16.0 * n + m->activation_bytes);
 }
