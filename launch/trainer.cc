@@ -69,8 +69,10 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
   if (!val_data.ok()) return val_data.status();
   const int64_t max_token = std::max((*train_data)->max_token(), (*val_data)->max_token());
   if (absl::Status s = validate(cfg, max_token); !s.ok()) return s;
-  if (cfg.model().dropout() > 0)
-    return absl::UnimplementedError("model.dropout > 0: dropout layers are not in the model yet");
+  if (cfg.optim().kind() == config::OPTIMIZER_MUON && cfg.optim().muon().qk_clip_threshold() > 0)
+    return absl::UnimplementedError(
+        "optim.muon.qk_clip_threshold > 0: the trainer does not collect per-head max logits yet (QK-Clip is "
+        "optim/qk_clip.h, not wired into training)");
 
   if (!quiet) std::printf("%s", config_to_text(cfg).c_str());
   if (absl::Status s = write_resolved_config(cfg, cfg.run_dir()); !s.ok()) return s;

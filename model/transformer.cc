@@ -5,6 +5,7 @@
 
 #include "core/ops.h"
 #include "model/dims.h"
+#include "model/dropout.h"
 
 namespace moe::model {
 
@@ -14,7 +15,9 @@ double out_std(const config::ModelConfig& c) { return c.init_std() / std::sqrt(2
 }  // namespace
 
 Block::Block(const config::ModelConfig& c, int64_t layer, double ostd)
-    : attn_norm_(c.d_model(), c.norm_eps()), ffn_norm_(c.d_model(), c.norm_eps()), attn_(make_attention(c, ostd)) {
+    : layer_(layer),
+      dropout_(c.dropout()),
+      attn_norm_(c.d_model(), c.norm_eps()), ffn_norm_(c.d_model(), c.norm_eps()), attn_(make_attention(c, ostd)) {
   child("attn_norm", &attn_norm_);
   child("attn", attn_.get());
   child("ffn_norm", &ffn_norm_);
@@ -28,9 +31,11 @@ Block::Block(const config::ModelConfig& c, int64_t layer, double ostd)
 }
 
 Tensor Block::forward(const Tensor& x, const BatchInfo& info) {
-  const Tensor h = add(x, attn_->forward(attn_norm_.forward(x)));
+  const double p = training() ? dropout_ : 0.0;
+  const uint64_t site = 2 * uint64_t(layer_) + 1;
+  const Tensor h = add(x, sequence_dropout(attn_->forward(attn_norm_.forward(x)), p, info, site));
   const Tensor n = ffn_norm_.forward(h);
-  return add(h, moe_ ? moe_->forward(n, info) : dense_->forward(n));
+  return add(h, sequence_dropout(moe_ ? moe_->forward(n, info) : dense_->forward(n), p, info, site + 1));
 }
 
 MtpModule::MtpModule(const config::ModelConfig& c, int64_t layer, double ostd)
@@ -68,6 +73,7 @@ Transformer::Transformer(const config::ModelConfig& c) : cfg_(c), final_norm_(c.
 Tensor Transformer::hidden(const Tensor& ids, const BatchInfo& info, Tensor* emb_out) {
   Tensor x = embedding(*embed_, ids);
   if (emb_out) *emb_out = x;
+  x = sequence_dropout(x, training() ? cfg_.dropout() : 0.0, info, 0);
   for (auto& b : layers_) x = b->forward(x, info);
   return x;
 }

@@ -18,6 +18,8 @@ class Block : public Module {
   MoeLayer* moe() { return moe_.get(); }
 
  private:
+  int64_t layer_;
+  double dropout_;
   RMSNorm attn_norm_, ffn_norm_;
   std::unique_ptr<Attention> attn_;
   std::unique_ptr<SwiGLU> dense_;

@@ -98,3 +98,28 @@ TEST(Transformer, InitDependsOnNameNotConstructionOrder) {
 
 }  // namespace
 }  // namespace moe::model
+
+namespace moe::model {
+namespace {
+
+// Dropout masks follow the sequence, not its row in the batch: sequence 9's
+// logits are the same alone or second in a batch; eval mode turns it off.
+TEST(Transformer, DropoutKeyedBySequence) {
+  config::ModelConfig c = tiny(config::ATTENTION_GQA);
+  c.clear_mtp();
+  c.set_dropout(0.3);
+  Transformer m(c);
+  const Tensor both = from_vector({1, 5, 3, 7, 2, 9, 4, 0}, {2, 4}, DType::i64);
+  const Tensor second = from_vector({2, 9, 4, 0}, {1, 4}, DType::i64);
+  BatchInfo two{{7, 9}, 5}, one{{9}, 5}, other{{8}, 5};
+  const std::vector<double> a = select(m.forward(both, two), 0, 1).to_vector();
+  EXPECT_EQ(a, select(m.forward(second, one), 0, 0).to_vector());
+  EXPECT_NE(a, select(m.forward(second, other), 0, 0).to_vector());  // another sequence, another mask
+  m.set_training(false);
+  const std::vector<double> e1 = select(m.forward(second, one), 0, 0).to_vector();
+  EXPECT_EQ(e1, select(m.forward(second, other), 0, 0).to_vector());
+  EXPECT_NE(e1, a);
+}
+
+}  // namespace
+}  // namespace moe::model
