@@ -132,6 +132,10 @@ Tensor rope(const Tensor& x, double base = 10000.0, RopeStyle style = RopeStyle:
 // scale <= 0 means 1/sqrt(Dh). Returns [B, T, H, Dv].
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     double scale = 0.0, int64_t window = 0);
+// Largest scaled logit scale * q_i . k_j over each (batch, query head)'s
+// causal window: [B, H], no autograd (QK-Clip's statistic). Same q/k
+// layout, scale and window rules as scaled_dot_product_attention.
+Tensor attention_max_logits(const Tensor& q, const Tensor& k, double scale = 0.0, int64_t window = 0);
 // weight [V, D], ids integer [...] -> [..., D]; backward is a scatter-add.
 Tensor embedding(const Tensor& weight, const Tensor& ids);
 // Zeroes each element with probability p (Philox keyed by seed, stream),

@@ -17,6 +17,7 @@
 #include "model/transformer.h"
 #include "optim/clip.h"
 #include "optim/optimizer.h"
+#include "optim/qk_clip.h"
 #include "optim/schedule.h"
 
 namespace moe::launch {
@@ -57,6 +58,18 @@ void add_aux(std::vector<std::pair<std::string, double>>& out, const char* name,
   }
 }
 
+// MuonClip: after the update, rescale W_q / W_k of every head whose largest
+// logit in this step exceeded the threshold (optim/qk_clip.h).
+void apply_qk_clip(model::Transformer& m, double threshold) {
+  for (model::Attention* a : m.attentions()) {
+    auto* g = dynamic_cast<model::GqaAttention*>(a);
+    if (!g || a->max_logits().empty()) continue;
+    Tensor wq = g->wq().weight(), wk = g->wk().weight();
+    optim::qk_clip(wq, wk, g->heads(), g->head_dim(), g->head_dim(), a->max_logits(), threshold);
+    a->reset_max_logits();
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::atomic<bool>* stop, bool quiet) {
@@ -69,10 +82,10 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
   if (!val_data.ok()) return val_data.status();
   const int64_t max_token = std::max((*train_data)->max_token(), (*val_data)->max_token());
   if (absl::Status s = validate(cfg, max_token); !s.ok()) return s;
-  if (cfg.optim().kind() == config::OPTIMIZER_MUON && cfg.optim().muon().qk_clip_threshold() > 0)
-    return absl::UnimplementedError(
-        "optim.muon.qk_clip_threshold > 0: the trainer does not collect per-head max logits yet (QK-Clip is "
-        "optim/qk_clip.h, not wired into training)");
+  const double qk_clip = cfg.optim().kind() == config::OPTIMIZER_MUON ? cfg.optim().muon().qk_clip_threshold() : 0.0;
+  if (qk_clip > 0 && cfg.model().attention() != config::ATTENTION_GQA)
+    return absl::UnimplementedError("optim.muon.qk_clip_threshold > 0: QK-Clip is implemented for GQA/MHA "
+                                    "attention only, not model.attention = ATTENTION_MLA");
 
   if (!quiet) std::printf("%s", config_to_text(cfg).c_str());
   if (absl::Status s = write_resolved_config(cfg, cfg.run_dir()); !s.ok()) return s;
@@ -92,6 +105,8 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
     param_tensors.push_back(p.tensor);
   }
   std::unique_ptr<optim::Optimizer> opt = optim::make_optimizer(cfg.optim(), params);
+  if (qk_clip > 0)
+    for (model::Attention* a : m.attentions()) a->set_record_max_logits(true);
   MetricsWriter metrics(cfg.run_dir());
   if (!quiet)
     std::printf("model: %lld parameters, %d threads; training %lld steps of %lld x %lld tokens\n",
@@ -145,6 +160,7 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
     sm.grad_norm = cfg.optim().grad_clip() > 0 ? optim::clip_grad_norm(param_tensors, cfg.optim().grad_clip())
                                                : std::sqrt(optim::grad_sq_norm(param_tensors));
     opt->step(lr);
+    if (qk_clip > 0) apply_qk_clip(m, qk_clip);
     m.update_selection_biases();
 
     const double dt = now_s() - t0;

@@ -1,6 +1,10 @@
 #include "model/attention.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+
+#include "core/autograd.h"
 
 #include "core/ops.h"
 #include "model/dims.h"
@@ -13,10 +17,18 @@ RopeStyle rope_style(const config::ModelConfig& c) {
 }
 }  // namespace
 
+void Attention::record_max_logits(const Tensor& q, const Tensor& k, double scale, int64_t window) const {
+  if (!record_max_logits_ || !training()) return;
+  NoGradGuard no_grad;
+  const std::vector<double> m = amax(attention_max_logits(q, k, scale, window), {0}).to_vector();
+  if (max_logits_.empty()) max_logits_.assign(m.size(), -std::numeric_limits<double>::infinity());
+  for (size_t h = 0; h < m.size(); ++h) max_logits_[h] = std::max(max_logits_[h], m[h]);
+}
+
 GqaAttention::GqaAttention(const config::ModelConfig& c, double out_std)
     : heads_(c.n_heads()),
-      kv_heads_(kv_heads(c)),
-      head_dim_(head_dim(c)),
+      kv_heads_(model::kv_heads(c)),
+      head_dim_(model::head_dim(c)),
       rope_theta_(c.rope_theta()),
       rope_style_(rope_style(c)),
       window_(c.sliding_window()),
@@ -35,6 +47,7 @@ Tensor GqaAttention::forward(const Tensor& x) const {
   const Tensor q = rope(view(wq_.forward(x), {B, T, heads_, head_dim_}), rope_theta_, rope_style_);
   const Tensor k = rope(view(wk_.forward(x), {B, T, kv_heads_, head_dim_}), rope_theta_, rope_style_);
   const Tensor v = view(wv_.forward(x), {B, T, kv_heads_, head_dim_});
+  record_max_logits(q, k, 0.0, window_);
   const Tensor o = scaled_dot_product_attention(q, k, v, 0.0, window_);
   return wo_.forward(view(o, {B, T, heads_ * head_dim_}));
 }

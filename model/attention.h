@@ -2,6 +2,7 @@
 // Causal self-attention: MHA/GQA (grouped key/value heads) and DeepSeek-V2's
 // multi-head latent attention (MLA). Input and output [B, T, D].
 #include <memory>
+#include <vector>
 
 #include "core/ops.h"
 
@@ -13,6 +14,20 @@ namespace moe::model {
 class Attention : public Module {
  public:
   virtual Tensor forward(const Tensor& x) const = 0;
+  // QK-Clip (MuonClip) statistic: when on, every training forward folds each
+  // query head's largest pre-softmax logit into max_logits() (a running max
+  // until reset_max_logits()).
+  void set_record_max_logits(bool on) { record_max_logits_ = on; }
+  const std::vector<double>& max_logits() const { return max_logits_; }
+  void reset_max_logits() { max_logits_.clear(); }
+
+ protected:
+  // Folds scale * q.k maxima of this batch (q [B,T,H,Dh], k [B,T,Hkv,Dh]) in.
+  void record_max_logits(const Tensor& q, const Tensor& k, double scale, int64_t window) const;
+
+ private:
+  bool record_max_logits_ = false;
+  mutable std::vector<double> max_logits_;
 };
 
 // q = x Wq, k = x Wk, v = x Wv with H query heads and Hkv key/value heads
@@ -21,6 +36,10 @@ class GqaAttention : public Attention {
  public:
   GqaAttention(const config::ModelConfig& c, double out_std);
   Tensor forward(const Tensor& x) const override;
+  const Linear& wq() const { return wq_; }
+  const Linear& wk() const { return wk_; }
+  int64_t heads() const { return heads_; }
+  int64_t head_dim() const { return head_dim_; }
 
  private:
   int64_t heads_, kv_heads_, head_dim_;

@@ -133,6 +133,13 @@ std::vector<MoeLayer*> Transformer::moe_layers() {
   return out;
 }
 
+std::vector<Attention*> Transformer::attentions() {
+  std::vector<Attention*> out;
+  for (auto& b : layers_) out.push_back(&b->attention());
+  for (auto& m : mtp_) out.push_back(&m->block().attention());
+  return out;
+}
+
 void Transformer::update_selection_biases() {
   for (MoeLayer* m : moe_layers()) m->update_selection_bias();
 }

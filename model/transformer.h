@@ -16,6 +16,7 @@ class Block : public Module {
   Block(const config::ModelConfig& c, int64_t layer, double out_std);
   Tensor forward(const Tensor& x, const BatchInfo& info);
   MoeLayer* moe() { return moe_.get(); }
+  Attention& attention() { return *attn_; }
 
  private:
   int64_t layer_;
@@ -57,6 +58,7 @@ class Transformer : public Module {
 
   const config::ModelConfig& config() const { return cfg_; }
   std::vector<MoeLayer*> moe_layers();
+  std::vector<Attention*> attentions();  // every block's, MTP blocks included
   void update_selection_biases();
 
  private:

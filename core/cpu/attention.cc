@@ -155,4 +155,26 @@ void attention_bwd(const Tensor& g, const Tensor& q, const Tensor& k, const Tens
   });
 }
 
+void attention_max_logits(const Tensor& q, const Tensor& k, double scale, int64_t window, const Tensor& out) {
+  blas_single_thread();
+  const Dims d = dims(q, k, k);
+  dispatch_float(q.dtype(), "attention_max_logits", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T *pq = q.data<T>(), *pk = k.data<T>();
+    T* po = out.data<T>();
+    parallel_for(d.B * d.H, 1, [&](int64_t tb, int64_t te) {
+      std::vector<T> s(static_cast<size_t>(d.T * d.T));
+      for (int64_t task = tb; task < te; ++task) {
+        const int64_t b = task / d.H, h = task % d.H, kh = nn_math::gqa_kv_head(h, d.H, d.Hkv);
+        gemm_call(false, true, d.T, d.T, d.Dh, T(scale), pq + d.q_off(b, h), d.q_ld(), pk + d.k_off(b, kh),
+                  d.k_ld(), T(0), s.data(), d.T);
+        T m = -std::numeric_limits<T>::infinity();
+        for (int64_t i = 0; i < d.T; ++i)
+          for (int64_t j = nn_math::attn_key_begin(i, window); j <= i; ++j) m = std::max(m, s[size_t(i * d.T + j)]);
+        po[task] = m;
+      }
+    });
+  });
+}
+
 }  // namespace moe::cpu

@@ -30,6 +30,10 @@ void attention_bwd(const Tensor& g, const Tensor& q, const Tensor& k, const Tens
                    const Tensor& lse, double scale, int64_t window, const Tensor& dq, const Tensor& dk,
                    const Tensor& dv);
 
+// out [B, H] = max over the causal window of the scaled logits q_i . k_j of
+// each (batch, query head): what QK-Clip watches.
+void attention_max_logits(const Tensor& q, const Tensor& k, double scale, int64_t window, const Tensor& out);
+
 // Flat position of the first id outside [0, V) in ids (i32/i64), or -1.
 int64_t embedding_first_bad(const Tensor& ids, int64_t V);
 // out [N, D] = rows of w [V, D] (any dtype; w needs unit column stride only).

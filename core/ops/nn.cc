@@ -131,6 +131,22 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   return out;
 }
 
+Tensor attention_max_logits(const Tensor& q, const Tensor& k, double scale, int64_t window) {
+  const char* name = "attention_max_logits";
+  check_float_cpu(name, q);
+  check_defined(name, k);
+  check_pair(name, q, k);
+  MOE_CHECK(q.dim() == 4 && k.dim() == 4 && k.shape()[0] == q.shape()[0] && k.shape()[1] == q.shape()[1] &&
+                k.shape()[3] == q.shape()[3] && k.shape()[2] > 0 && q.shape()[2] % k.shape()[2] == 0,
+            name, ": needs q [B, T, H, Dh] and k [B, T, Hkv, Dh] with H % Hkv == 0, got ", q.str(), ", ", k.str());
+  MOE_CHECK(window >= 0, name, ": window must be >= 0, got ", window);
+  const double s = scale > 0 ? scale : 1.0 / std::sqrt(double(q.shape()[3]));
+  const Tensor qc = compute_contig(q.detach()), kc = compute_contig(k.detach());
+  Tensor out = empty({q.shape()[0], q.shape()[2]}, qc.dtype(), q.device());
+  cpu::attention_max_logits(qc, kc, s, window, out);
+  return out;
+}
+
 // ---------------- embedding ----------------
 
 Tensor embedding(const Tensor& weight, const Tensor& ids) {

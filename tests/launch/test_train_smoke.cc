@@ -49,6 +49,29 @@ TEST(TrainSmoke, TinyMoeLearnsInTwoHundredSteps) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/run/config.pbtxt"));
 }
 
+// MuonClip in the loop: a low threshold keeps clipping, training still runs;
+// MLA is refused with a message naming the field.
+TEST(TrainSmoke, MuonWithQkClip) {
+  const std::string dir = testing::TempDir() + "/train_qkclip";
+  std::filesystem::create_directories(dir);
+  const std::string data = prepare_corpus(dir);
+  const std::vector<std::string> sets = {"steps=3", "optim.schedule.warmup_steps=1", "eval_every=0",
+                                         "log_every=1000", "threads=1", "optim.kind=OPTIMIZER_MUON",
+                                         "optim.muon.qk_clip_threshold=0.5", "data.path=" + data,
+                                         "run_dir=" + dir + "/run"};
+  absl::StatusOr<config::TrainConfig> cfg = load_train_config(std::string(MOE_SOURCE_DIR) + "/configs/tiny_moe.pbtxt", sets);
+  ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+  absl::StatusOr<TrainResult> r = train(*cfg, nullptr, true);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->steps_done, 3);
+  absl::StatusOr<config::TrainConfig> mla =
+      load_train_config(std::string(MOE_SOURCE_DIR) + "/configs/tiny_mla_moe.pbtxt", sets);
+  ASSERT_TRUE(mla.ok());
+  absl::StatusOr<TrainResult> rm = train(*mla, nullptr, true);
+  ASSERT_FALSE(rm.ok());
+  EXPECT_NE(std::string(rm.status().message()).find("qk_clip_threshold"), std::string::npos);
+}
+
 TEST(TrainSmoke, MissingDatasetIsAClearError) {
   absl::StatusOr<config::TrainConfig> cfg = load_train_config(
       std::string(MOE_SOURCE_DIR) + "/configs/tiny_moe.pbtxt", {"data.path=/nonexistent/x.h5", "steps=1"});
