@@ -16,7 +16,9 @@ Routing route(const config::MoeConfig& c, const Tensor& x2d, const Tensor& route
   r.scores = c.score_function() == config::SCORE_SIGMOID ? sigmoid(r.logits) : softmax(r.logits, -1);
   const int64_t N = r.scores.size(0), E = r.scores.size(1), K = c.top_k();
   const Tensor sc = contiguous(cast(r.scores.detach(), DType::f32));
-  const float* bias_ptr = c.selection_bias() ? contiguous(bias).data<float>() : nullptr;
+  // Held in a local: the pointer must outlive select_experts.
+  const Tensor bias_f32 = c.selection_bias() ? contiguous(cast(bias.detach(), DType::f32)) : Tensor();
+  const float* bias_ptr = bias_f32.defined() ? bias_f32.data<float>() : nullptr;
   r.experts = select_experts(sc.data<float>(), bias_ptr, N, selection_spec(c));
   r.affinity.resize(r.experts.size());
   std::vector<double> idx(r.experts.size());
