@@ -14,7 +14,7 @@ struct StepMetrics {
   // Aux terms (coefficient included), summed over MoE layers; absent when off.
   std::vector<std::pair<std::string, double>> aux;
   double mtp_loss = -1;       // < 0: MTP off
-  double max_load = 0;        // max over experts of load / mean load (1 = perfect balance)
+  double max_load = 0;        // worst MoE layer's max expert load / mean load (1 = perfect balance)
   double dropped_pct = 0;     // assignments dropped, percent
   bool moe = false;
 };

@@ -130,7 +130,8 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
     StepMetrics sm;
     sm.step = step;
     sm.lr = lr;
-    std::vector<int64_t> load;
+    // Kept assignments per expert of each MoE layer, summed over micro-batches.
+    std::vector<std::vector<int64_t>> load(moe_layers.size());
     int64_t assignments = 0, dropped = 0;
     const double inv = 1.0 / double(n_micro);
     for (int64_t mb = 0; mb < n_micro; ++mb) {
@@ -147,10 +148,10 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
       add_aux(sm.aux, "aux_comm", loss.aux.comm, inv);
       add_aux(sm.aux, "aux_seq", loss.aux.sequence, inv);
       add_aux(sm.aux, "z_loss", loss.aux.z, inv);
-      for (model::MoeLayer* l : moe_layers) {
-        const model::MoeStats& st = l->stats();
-        if (load.empty()) load.assign(st.expert_load.size(), 0);
-        for (size_t e = 0; e < load.size(); ++e) load[e] = std::max(load[e], st.expert_load[e]);
+      for (size_t li = 0; li < moe_layers.size(); ++li) {
+        const model::MoeStats& st = moe_layers[li]->stats();
+        if (load[li].empty()) load[li].assign(st.expert_load.size(), 0);
+        for (size_t e = 0; e < st.expert_load.size(); ++e) load[li][e] += st.expert_load[e];
         assignments += st.assignments;
         dropped += st.dropped;
       }
@@ -171,9 +172,11 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
     window_tokens += toks;
     if (!moe_layers.empty()) {
       sm.moe = true;
-      // Per-step load of the most loaded layer's experts, relative to the mean.
-      const double mean = double(std::accumulate(load.begin(), load.end(), int64_t(0))) / double(load.size());
-      sm.max_load = mean > 0 ? double(*std::max_element(load.begin(), load.end())) / mean : 0;
+      // The step's worst layer: its busiest expert's load over its mean load.
+      for (const std::vector<int64_t>& l : load) {
+        const double mean = double(std::accumulate(l.begin(), l.end(), int64_t(0))) / double(l.size());
+        if (mean > 0) sm.max_load = std::max(sm.max_load, double(*std::max_element(l.begin(), l.end())) / mean);
+      }
       sm.dropped_pct = assignments > 0 ? 100.0 * double(dropped) / double(assignments) : 0;
     }
     result.steps_done = step + 1;
