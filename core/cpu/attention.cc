@@ -66,6 +66,14 @@ void softmax_rows(T* s, int64_t n, int64_t window, const T* lse_in, T* lse_out) 
   }
 }
 
+// s [T, T] = scale * Q_h K_kh^T for task (b, h): the scores every pass starts from.
+template <typename T>
+void scaled_scores(const Dims& d, const T* pq, const T* pk, int64_t b, int64_t h, double scale, T* s) {
+  const int64_t kh = nn_math::gqa_kv_head(h, d.H, d.Hkv);
+  gemm_call(false, true, d.T, d.T, d.Dh, T(scale), pq + d.q_off(b, h), d.q_ld(), pk + d.k_off(b, kh), d.k_ld(),
+            T(0), s, d.T);
+}
+
 }  // namespace
 
 void attention_fwd(const Tensor& q, const Tensor& k, const Tensor& v, double scale, int64_t window,
@@ -81,8 +89,7 @@ void attention_fwd(const Tensor& q, const Tensor& k, const Tensor& v, double sca
       std::vector<T> s(static_cast<size_t>(d.T * d.T));
       for (int64_t task = tb; task < te; ++task) {
         const int64_t b = task / d.H, h = task % d.H, kh = nn_math::gqa_kv_head(h, d.H, d.Hkv);
-        gemm_call(false, true, d.T, d.T, d.Dh, T(scale), pq + d.q_off(b, h), d.q_ld(), pk + d.k_off(b, kh),
-                  d.k_ld(), T(0), s.data(), d.T);
+        scaled_scores(d, pq, pk, b, h, scale, s.data());
         softmax_rows<T>(s.data(), d.T, window, nullptr, pl + task * d.T);
         gemm_call(false, false, d.T, d.Dv, d.T, T(1), s.data(), d.T, pv + d.v_off(b, kh), d.v_ld(), T(0),
                   po + d.o_off(b, h), d.o_ld());
@@ -111,7 +118,7 @@ void attention_bwd(const Tensor& g, const Tensor& q, const Tensor& k, const Tens
         const int64_t b = task / d.H, h = task % d.H, kh = nn_math::gqa_kv_head(h, d.H, d.Hkv);
         const T *qh = pq + d.q_off(b, h), *kh_ = pk + d.k_off(b, kh), *vh = pv + d.v_off(b, kh);
         const T *gh = pg + d.o_off(b, h), *oh = po + d.o_off(b, h);
-        gemm_call(false, true, d.T, d.T, d.Dh, T(scale), qh, d.q_ld(), kh_, d.k_ld(), T(0), p.data(), d.T);
+        scaled_scores(d, pq, pk, b, h, scale, p.data());
         softmax_rows<T>(p.data(), d.T, window, pl + task * d.T, nullptr);
         // dV_h = P^T dO_h
         gemm_call(true, false, d.T, d.Dv, d.T, T(1), p.data(), d.T, gh, d.o_ld(), T(0),
@@ -165,9 +172,7 @@ void attention_max_logits(const Tensor& q, const Tensor& k, double scale, int64_
     parallel_for(d.B * d.H, 1, [&](int64_t tb, int64_t te) {
       std::vector<T> s(static_cast<size_t>(d.T * d.T));
       for (int64_t task = tb; task < te; ++task) {
-        const int64_t b = task / d.H, h = task % d.H, kh = nn_math::gqa_kv_head(h, d.H, d.Hkv);
-        gemm_call(false, true, d.T, d.T, d.Dh, T(scale), pq + d.q_off(b, h), d.q_ld(), pk + d.k_off(b, kh),
-                  d.k_ld(), T(0), s.data(), d.T);
+        scaled_scores(d, pq, pk, task / d.H, task % d.H, scale, s.data());
         T m = -std::numeric_limits<T>::infinity();
         for (int64_t i = 0; i < d.T; ++i)
           for (int64_t j = nn_math::attn_key_begin(i, window); j <= i; ++j) m = std::max(m, s[size_t(i * d.T + j)]);

@@ -30,12 +30,7 @@ Tensor as_lhs(const Tensor& a) { return a.dim() == 1 ? view(a, {1, a.numel()}) :
 Tensor as_rhs(const Tensor& b) { return b.dim() == 1 ? view(b, {b.numel(), 1}) : b; }
 
 Tensor matmul_impl(const Tensor& a, const Tensor& b, const char* name) {
-  check_defined(name, a);
-  check_defined(name, b);
-  check_floating(name, a);
-  check_same_dtype(name, a, b);
-  check_same_device(name, a, b);
-  check_cpu(name, a);
+  check_float_operands(name, a, b);
   MOE_CHECK(a.dim() >= 1 && b.dim() >= 1, name, ": needs operands of rank >= 1, got ", a.str(), " and ",
             b.str());
   const Tensor a2 = as_lhs(a.detach()), b2 = as_rhs(b.detach());
@@ -107,12 +102,7 @@ void grouped_products(const Tensor& x, const Tensor& w, const std::vector<int64_
 
 Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_rows) {
   const char* name = "grouped_matmul";
-  check_defined(name, x);
-  check_defined(name, w);
-  check_floating(name, x);
-  check_same_dtype(name, x, w);
-  check_same_device(name, x, w);
-  check_cpu(name, x);
+  check_float_operands(name, x, w);
   MOE_CHECK(x.dim() == 2 && w.dim() == 3 && x.shape()[1] == w.shape()[1], name,
             ": needs x [R, K] and w [G, K, N], got ", x.str(), " and ", w.str());
   MOE_CHECK(int64_t(group_rows.size()) == w.shape()[0], name, ": ", group_rows.size(), " group sizes for ",

@@ -24,6 +24,17 @@ inline void check_cpu(const char* op, const Tensor& t) {
   MOE_CHECK(t.device().is_cpu(), op, ": no kernel for device ", t.device(), " in this build");
 }
 
+// The usual checks of a two-operand floating op: both defined, a floating,
+// same dtype and device, a device with kernels.
+inline void check_float_operands(const char* op, const Tensor& a, const Tensor& b) {
+  check_defined(op, a);
+  check_defined(op, b);
+  check_floating(op, a);
+  check_same_dtype(op, a, b);
+  check_same_device(op, a, b);
+  check_cpu(op, a);
+}
+
 // Compute dtype of floating kernels: f64 stays f64, everything else runs in f32.
 inline DType compute_dtype(DType t) { return t == DType::f64 ? DType::f64 : DType::f32; }
 // x itself when already in its compute dtype, else an f32 copy (no autograd).
