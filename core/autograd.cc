@@ -57,6 +57,11 @@ class AccumulateGrad final : public Node {
       Tensor acc(leaf_->grad);
       add_(acc, g);
     }
+    if (!leaf_->post_accumulate_hooks.empty()) {
+      const Tensor leaf(leaf_);
+      auto hooks = leaf_->post_accumulate_hooks;  // a hook may remove hooks
+      for (auto& entry : hooks) entry.second(leaf);
+    }
     return {};
   }
   std::string name() const override { return "AccumulateGrad"; }
@@ -83,6 +88,24 @@ Edge edge_of(const Tensor& t) {
 }
 
 }  // namespace
+
+uint64_t register_post_accumulate_hook(const Tensor& leaf, PostAccumulateHook hook) {
+  MOE_CHECK(leaf.defined() && leaf.requires_grad() && leaf.is_leaf(),
+            "register_post_accumulate_hook: only leaf tensors that require grad take hooks");
+  static std::atomic<uint64_t> next_handle{1};
+  const uint64_t h = next_handle++;
+  leaf.impl()->post_accumulate_hooks.emplace_back(h, std::move(hook));
+  return h;
+}
+
+void remove_post_accumulate_hook(const Tensor& leaf, uint64_t handle) {
+  auto& hooks = leaf.impl()->post_accumulate_hooks;
+  for (auto it = hooks.begin(); it != hooks.end(); ++it)
+    if (it->first == handle) {
+      hooks.erase(it);
+      return;
+    }
+}
 
 bool GradMode::enabled() { return g_grad_enabled; }
 void GradMode::set_enabled(bool e) { g_grad_enabled = e; }

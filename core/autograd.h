@@ -99,6 +99,17 @@ class Function {
   static std::vector<Tensor> apply(std::shared_ptr<Function> fn, const std::vector<Tensor>& inputs);
 };
 
+// Hook on a leaf that runs once per backward that reaches it, after the
+// leaf's gradient has been accumulated into .grad: it sees the final .grad of
+// that backward (earlier micro-batches included), unlike register_hook's,
+// which run before accumulation. Gradient synchronisation uses it to start a
+// bucket's all-reduce as soon as the bucket's gradients are final. Returns a
+// handle for remove_post_accumulate_hook.
+using PostAccumulateHook = std::function<void(const Tensor& leaf)>;
+uint64_t register_post_accumulate_hook(const Tensor& leaf, PostAccumulateHook hook);
+// Removes the hook with `handle` (no-op if it is gone already).
+void remove_post_accumulate_hook(const Tensor& leaf, uint64_t handle);
+
 // Runs backward from `roots` with `grads` (undefined entries: ones for scalars).
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
                   bool retain_graph);

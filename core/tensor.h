@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/device.h"
@@ -38,6 +39,9 @@ struct TensorImpl {
   uint32_t output_nr = 0;
   std::shared_ptr<TensorImpl> grad;
   std::vector<GradHook> hooks;     // leaves only
+  // Leaves only: run after backward has accumulated into .grad (autograd.h,
+  // register_post_accumulate_hook); (handle, hook) pairs.
+  std::vector<std::pair<uint64_t, std::function<void(const Tensor&)>>> post_accumulate_hooks;
   std::weak_ptr<Node> grad_accumulator;
 };
 

@@ -13,5 +13,10 @@ struct BenchUsageError : std::runtime_error {
 
 // `moe-bench ops`: CPU op throughput against direct OpenBLAS / memcpy.
 int run_ops(const std::vector<std::string>& args);
+// `moe-bench step`: trainer step time with a per-phase breakdown over the
+// ranks of an mpirun job (or one process); appends a CSV row.
+int run_step(const std::vector<std::string>& args);
+// `moe-bench alltoall`: our all-to-all against raw MPI_Alltoallv.
+int run_alltoall(const std::vector<std::string>& args);
 
 }  // namespace moe::bench

@@ -35,6 +35,10 @@ absl::Status apply_override(config::TrainConfig& cfg, std::string_view override_
 // "field.path = value: reason". dataset_max_token >= 0 also checks that
 // model.vocab_size covers the dataset's largest token id.
 absl::Status validate(const config::TrainConfig& cfg, int64_t dataset_max_token = -1);
+// The parallel layout against `world` ranks and the model (parallel/mesh.h's
+// rules plus batch divisibility and device-limited groups vs EP). Pure:
+// every rank reaches the same verdict before any communication.
+absl::Status validate_layout(const config::TrainConfig& cfg, int world);
 
 // Text format with every default written out, so the file alone says what
 // ran. Absent sub-messages are filled too, except model.moe, whose absence

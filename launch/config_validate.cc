@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "launch/config.h"
+#include "model/dims.h"
+#include "parallel/mesh.h"
 
 namespace moe::launch {
 namespace {
@@ -174,17 +176,58 @@ void check_run(const config::TrainConfig& c, Violations& v) {
   if (c.run_dir().empty()) v.add("run_dir is empty");
   v.non_negative("threads", c.threads());
   if (c.data().path().empty()) v.add("data.path is empty");
-  // The distributed build lands with issue 5; until then one rank only.
-  if (c.parallel().tp() != 1)
-    v.add("parallel.tp = ", c.parallel().tp(), ": tensor parallelism needs the distributed build (issue 5)");
-  if (c.parallel().ep() != 1)
-    v.add("parallel.ep = ", c.parallel().ep(), ": expert parallelism needs the distributed build (issue 5)");
+  v.positive("parallel.tp", c.parallel().tp());
+  v.positive("parallel.ep", c.parallel().ep());
   v.non_negative("parallel.ranks_per_node", c.parallel().ranks_per_node());
+  v.positive("parallel.comm_timeout_s", c.parallel().comm_timeout_s());
   v.non_negative("checkpoint.every_steps", c.checkpoint().every_steps());
   v.positive("checkpoint.keep_last", c.checkpoint().keep_last());
 }
 
 }  // namespace
+
+absl::Status validate_layout(const config::TrainConfig& c, int world) {
+  const config::ParallelConfig& p = c.parallel();
+  const config::ModelConfig& m = c.model();
+  const bool moe = model::has_moe(m);
+  parallel::MeshSizes sizes{world, int(p.tp()), int(p.ep())};
+  parallel::MeshModelFacts facts;
+  facts.routed_experts = moe ? m.moe().num_routed_experts() : 0;
+  facts.heads = m.n_heads();
+  facts.kv_heads = model::kv_heads(m);
+  facts.vocab = m.vocab_size();
+  facts.seq_len = c.seq_len();
+  facts.ffn_dim = moe && m.first_k_dense() == 0 ? 0 : m.ffn_dim();  // 0: no dense FFN
+  Violations v;
+  if (absl::Status s = parallel::validate_mesh(sizes, facts); !s.ok()) v.add(s.message());
+  if (v.status().ok()) {
+    const int64_t dp = world / p.tp(), G = c.global_batch_size();
+    if (G % dp != 0) {
+      v.add("global_batch_size = ", G, " is not divisible by the data-parallel size ", dp, " (world ", world,
+            " / parallel.tp ", p.tp(), ")");
+    } else if (c.micro_batch_size() > 0 && (G / dp) % c.micro_batch_size() != 0) {
+      v.add("micro_batch_size = ", c.micro_batch_size(), " (per data-parallel rank) does not divide the ", G / dp,
+            " sequences of each of the ", dp, " data-parallel ranks");
+    }
+    if (p.tp() > 1 && m.has_mtp() && m.mtp().depth() > 0)
+      v.add("model.mtp.depth = ", m.mtp().depth(), ": multi-token prediction is not supported with parallel.tp > 1");
+    if (moe && p.ep() > 1) {
+      const int64_t Gr = m.moe().num_groups(), ep = p.ep(), rpn = p.ranks_per_node();
+      const bool limited = m.moe().top_k_groups() < Gr;
+      // A group must be whole EP ranks' experts: G/EP groups per rank, or a
+      // node of EP/G consecutive ranks.
+      const bool per_rank = Gr % ep == 0, per_node = ep % Gr == 0 && rpn > 0 && rpn == ep / Gr;
+      if (limited && !per_rank && !per_node)
+        v.add("model.moe.num_groups = ", Gr, " does not fit parallel.ep = ", ep,
+              ": device-limited routing needs num_groups a multiple of ep (groups within a rank) or ep / "
+              "parallel.ranks_per_node groups (a group = a node)");
+      if (m.moe().drop_policy() == config::DROP_DEVICE_BUDGET && Gr != ep)
+        v.add("model.moe.num_groups = ", Gr, " must equal parallel.ep = ", ep,
+              " under DROP_DEVICE_BUDGET (the budget is per device)");
+    }
+  }
+  return v.status();
+}
 
 absl::Status validate(const config::TrainConfig& cfg, int64_t dataset_max_token) {
   Violations v;

@@ -81,8 +81,8 @@ absl::StatusOr<moe::config::TrainConfig> load(const std::string& preset, const s
   return cfg;
 }
 
-moe::model::Layout layout_from_flags(const moe::config::TrainConfig& cfg, bool from_file) {
-  moe::model::Layout l;
+moe::model::MemoryLayout layout_from_flags(const moe::config::TrainConfig& cfg, bool from_file) {
+  moe::model::MemoryLayout l;
   l.tp = absl::GetFlag(FLAGS_tp);
   l.ep = absl::GetFlag(FLAGS_ep);
   l.dp = absl::GetFlag(FLAGS_dp);
@@ -139,7 +139,7 @@ void print_flops(const moe::config::ModelConfig& c, int64_t seq_len) {
   std::printf("\n");
 }
 
-void print_memory(const moe::model::Layout& l, const moe::model::MemoryPerRank& m) {
+void print_memory(const moe::model::MemoryLayout& l, const moe::model::MemoryPerRank& m) {
   std::printf("\nmemory per rank (tp %lld, ep %lld, dp %lld, zero1 %s, micro-batch %lld x %lld tokens):\n",
               static_cast<long long>(l.tp), static_cast<long long>(l.ep), static_cast<long long>(l.dp),
               l.zero1 ? "on" : "off", static_cast<long long>(l.micro_batch), static_cast<long long>(l.seq_len));
@@ -161,7 +161,7 @@ int run(const std::vector<std::string>& overrides) {
     std::fprintf(stderr, "moe-params: error: %s\n", std::string(cfg.status().message()).c_str());
     return 2;
   }
-  const moe::model::Layout layout = layout_from_flags(*cfg, !file.empty());
+  const moe::model::MemoryLayout layout = layout_from_flags(*cfg, !file.empty());
   auto mem = moe::model::memory_per_rank(cfg->model(), layout);
   if (!mem.ok()) {
     std::fprintf(stderr, "moe-params: error: %s\n", std::string(mem.status().message()).c_str());

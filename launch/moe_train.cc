@@ -1,6 +1,10 @@
-// moe-train: trains a model as its config says.
+// moe-train: trains a model as its config says, on one process or on every
+// rank of an mpirun/srun job.
 //   moe-train --config configs/tiny_moe.pbtxt [--set model.moe.top_k=4 ...]
-// Ctrl-C stops after the current step (metrics are flushed).
+//   mpirun -np 4 moe-train --config ... --set parallel.ep=2
+// Ctrl-C / SIGTERM stops after the current step (metrics are flushed). A
+// fatal error on any rank ends every rank with a non-zero status; the
+// message names the rank and host.
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -10,6 +14,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "comm/mpi_communicator.h"
 #include "core/error.h"
 #include "launch/cli_flags.h"
 #include "launch/config.h"
@@ -27,6 +33,7 @@ extern "C" void on_sigint(int) { g_stop.store(true); }
 }  // namespace
 
 int main(int argc, char** argv) {
+  moe::comm::mpi_init(&argc, &argv);
   absl::SetProgramUsageMessage("moe-train --config FILE [--set field=value ...]");
   absl::StatusOr<std::vector<std::string>> overrides = moe::launch::take_repeated_flag("set", argc, argv);
   if (!overrides.ok()) {
@@ -37,23 +44,35 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, on_sigint);
   std::signal(SIGTERM, on_sigint);
   try {
+    std::unique_ptr<moe::comm::Communicator> world = moe::comm::world_communicator(300);
+    const bool lead = world->rank() == 0;
+    const std::string who = world->size() > 1 ? absl::StrCat("[", moe::comm::rank_label(), "] ") : "";
+    // Config and layout errors are the same on every rank: rank 0 reports.
     absl::StatusOr<moe::config::TrainConfig> cfg =
         moe::launch::load_train_config(absl::GetFlag(FLAGS_config), *overrides);
-    if (!cfg.ok()) {
-      std::fprintf(stderr, "moe-train: %s\n", std::string(cfg.status().message()).c_str());
+    absl::Status layout = cfg.ok() ? moe::launch::validate_layout(*cfg, world->size()) : cfg.status();
+    if (!layout.ok()) {
+      if (lead) std::fprintf(stderr, "moe-train: %s\n", std::string(layout.message()).c_str());
       return 2;
     }
-    absl::StatusOr<moe::launch::TrainResult> r = moe::launch::train(*cfg, &g_stop);
+    world->set_timeout_s(cfg->parallel().comm_timeout_s());
+    moe::parallel::Mesh mesh(std::move(world), int(cfg->parallel().tp()), int(cfg->parallel().ep()));
+    absl::StatusOr<moe::launch::TrainResult> r = moe::launch::train(*cfg, &g_stop, false, &mesh);
     if (!r.ok()) {
-      std::fprintf(stderr, "moe-train: %s\n", std::string(r.status().message()).c_str());
+      // train() agrees on setup errors over the ranks: the failing rank
+      // names itself, the others say who failed.
+      if (lead || r.status().code() != absl::StatusCode::kAborted)
+        std::fprintf(stderr, "moe-train: %s%s\n", who.c_str(), std::string(r.status().message()).c_str());
       return 1;
     }
+    if (!lead) return r->interrupted ? 130 : 0;
     std::printf("moe-train: %s after %lld steps: train loss %.4f, val loss %.4f, %.0f tokens/s\n",
                 r->interrupted ? "interrupted" : "done", static_cast<long long>(r->steps_done), r->last_train_loss,
                 r->last_val_loss, r->tokens_per_s);
     return r->interrupted ? 130 : 0;
-  } catch (const moe::Error& e) {
-    std::fprintf(stderr, "moe-train: error: %s\n", e.what());
-    return 1;
+  } catch (const std::exception& e) {
+    // A failure inside the run: the other ranks may be waiting in a
+    // collective, so the whole job is aborted.
+    moe::comm::abort_job(std::string("moe-train: error: ") + e.what(), 1);
   }
 }

@@ -1,27 +1,37 @@
 #pragma once
-// The single-process training loop: model, optimizer, schedule, data,
-// gradient accumulation, clipping, aux-loss-free bias updates, evaluation
-// and metrics.
+// The training loop, on one rank or on a parallel mesh: model, optimizer
+// (optionally ZeRO-1), schedule, data sharded over DP, gradient
+// accumulation, gradient synchronisation, global clipping, aux-loss-free
+// bias updates, evaluation and metrics (rank 0 prints and writes them).
 #include <atomic>
 #include <cstdint>
+#include <functional>
 
 #include "absl/status/statusor.h"
 #include "launch/train_config.pb.h"
+#include "parallel/mesh.h"
 
 namespace moe::launch {
 
+// Every value is global (the same on every rank): losses are the means over
+// the global batch, whatever the layout.
 struct TrainResult {
   int64_t steps_done = 0;
   double last_train_loss = 0;  // lm loss of the last step
   double last_val_loss = -1;   // last evaluation (< 0: none ran)
-  double tokens_per_s = 0;     // mean over the run, evaluation excluded
+  double tokens_per_s = 0;     // global tokens per second, mean over the run, evaluation excluded
   bool interrupted = false;
+  std::vector<double> train_losses;  // lm loss of every step
 };
 
-// Trains as `cfg` says. `stop`, when set (e.g. by SIGINT), ends the run
-// cleanly after the current step. Errors in the config or the data come back
-// as a status naming the field or file.
+// Trains as `cfg` says on `mesh` (null: one rank). `stop`, when set (e.g. by
+// SIGINT), ends the run cleanly after the current step. Errors in the config
+// or the data come back as a status naming the field or file; every rank
+// reaches the same verdict on the config and the layout.
+// `on_step`, when set, is called on every rank at the start of each step
+// with the step index (moe-bench step resets its phase timers after warm-up).
 absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::atomic<bool>* stop = nullptr,
-                                  bool quiet = false);
+                                  bool quiet = false, parallel::Mesh* mesh = nullptr,
+                                  const std::function<void(int64_t step)>& on_step = {});
 
 }  // namespace moe::launch

@@ -25,17 +25,17 @@ void Attention::record_max_logits(const Tensor& q, const Tensor& k, double scale
   for (size_t h = 0; h < m.size(); ++h) max_logits_[h] = std::max(max_logits_[h], m[h]);
 }
 
-GqaAttention::GqaAttention(const config::ModelConfig& c, double out_std)
-    : heads_(c.n_heads()),
-      kv_heads_(model::kv_heads(c)),
+GqaAttention::GqaAttention(const config::ModelConfig& c, double out_std, const Layout& layout)
+    : heads_(c.n_heads() / layout.tp()),
+      kv_heads_(model::kv_heads(c) / layout.tp()),
       head_dim_(model::head_dim(c)),
       rope_theta_(c.rope_theta()),
       rope_style_(rope_style(c)),
       window_(c.sliding_window()),
-      wq_(c.d_model(), heads_ * head_dim_, c.init_std()),
-      wk_(c.d_model(), kv_heads_ * head_dim_, c.init_std()),
-      wv_(c.d_model(), kv_heads_ * head_dim_, c.init_std()),
-      wo_(heads_ * head_dim_, c.d_model(), out_std) {
+      wq_(c.d_model(), c.n_heads() * head_dim_, c.init_std(), layout.tp_split(1)),
+      wk_(c.d_model(), model::kv_heads(c) * head_dim_, c.init_std(), layout.tp_split(1)),
+      wv_(c.d_model(), model::kv_heads(c) * head_dim_, c.init_std(), layout.tp_split(1)),
+      wo_(c.n_heads() * head_dim_, c.d_model(), out_std, layout.tp_split(0)) {
   child("wq", &wq_);
   child("wk", &wk_);
   child("wv", &wv_);
@@ -52,8 +52,8 @@ Tensor GqaAttention::forward(const Tensor& x) const {
   return wo_.forward(view(o, {B, T, heads_ * head_dim_}));
 }
 
-MlaAttention::MlaAttention(const config::ModelConfig& c, double out_std)
-    : heads_(c.n_heads()),
+MlaAttention::MlaAttention(const config::ModelConfig& c, double out_std, const Layout& layout)
+    : heads_(c.n_heads() / layout.tp()),
       q_lora_(c.mla().q_lora_rank()),
       kv_lora_(c.mla().kv_lora_rank()),
       nope_(c.mla().qk_nope_head_dim()),
@@ -65,18 +65,18 @@ MlaAttention::MlaAttention(const config::ModelConfig& c, double out_std)
       window_(c.sliding_window()),
       wkv_a_(c.d_model(), kv_lora_ + rope_dim_, c.init_std()),
       kv_norm_(kv_lora_, c.norm_eps()),
-      wkv_b_(kv_lora_, heads_ * (nope_ + v_dim_), c.init_std()),
-      wo_(heads_ * v_dim_, c.d_model(), out_std) {
-  const int64_t qk = heads_ * (nope_ + rope_dim_);
+      wkv_b_(kv_lora_, c.n_heads() * (nope_ + v_dim_), c.init_std(), layout.tp_split(1)),
+      wo_(c.n_heads() * v_dim_, c.d_model(), out_std, layout.tp_split(0)) {
+  const int64_t qk = c.n_heads() * (nope_ + rope_dim_);
   if (q_lora_ > 0) {
     wq_a_ = std::make_unique<Linear>(c.d_model(), q_lora_, c.init_std());
     q_norm_ = std::make_unique<RMSNorm>(q_lora_, c.norm_eps());
-    wq_b_ = std::make_unique<Linear>(q_lora_, qk, c.init_std());
+    wq_b_ = std::make_unique<Linear>(q_lora_, qk, c.init_std(), layout.tp_split(1));
     child("wq_a", wq_a_.get());
     child("q_norm", q_norm_.get());
     child("wq_b", wq_b_.get());
   } else {
-    wq_ = std::make_unique<Linear>(c.d_model(), qk, c.init_std());
+    wq_ = std::make_unique<Linear>(c.d_model(), qk, c.init_std(), layout.tp_split(1));
     child("wq", wq_.get());
   }
   child("wkv_a", &wkv_a_);
@@ -104,9 +104,9 @@ Tensor MlaAttention::forward(const Tensor& x) const {
   return wo_.forward(reshape(o, {B, T, H * v_dim_}));
 }
 
-std::unique_ptr<Attention> make_attention(const config::ModelConfig& c, double out_std) {
-  if (c.attention() == config::ATTENTION_MLA) return std::make_unique<MlaAttention>(c, out_std);
-  return std::make_unique<GqaAttention>(c, out_std);
+std::unique_ptr<Attention> make_attention(const config::ModelConfig& c, double out_std, const Layout& layout) {
+  if (c.attention() == config::ATTENTION_MLA) return std::make_unique<MlaAttention>(c, out_std, layout);
+  return std::make_unique<GqaAttention>(c, out_std, layout);
 }
 
 }  // namespace moe::model

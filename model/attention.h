@@ -34,7 +34,10 @@ class Attention : public Module {
 // (H % Hkv == 0), RoPE on q and k, causal SDPA, output x Wo.
 class GqaAttention : public Attention {
  public:
-  GqaAttention(const config::ModelConfig& c, double out_std);
+  // With tensor parallelism this rank holds heads [tp_rank * H/TP, ...) and
+  // kv heads likewise; forward takes the full sequence and returns this
+  // rank's partial sum of the output projection (the caller reduces).
+  GqaAttention(const config::ModelConfig& c, double out_std, const Layout& layout = {});
   Tensor forward(const Tensor& x) const override;
   const Linear& wq() const { return wq_; }
   const Linear& wk() const { return wk_; }
@@ -57,7 +60,9 @@ class GqaAttention : public Attention {
 // 1/sqrt(nope + rope dims).
 class MlaAttention : public Attention {
  public:
-  MlaAttention(const config::ModelConfig& c, double out_std);
+  // Tensor parallel: heads split as for GQA; the shared latent projections
+  // (W_kv_a, W_q_a, their norms) are replicated.
+  MlaAttention(const config::ModelConfig& c, double out_std, const Layout& layout = {});
   Tensor forward(const Tensor& x) const override;
 
  private:
@@ -72,6 +77,6 @@ class MlaAttention : public Attention {
   Linear wkv_b_, wo_;
 };
 
-std::unique_ptr<Attention> make_attention(const config::ModelConfig& c, double out_std);
+std::unique_ptr<Attention> make_attention(const config::ModelConfig& c, double out_std, const Layout& layout = {});
 
 }  // namespace moe::model

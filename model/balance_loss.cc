@@ -16,7 +16,7 @@ BalanceCounts balance_counts(const BalanceInputs& in, bool per_sequence) {
   const int64_t N = in.batch * in.seq, per_group = E / G;
   BalanceCounts c;
   c.rows = per_sequence ? in.batch : 1;
-  c.T = per_sequence ? in.seq : N;
+  c.T = in.row_tokens > 0 ? in.row_tokens : (per_sequence ? in.seq : N);
   c.f.assign(size_t(c.rows * E), 0.0);
   c.f_comm.assign(size_t(c.rows * G), 0.0);
   std::vector<char> sent(static_cast<size_t>(G));
@@ -29,6 +29,10 @@ BalanceCounts balance_counts(const BalanceInputs& in, bool per_sequence) {
       if ((*in.keep)[size_t(a)]) sent[size_t(e / per_group)] = 1;
     }
     for (int64_t d = 0; d < G; ++d) c.f_comm[size_t(r * G + d)] += sent[size_t(d)];
+  }
+  if (in.row_group && in.row_group->size() > 1) {
+    c.f = comm::all_reduce_values(*in.row_group, std::move(c.f), comm::ReduceOp::sum);
+    c.f_comm = comm::all_reduce_values(*in.row_group, std::move(c.f_comm), comm::ReduceOp::sum);
   }
   const double fs = double(E) / (double(K) * double(c.T)), cs = double(G) / (double(M) * double(c.T));
   for (double& v : c.f) v *= fs;
@@ -57,10 +61,11 @@ AuxLosses aux_losses(const config::MoeConfig& c, const BalanceInputs& in) {
   if (any_balance) {
     const BalanceCounts counts = balance_counts(in, per_seq);
     const int64_t R = counts.rows;
-    const Tensor s3 = view(in.scores, {R, counts.T, E});
-    const Tensor P = mean(s3, {1});  // P_i = (1/T) sum_t s_{i,t}   [R, E]
+    const Tensor s3 = view(in.scores, {R, -1, E});  // this rank's tokens of each row
+    const double inv_t = 1.0 / double(counts.T);
+    const Tensor P = mul(sum(s3, {1}), inv_t);  // P_i = (1/T) sum_t s_{i,t}   [R, E]
     const Tensor f = constant(counts.f, {R, E}, dt);
-    const double inv_r = 1.0 / double(R);
+    const double inv_r = in.rank_scale / double(R);
     if (c.expert_balance_coef() > 0)  // alpha1 * sum_i f_i P_i
       out.expert = mul(sum(mul(f, P)), c.expert_balance_coef() * inv_r);
     if (c.device_balance_coef() > 0 || c.comm_balance_coef() > 0) {
@@ -78,13 +83,13 @@ AuxLosses aux_losses(const config::MoeConfig& c, const BalanceInputs& in) {
     if (c.sequence_balance_coef() > 0) {
       // s'_{i,t} = s_{i,t} / sum_j s_{j,t}; P_i = (1/T) sum_t s'_{i,t}
       const Tensor s_norm = div(s3, sum(s3, {2}, true));
-      out.sequence = mul(sum(mul(f, mean(s_norm, {1}))), c.sequence_balance_coef() * inv_r);
+      out.sequence = mul(sum(mul(f, mul(sum(s_norm, {1}), inv_t))), c.sequence_balance_coef() * inv_r);
     }
   }
   if (c.z_loss_coef() > 0) {
     // logsumexp_t = logit - log_softmax(logit) at any class (class 0).
     const Tensor lse = select(sub(in.logits, log_softmax(in.logits, -1)), 1, 0);
-    out.z = mul(mean(mul(lse, lse)), c.z_loss_coef());
+    out.z = mul(mean(mul(lse, lse)), c.z_loss_coef() * in.z_share);
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "comm/communicator.h"
 #include "core/tensor.h"
 #include "model/config.pb.h"
 
@@ -18,6 +19,21 @@ struct BalanceInputs {
   const std::vector<int32_t>* experts = nullptr;  // [B*T*K] selections
   const std::vector<uint8_t>* keep = nullptr;     // [B*T*K] kept by the dispatch plan
   int64_t batch = 0, seq = 0, top_k = 0, groups = 1, top_groups = 1;
+  // Parallel runs (defaults: one rank). The terms are written so that the
+  // DP mean of the sum over TP of every rank's value is the global loss, and
+  // each rank's backward gives exactly its tokens' share of the gradient:
+  // - row_group: the ranks holding the other tokens of the same rows (the
+  //   TP group for per-sequence scope: sequence parallelism splits each
+  //   sequence; the world for micro-batch scope: the global micro-batch);
+  //   selection counts are summed over it (counts carry no gradient).
+  // - row_tokens: T of one row over row_group (0: local T).
+  // - rank_scale: multiplies the balance terms (micro-batch scope: DP, since
+  //   every rank holds a share of one global term and gradients are DP-averaged).
+  // - z_share: the z-loss is mean(lse^2) * z_share (1/TP: a TP rank holds
+  //   1/TP of its replica's tokens).
+  comm::Communicator* row_group = nullptr;
+  int64_t row_tokens = 0;
+  double rank_scale = 1.0, z_share = 1.0;
 };
 
 // Each term already multiplied by its coefficient; undefined when the

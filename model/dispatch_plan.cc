@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 #include "core/error.h"
+#include "core/ops.h"
 #include "core/random.h"
 
 namespace moe::model {
@@ -60,7 +62,7 @@ void enforce_limit(std::vector<int64_t>& bucket, int64_t limit, const PlanInputs
 DispatchPlan plan_dispatch(const config::MoeConfig& c, const PlanInputs& in) {
   const int64_t N = in.tokens, K = in.top_k, E = in.experts, G = in.groups;
   MOE_CHECK(E > 0 && G > 0 && E % G == 0, "plan_dispatch: ", E, " experts in ", G, " groups");
-  DispatchPlan p;
+  DispatchPlan p;  // only p.keep is filled here; plan_from_keep does the rest
   p.keep.assign(size_t(N * K), 1);
   std::vector<std::vector<int64_t>> by_expert(static_cast<size_t>(E));
   for (int64_t a = 0; a < N * K; ++a) {
@@ -85,19 +87,64 @@ DispatchPlan plan_dispatch(const config::MoeConfig& c, const PlanInputs& in) {
       enforce_limit(bucket, budget, in, p.keep);
     }
   }
-  // Travel order: by expert, then by the token's position in this batch
-  // (assignment ids ascend with the token within an expert's bucket).
+  return plan_from_keep(std::move(p.keep), in);
+}
+
+DispatchPlan plan_from_keep(std::vector<uint8_t> keep, const PlanInputs& in) {
+  const int64_t N = in.tokens, K = in.top_k, E = in.experts;
+  MOE_CHECK(int64_t(keep.size()) == N * K, "plan_from_keep: ", keep.size(), " flags for ", N * K, " assignments");
+  DispatchPlan p;
+  p.keep = std::move(keep);
+  // Travel order: by expert, then by the token's position in this batch.
   p.expert_rows.assign(size_t(E), 0);
-  for (int64_t e = 0; e < E; ++e) {
-    for (int64_t a : by_expert[size_t(e)]) {
-      if (!p.keep[size_t(a)]) continue;
-      p.assignments.push_back(a);
-      p.tokens.push_back(a / K);
-      ++p.expert_rows[size_t(e)];
-    }
+  for (int64_t a = 0; a < N * K; ++a)
+    if (p.keep[size_t(a)]) ++p.expert_rows[size_t(in.experts_of[a])];
+  std::vector<int64_t> next(size_t(E), 0);
+  for (int64_t e = 1; e < E; ++e) next[size_t(e)] = next[size_t(e - 1)] + p.expert_rows[size_t(e - 1)];
+  const int64_t kept = E > 0 ? next[size_t(E - 1)] + p.expert_rows[size_t(E - 1)] : 0;
+  p.assignments.resize(size_t(kept));
+  p.tokens.resize(size_t(kept));
+  for (int64_t a = 0; a < N * K; ++a) {
+    if (!p.keep[size_t(a)]) continue;
+    const int64_t slot = next[size_t(in.experts_of[a])]++;
+    p.assignments[size_t(slot)] = a;
+    p.tokens[size_t(slot)] = a / K;
   }
-  p.dropped = N * K - int64_t(p.assignments.size());
+  p.dropped = N * K - kept;
   return p;
+}
+
+DispatchPlan plan_dispatch_over_group(const config::MoeConfig& c, const PlanInputs& in, comm::Communicator& ep) {
+  if (ep.size() == 1 || c.drop_policy() != config::DROP_DEVICE_BUDGET) return plan_dispatch(c, in);
+  // Every rank gathers the group's selections and decides for all of them,
+  // exactly as one rank routing the group's tokens at once would.
+  const int64_t N = in.tokens, K = in.top_k;
+  auto as_tensor = [](const auto* p, int64_t n, DType t) {
+    Tensor x = empty({n}, t);
+    std::memcpy(x.raw_data(), p, size_t(n) * dtype_size(t));
+    return x;
+  };
+  std::vector<uint8_t> no_protect;
+  const uint8_t* prot = in.protect;
+  if (!prot) {
+    no_protect.assign(size_t(N), 0);
+    prot = no_protect.data();
+  }
+  const Tensor experts = ep.all_gather(as_tensor(in.experts_of, N * K, DType::i32));
+  const Tensor affinity = ep.all_gather(as_tensor(in.affinity, N * K, DType::f32));
+  const Tensor keys = ep.all_gather(as_tensor(in.token_key, N, DType::i64));
+  const Tensor protect = ep.all_gather(as_tensor(prot, N, DType::b8));
+  MOE_CHECK(experts.numel() == N * K * ep.size(), "plan_dispatch_over_group: ranks of group '", ep.name(),
+            "' route different token counts (this rank ", N, ")");
+  PlanInputs all = in;
+  all.tokens = N * ep.size();
+  all.experts_of = experts.data<int32_t>();
+  all.affinity = affinity.data<float>();
+  all.token_key = keys.data<int64_t>();
+  all.protect = protect.data<uint8_t>();
+  const DispatchPlan group = plan_dispatch(c, all);
+  const auto first = group.keep.begin() + int64_t(ep.rank()) * N * K;
+  return plan_from_keep(std::vector<uint8_t>(first, first + N * K), in);
 }
 
 }  // namespace moe::model

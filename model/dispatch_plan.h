@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "comm/communicator.h"
 #include "model/config.pb.h"
 
 namespace moe::model {
@@ -41,6 +42,14 @@ int64_t device_budget(double capacity_factor, int64_t tokens, int64_t top_k, int
 // of an over-full expert (or device) are dropped. Under DROP_DEVICE_BUDGET
 // assignments of protected tokens are never dropped (they still use budget).
 DispatchPlan plan_dispatch(const config::MoeConfig& c, const PlanInputs& in);
+// The plan that keeps exactly the assignments flagged in `keep` ([N * K]).
+DispatchPlan plan_from_keep(std::vector<uint8_t> keep, const PlanInputs& in);
+// plan_dispatch for one rank of an expert-parallel group. Under
+// DROP_DEVICE_BUDGET each device's budget covers the tokens of the whole EP
+// group, so the group's selections are all-gathered first and every rank
+// makes the decision one rank would make for all of them (each rank's
+// tokens in rank order), then keeps its own part. Other policies are local.
+DispatchPlan plan_dispatch_over_group(const config::MoeConfig& c, const PlanInputs& in, comm::Communicator& ep);
 
 // DeepSeek-V2's never-dropped sequences: a fraction of sequences chosen by a
 // hash of (seed, global sequence index), independent of the batch layout.

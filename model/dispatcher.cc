@@ -7,9 +7,12 @@ namespace moe::model {
 Dispatched LocalDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
   std::vector<double> idx(plan.tokens.begin(), plan.tokens.end());
   const Tensor index = from_vector(idx, {int64_t(idx.size())}, DType::i64);
-  return {index_select(x, 0, index), plan.expert_rows};
+  Dispatched d;
+  d.rows = index_select(x, 0, index);
+  d.local_rows = plan.expert_rows;
+  return d;
 }
 
-Tensor LocalDispatcher::combine(const Tensor& expert_out, const DispatchPlan&) { return expert_out; }
+Tensor LocalDispatcher::combine(const Tensor& expert_out, const Dispatched&, const DispatchPlan&) { return expert_out; }
 
 }  // namespace moe::model

@@ -13,16 +13,24 @@
 
 namespace moe::model {
 
+// What dispatch() produced: the rows for this rank's experts and how to send
+// their results back. A value: the dispatcher itself keeps no state.
 struct Dispatched {
-  Tensor rows;                     // [rows, D], grouped by local expert
+  Tensor rows;                      // [rows, D], grouped by local expert
   std::vector<int64_t> local_rows;  // rows per local expert
+  // Expert parallel only: rows sent to / received from each EP peer, and the
+  // order that turns `rows` (by local expert, then source rank) back into
+  // arrival order (by source rank, then local expert).
+  std::vector<int64_t> send_rows, recv_rows;
+  Tensor to_arrival_order;  // i64 [rows]
 };
 
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
   virtual Dispatched dispatch(const Tensor& x, const DispatchPlan& plan) = 0;
-  virtual Tensor combine(const Tensor& expert_out, const DispatchPlan& plan) = 0;
+  // expert_out [rows, D] in the order of d.rows -> [plan.assignments, D] in plan order.
+  virtual Tensor combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan& plan) = 0;
 };
 
 // One rank owns every expert: dispatch gathers rows by plan.tokens, combine
@@ -30,7 +38,7 @@ class Dispatcher {
 class LocalDispatcher final : public Dispatcher {
  public:
   Dispatched dispatch(const Tensor& x, const DispatchPlan& plan) override;
-  Tensor combine(const Tensor& expert_out, const DispatchPlan& plan) override;
+  Tensor combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan& plan) override;
 };
 
 }  // namespace moe::model

@@ -4,7 +4,8 @@
 
 namespace moe::model {
 
-Linear::Linear(int64_t in, int64_t out, double std) : w_(&parameter("weight", {in, out}, Init::normal, std)) {}
+Linear::Linear(int64_t in, int64_t out, double std, parallel::ShardSpec shard)
+    : w_(&parameter("weight", {in, out}, Init::normal, std, shard)) {}
 
 Tensor Linear::forward(const Tensor& x) const { return matmul(x, *w_); }
 
@@ -12,8 +13,10 @@ RMSNorm::RMSNorm(int64_t dim, double eps) : w_(&parameter("weight", {dim}, Init:
 
 Tensor RMSNorm::forward(const Tensor& x) const { return rms_norm(x, *w_, eps_); }
 
-SwiGLU::SwiGLU(int64_t dim, int64_t hidden, double init_std, double out_std)
-    : w1_(dim, hidden, init_std), w3_(dim, hidden, init_std), w2_(hidden, dim, out_std) {
+SwiGLU::SwiGLU(int64_t dim, int64_t hidden, double init_std, double out_std, const Layout& tp)
+    : w1_(dim, hidden, init_std, tp.tp_split(1)),
+      w3_(dim, hidden, init_std, tp.tp_split(1)),
+      w2_(hidden, dim, out_std, tp.tp_split(0)) {
   child("w1", &w1_);
   child("w3", &w3_);
   child("w2", &w2_);

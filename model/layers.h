@@ -2,6 +2,7 @@
 // Basic layers: Linear (no bias), RMSNorm, SwiGLU feed-forward.
 #include <string>
 
+#include "model/layout.h"
 #include "model/module.h"
 
 namespace moe::model {
@@ -10,8 +11,9 @@ namespace moe::model {
 // weight gradient x^T @ dy reaches BLAS as a transpose).
 class Linear : public Module {
  public:
-  // std: init standard deviation of W.
-  Linear(int64_t in, int64_t out, double std);
+  // std: init standard deviation of W. shard: this rank's slice of W
+  // (dim 1: column parallel, dim 0: row parallel; default whole).
+  Linear(int64_t in, int64_t out, double std, parallel::ShardSpec shard = {});
   Tensor forward(const Tensor& x) const;
   const Tensor& weight() const { return *w_; }
 
@@ -30,10 +32,12 @@ class RMSNorm : public Module {
 };
 
 // SwiGLU (Shazeer 2020): w2(silu(x w1) * (x w3)). init_std for w1/w3,
-// out_std for w2 (scaled down with depth).
+// out_std for w2 (scaled down with depth). With a tensor-parallel layout
+// w1/w3 are column parallel and w2 row parallel: forward takes the full
+// sequence and returns this rank's partial sum (the caller reduces).
 class SwiGLU : public Module {
  public:
-  SwiGLU(int64_t dim, int64_t hidden, double init_std, double out_std);
+  SwiGLU(int64_t dim, int64_t hidden, double init_std, double out_std, const Layout& tp = {});
   Tensor forward(const Tensor& x) const;
 
  private:

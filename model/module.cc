@@ -1,6 +1,7 @@
 #include "model/module.h"
 
 #include "core/autograd.h"
+#include "core/error.h"
 #include "core/ops.h"
 
 namespace moe::model {
@@ -14,8 +15,20 @@ uint64_t name_stream(const std::string& name) {
   return h;
 }
 
-Tensor& Module::parameter(const std::string& name, const Shape& shape, Init init, double std) {
-  params_.push_back({name, zeros(shape), init, std});
+Tensor& Module::parameter(const std::string& name, const Shape& shape, Init init, double std,
+                          parallel::ShardSpec shard) {
+  Shape local = shape;
+  if (shard.dim >= 0) {
+    MOE_CHECK(shard.dim < int(shape.size()) && shard.count > 0 && shape[size_t(shard.dim)] % shard.count == 0 &&
+                  shard.index >= 0 && shard.index < shard.count,
+              "parameter ", name, ": global shape ", shape_str(shape), " cannot be split in ", shard.count,
+              " along dim ", shard.dim);
+    local[size_t(shard.dim)] /= shard.count;
+  } else {
+    shard.count = 1;
+    shard.index = 0;
+  }
+  params_.push_back({name, zeros(local), init, std, shard});
   return params_.back().tensor;
 }
 
@@ -29,9 +42,16 @@ void Module::init_parameters(uint64_t seed, const std::string& prefix) {
   for (Param& p : params_) {
     const std::string full = prefix + p.name;
     switch (p.init) {
-      case Init::normal:
-        p.tensor = mul(randn(p.tensor.shape(), seed, name_stream(full)), p.std);
+      case Init::normal: {
+        // The global tensor's numbers, then this rank's slice of them.
+        Tensor g = randn(p.shard.global_shape(p.tensor.shape()), seed, name_stream(full));
+        if (p.shard.dim >= 0) {
+          const int64_t len = p.tensor.size(p.shard.dim);
+          g = contiguous(narrow(g, p.shard.dim, p.shard.index * len, len));
+        }
+        p.tensor = mul(g, p.std);
         break;
+      }
       case Init::ones:
         p.tensor = ones(p.tensor.shape());
         break;
@@ -46,9 +66,9 @@ void Module::init_parameters(uint64_t seed, const std::string& prefix) {
 
 void Module::collect(const std::string& prefix, bool params, std::vector<Named>& out) const {
   if (params)
-    for (const Param& p : params_) out.push_back({prefix + p.name, p.tensor});
+    for (const Param& p : params_) out.push_back({prefix + p.name, p.tensor, p.shard});
   else
-    for (const auto& [name, t] : buffers_) out.push_back({prefix + name, t});
+    for (const auto& [name, t] : buffers_) out.push_back({prefix + name, t, {}});
   for (const auto& [name, m] : children_) m->collect(prefix + name + ".", params, out);
 }
 

@@ -11,12 +11,14 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "parallel/sharding.h"
 
 namespace moe::model {
 
 struct Named {
   std::string name;
-  Tensor tensor;
+  Tensor tensor;                 // this rank's slice
+  parallel::ShardSpec shard;     // how the slice sits in the global tensor
 };
 
 class Module {
@@ -45,8 +47,12 @@ class Module {
   // the numbers never depend on the layout or on construction order. The
   // full name is known only once the module is attached, so initialisation
   // happens in init_parameters() (called by the root after construction).
+  // `shape` is the GLOBAL shape; with a sharded `shard` this rank holds the
+  // slice shard.index of shard.count along shard.dim, initialised with the
+  // global tensor's numbers (so every layout starts from the same weights).
   enum class Init { normal, ones, zeros };
-  Tensor& parameter(const std::string& name, const Shape& shape, Init init, double std = 0.0);
+  Tensor& parameter(const std::string& name, const Shape& shape, Init init, double std = 0.0,
+                    parallel::ShardSpec shard = {});
   Tensor& buffer(const std::string& name, Tensor value);
   template <typename M>
   M& child(const std::string& name, M* m) {
@@ -64,6 +70,7 @@ class Module {
     Tensor tensor;
     Init init;
     double std;
+    parallel::ShardSpec shard;
   };
   void collect(const std::string& prefix, bool params, std::vector<Named>& out) const;
   // Deques: the references handed out by parameter()/buffer() stay valid.

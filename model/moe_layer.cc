@@ -4,6 +4,8 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
+#include "core/phase_timer.h"
+#include "model/ep_dispatcher.h"
 
 namespace moe::model {
 
@@ -33,14 +35,19 @@ Routing route(const config::MoeConfig& c, const Tensor& x2d, const Tensor& route
   return r;
 }
 
-MoeLayer::MoeLayer(const config::ModelConfig& c, double out_std)
-    : cfg_(c.moe()), spec_(selection_spec(c.moe())), dim_(c.d_model()), dispatcher_(std::make_unique<LocalDispatcher>()) {
+MoeLayer::MoeLayer(const config::ModelConfig& c, double out_std, const Layout& layout)
+    : cfg_(c.moe()), layout_(layout), spec_(selection_spec(c.moe())), dim_(c.d_model()) {
   const int64_t E = cfg_.num_routed_experts(), D = c.d_model(), F = cfg_.expert_ffn_dim();
+  if (layout.ep() > 1)
+    dispatcher_ = std::make_unique<EpDispatcher>(layout.mesh->ep(), E);
+  else
+    dispatcher_ = std::make_unique<LocalDispatcher>();
   router_w_ = &parameter("router.weight", {E, D}, Init::normal, c.init_std());
   bias_ = &buffer("router.selection_bias", zeros({E}));
-  w1_ = &parameter("experts.w1", {E, D, F}, Init::normal, c.init_std());
-  w3_ = &parameter("experts.w3", {E, D, F}, Init::normal, c.init_std());
-  w2_ = &parameter("experts.w2", {E, F, D}, Init::normal, out_std);
+  const parallel::ShardSpec experts = layout.expert_split(0);
+  w1_ = &parameter("experts.w1", {E, D, F}, Init::normal, c.init_std(), experts);
+  w3_ = &parameter("experts.w3", {E, D, F}, Init::normal, c.init_std(), experts);
+  w2_ = &parameter("experts.w2", {E, F, D}, Init::normal, out_std, experts);
   if (cfg_.num_shared_experts() > 0) {
     shared_ = std::make_unique<SwiGLU>(D, cfg_.num_shared_experts() * F, c.init_std(), out_std);
     child("shared", shared_.get());
@@ -50,8 +57,12 @@ MoeLayer::MoeLayer(const config::ModelConfig& c, double out_std)
 
 Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
   const int64_t B = x.size(0), T = x.size(1), N = B * T, K = cfg_.top_k(), E = cfg_.num_routed_experts();
+  const int64_t T_full = info.seq_len > 0 ? info.seq_len : T;
   const Tensor u = view(x, {N, dim_});
-  Routing r = route(cfg_, u, *router_w_, *bias_);
+  Routing r = [&] {
+    prof::PhaseScope scope(prof::Phase::router);
+    return route(cfg_, u, *router_w_, *bias_);
+  }();
 
   // Global token identity (for tie-breaks) and protected sequences.
   std::vector<int64_t> key(static_cast<size_t>(N));
@@ -61,17 +72,24 @@ Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
     const bool prot = cfg_.drop_policy() == config::DROP_DEVICE_BUDGET &&
                       protected_sequence(info.seed, g, cfg_.protected_sequence_fraction());
     for (int64_t t = 0; t < T; ++t) {
-      key[size_t(b * T + t)] = g * T + t;
+      key[size_t(b * T + t)] = g * T_full + info.position_offset + t;
       protect[size_t(b * T + t)] = prot;
     }
   }
   PlanInputs pin{N, K, E, spec_.groups, r.experts.data(), r.affinity.data(), key.data(), protect.data()};
-  const DispatchPlan plan = plan_dispatch(cfg_, pin);
+  const DispatchPlan plan =
+      layout_.ep() > 1 ? plan_dispatch_over_group(cfg_, pin, layout_.mesh->ep()) : plan_dispatch(cfg_, pin);
 
-  // Experts: SwiGLU over each expert's contiguous rows.
+  // Experts: SwiGLU over each local expert's contiguous rows.
   const Dispatched d = dispatcher_->dispatch(u, plan);
-  const Tensor h = mul(silu(grouped_matmul(d.rows, *w1_, d.local_rows)), grouped_matmul(d.rows, *w3_, d.local_rows));
-  const Tensor y = dispatcher_->combine(grouped_matmul(h, *w2_, d.local_rows), plan);
+  Tensor expert_out;
+  {
+    prof::PhaseScope scope(prof::Phase::experts);
+    const Tensor h =
+        mul(silu(grouped_matmul(d.rows, *w1_, d.local_rows)), grouped_matmul(d.rows, *w3_, d.local_rows));
+    expert_out = grouped_matmul(h, *w2_, d.local_rows);
+  }
+  const Tensor y = dispatcher_->combine(expert_out, d, plan);
 
   // Gate-weighted sum back onto the tokens.
   std::vector<double> a_idx(plan.assignments.begin(), plan.assignments.end()),
@@ -83,10 +101,20 @@ Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
   if (shared_) out = add(out, shared_->forward(u));
 
   BalanceInputs bin{r.logits, r.scores, &r.experts, &plan.keep, B, T, K, spec_.groups, spec_.top_groups};
+  if (layout_.mesh) {
+    // Sequence scope: the other tokens of a sequence are on the TP group;
+    // micro-batch scope: the global micro-batch is spread over every rank.
+    const bool per_seq = cfg_.balance_scope() == config::BALANCE_PER_SEQUENCE;
+    bin.row_group = per_seq ? &layout_.mesh->tp() : &layout_.mesh->world();
+    bin.row_tokens = per_seq ? T_full : N * layout_.mesh->world().size();
+    bin.rank_scale = per_seq ? 1.0 : double(layout_.dp());
+    bin.z_share = 1.0 / double(layout_.tp());
+  }
   aux_ = aux_losses(cfg_, bin);
   stats_.expert_load = plan.expert_rows;
   stats_.assignments = N * K;
   stats_.dropped = plan.dropped;
+  stats_.keep = plan.keep;
   if (training() && cfg_.selection_bias())
     for (int32_t e : r.experts) pending_load_[size_t(e)] += 1.0;
   return view(out, {B, T, dim_});

@@ -12,6 +12,7 @@
 #include "model/config.pb.h"
 #include "model/dispatcher.h"
 #include "model/layers.h"
+#include "model/layout.h"
 #include "model/routing.h"
 
 namespace moe::model {
@@ -21,17 +22,25 @@ namespace moe::model {
 struct BatchInfo {
   std::vector<int64_t> global_sequence;  // [B]; empty: 0..B-1
   uint64_t seed = 0;
+  // Sequence parallelism: this rank holds positions [position_offset,
+  // position_offset + local T) of sequences of seq_len tokens (0: local T).
+  int64_t position_offset = 0;
+  int64_t seq_len = 0;
 };
 
 struct MoeStats {
   std::vector<int64_t> expert_load;  // kept assignments per expert, this forward
   int64_t assignments = 0, dropped = 0;
+  std::vector<uint8_t> keep;         // [N * K] the plan's kept flags (token t's k-th choice at t*K+k)
 };
 
 class MoeLayer : public Module {
  public:
-  MoeLayer(const config::ModelConfig& c, double out_std);
-  // x [B, T, D] -> [B, T, D] (routed + shared experts, no residual).
+  // With an expert-parallel layout this rank holds experts
+  // [ep_rank * E/EP, (ep_rank + 1) * E/EP) and dispatches over the EP group.
+  MoeLayer(const config::ModelConfig& c, double out_std, const Layout& layout = {});
+  // x [B, T, D] -> [B, T, D] (routed + shared experts, no residual). Under
+  // sequence parallelism T is this rank's share of each sequence.
   Tensor forward(const Tensor& x, const BatchInfo& info);
 
   // Aux losses and statistics of the last forward.
@@ -41,14 +50,15 @@ class MoeLayer : public Module {
   // over the selections counted since the last update (training forwards).
   void update_selection_bias();
   const Tensor& selection_bias() const { return *bias_; }
-  // Load counts since the last bias update (for tests and for the
-  // distributed all-reduce).
+  // Selection counts per expert since the last bias update, of this rank's
+  // tokens: the trainer sums them over every rank before updating.
   std::vector<double>& pending_load() { return pending_load_; }
 
   void set_dispatcher(std::unique_ptr<Dispatcher> d) { dispatcher_ = std::move(d); }
 
  private:
   config::MoeConfig cfg_;
+  Layout layout_;
   SelectionSpec spec_;
   int64_t dim_;
   Tensor* router_w_;  // [E, D]

@@ -159,7 +159,7 @@ FlopCount flops_per_token(const config::ModelConfig& c, int64_t seq_len) {
 
 namespace {
 
-absl::Status check_layout(const config::ModelConfig& c, const Layout& l) {
+absl::Status check_layout(const config::ModelConfig& c, const MemoryLayout& l) {
   auto bad = [](auto... parts) { return absl::InvalidArgumentError(absl::StrCat("layout.", parts...)); };
   if (l.tp < 1) return bad("tp = ", l.tp, " must be >= 1");
   if (l.ep < 1) return bad("ep = ", l.ep, " must be >= 1");
@@ -201,7 +201,7 @@ double layer_activations(const config::ModelConfig& c, bool moe_layer) {
 
 }  // namespace
 
-absl::StatusOr<MemoryPerRank> memory_per_rank(const config::ModelConfig& c, const Layout& l) {
+absl::StatusOr<MemoryPerRank> memory_per_rank(const config::ModelConfig& c, const MemoryLayout& l) {
   if (absl::Status s = check_layout(c, l); !s.ok()) return s;
   const ParamCount p = count_params(c);
   const int64_t depth = c.has_mtp() ? c.mtp().depth() : 0;

@@ -84,7 +84,7 @@ FlopCount flops_per_token(const config::ModelConfig& c, int64_t seq_len);
 
 // A parallel layout for the memory estimate: world = dp x tp ranks, MoE
 // layers folded into ep x (dp*tp/ep).
-struct Layout {
+struct MemoryLayout {
   int64_t tp = 1, ep = 1, dp = 1;
   bool zero1 = false;              // shard the Adam states over data-parallel replicas
   bool bf16_compute_copy = false;  // keep a bf16 copy of the weights for compute
@@ -125,6 +125,6 @@ struct MemoryPerRank {
 };
 // Invalid layouts (ep not dividing dp*tp or the expert count, tp not
 // dividing the heads, sizes < 1) return InvalidArgument naming the field.
-absl::StatusOr<MemoryPerRank> memory_per_rank(const config::ModelConfig& c, const Layout& layout);
+absl::StatusOr<MemoryPerRank> memory_per_rank(const config::ModelConfig& c, const MemoryLayout& layout);
 
 }  // namespace moe::model

@@ -3,8 +3,12 @@
 #include <cmath>
 #include <string>
 
+#include "comm/collectives.h"
+#include "core/error.h"
 #include "core/ops.h"
+#include "core/phase_timer.h"
 #include "model/dims.h"
+#include "parallel/tensor_parallel.h"
 #include "model/dropout.h"
 
 namespace moe::model {
@@ -14,35 +18,57 @@ namespace {
 double out_std(const config::ModelConfig& c) { return c.init_std() / std::sqrt(2.0 * double(c.n_layers())); }
 }  // namespace
 
-Block::Block(const config::ModelConfig& c, int64_t layer, double ostd)
+Block::Block(const config::ModelConfig& c, int64_t layer, double ostd, const Layout& layout)
     : layer_(layer),
       dropout_(c.dropout()),
-      attn_norm_(c.d_model(), c.norm_eps()), ffn_norm_(c.d_model(), c.norm_eps()), attn_(make_attention(c, ostd)) {
+      layout_(layout),
+      attn_norm_(c.d_model(), c.norm_eps()),
+      ffn_norm_(c.d_model(), c.norm_eps()),
+      attn_(make_attention(c, ostd, layout)) {
   child("attn_norm", &attn_norm_);
   child("attn", attn_.get());
   child("ffn_norm", &ffn_norm_);
   if (is_moe_layer(c, layer)) {
-    moe_ = std::make_unique<MoeLayer>(c, ostd);
+    moe_ = std::make_unique<MoeLayer>(c, ostd, layout);
     child("ffn", moe_.get());
   } else {
-    dense_ = std::make_unique<SwiGLU>(c.d_model(), c.ffn_dim(), c.init_std(), ostd);
+    dense_ = std::make_unique<SwiGLU>(c.d_model(), c.ffn_dim(), c.init_std(), ostd, layout);
     child("ffn", dense_.get());
   }
+}
+
+Tensor Block::to_tp(const Tensor& x) const {
+  return layout_.sequence_parallel() ? comm::all_gather(layout_.mesh->tp(), x, 1) : x;
+}
+Tensor Block::from_tp(const Tensor& x) const {
+  return layout_.sequence_parallel() ? comm::reduce_scatter(layout_.mesh->tp(), x, 1) : x;
 }
 
 Tensor Block::forward(const Tensor& x, const BatchInfo& info) {
   const double p = training() ? dropout_ : 0.0;
   const uint64_t site = 2 * uint64_t(layer_) + 1;
-  const Tensor h = add(x, sequence_dropout(attn_->forward(attn_norm_.forward(x)), p, info, site));
+  Tensor attn;
+  {
+    prof::PhaseScope scope(prof::Phase::attention);
+    attn = from_tp(attn_->forward(to_tp(attn_norm_.forward(x))));
+  }
+  const Tensor h = add(x, sequence_dropout(attn, p, info, site));
   const Tensor n = ffn_norm_.forward(h);
-  return add(h, sequence_dropout(moe_ ? moe_->forward(n, info) : dense_->forward(n), p, info, site + 1));
+  Tensor ffn;
+  if (moe_) {
+    ffn = moe_->forward(n, info);
+  } else {
+    prof::PhaseScope scope(prof::Phase::dense_ffn);
+    ffn = from_tp(dense_->forward(to_tp(n)));
+  }
+  return add(h, sequence_dropout(ffn, p, info, site + 1));
 }
 
-MtpModule::MtpModule(const config::ModelConfig& c, int64_t layer, double ostd)
+MtpModule::MtpModule(const config::ModelConfig& c, int64_t layer, double ostd, const Layout& layout)
     : hnorm_(c.d_model(), c.norm_eps()),
       enorm_(c.d_model(), c.norm_eps()),
       proj_(2 * c.d_model(), c.d_model(), c.init_std()),
-      block_(c, layer, ostd) {
+      block_(c, layer, ostd, layout) {
   child("hnorm", &hnorm_);
   child("enorm", &enorm_);
   child("proj", &proj_);
@@ -53,25 +79,41 @@ Tensor MtpModule::forward(const Tensor& h, const Tensor& emb_next, const BatchIn
   return block_.forward(proj_.forward(cat({hnorm_.forward(h), enorm_.forward(emb_next)}, 2)), info);
 }
 
-Transformer::Transformer(const config::ModelConfig& c) : cfg_(c), final_norm_(c.d_model(), c.norm_eps()) {
+Transformer::Transformer(const config::ModelConfig& c, const Layout& layout)
+    : cfg_(c), layout_(layout), final_norm_(c.d_model(), c.norm_eps()) {
   const double ostd = out_std(c);
-  embed_ = &parameter("embed.weight", {c.vocab_size(), c.d_model()}, Init::normal, c.init_std());
+  MOE_CHECK(!(layout.tp() > 1 && c.has_mtp() && c.mtp().depth() > 0),
+            "multi-token prediction (model.mtp) is not supported with tensor parallelism (parallel.tp > 1)");
+  embed_ = &parameter("embed.weight", {c.vocab_size(), c.d_model()}, Init::normal, c.init_std(), layout.tp_split(0));
   for (int64_t l = 0; l < c.n_layers(); ++l) {
-    layers_.push_back(std::make_unique<Block>(c, l, ostd));
+    layers_.push_back(std::make_unique<Block>(c, l, ostd, layout));
     child("layers." + std::to_string(l), layers_.back().get());
   }
   child("final_norm", &final_norm_);
-  if (!c.tie_embeddings()) head_ = &parameter("head.weight", {c.vocab_size(), c.d_model()}, Init::normal, c.init_std());
+  if (!c.tie_embeddings())
+    head_ = &parameter("head.weight", {c.vocab_size(), c.d_model()}, Init::normal, c.init_std(), layout.tp_split(0));
   const int64_t depth = c.has_mtp() ? c.mtp().depth() : 0;
   for (int64_t k = 0; k < depth; ++k) {
-    mtp_.push_back(std::make_unique<MtpModule>(c, c.n_layers() - 1, ostd));
+    mtp_.push_back(std::make_unique<MtpModule>(c, c.n_layers() - 1, ostd, layout));
     child("mtp." + std::to_string(k), mtp_.back().get());
   }
   init_parameters(c.init_seed());
 }
 
-Tensor Transformer::hidden(const Tensor& ids, const BatchInfo& info, Tensor* emb_out) {
-  Tensor x = embedding(*embed_, ids);
+Tensor Transformer::hidden(const Tensor& ids, const BatchInfo& batch, Tensor* emb_out) {
+  BatchInfo info = batch;
+  if (layout_.sequence_parallel()) {
+    info.seq_len = ids.size(1);
+    info.position_offset = layout_.tp_rank() * (ids.size(1) / layout_.tp());
+  }
+  Tensor x = [&] {
+    prof::PhaseScope scope(prof::Phase::embed_head);
+    if (!layout_.sequence_parallel()) return embedding(*embed_, ids);
+    // Vocab-parallel lookup, summed over TP straight into the
+    // sequence-parallel layout.
+    const Tensor part = parallel::vocab_parallel_embedding(*embed_, ids, layout_.tp_rank() * embed_->size(0));
+    return comm::reduce_scatter(layout_.mesh->tp(), part, 1);
+  }();
   if (emb_out) *emb_out = x;
   x = sequence_dropout(x, training() ? cfg_.dropout() : 0.0, info, 0);
   for (auto& b : layers_) x = b->forward(x, info);
@@ -79,7 +121,19 @@ Tensor Transformer::hidden(const Tensor& ids, const BatchInfo& info, Tensor* emb
 }
 
 Tensor Transformer::logits_of(const Tensor& h) {
-  return matmul(final_norm_.forward(h), transpose(head_ ? *head_ : *embed_, 0, 1));
+  prof::PhaseScope scope(prof::Phase::embed_head);
+  Tensor n = final_norm_.forward(h);
+  if (layout_.sequence_parallel()) n = comm::all_gather(layout_.mesh->tp(), n, 1);
+  return matmul(n, transpose(head_ ? *head_ : *embed_, 0, 1));
+}
+
+Tensor Transformer::cross_entropy_of(const Tensor& logits, const Tensor& targets) {
+  prof::PhaseScope scope(prof::Phase::embed_head);
+  const int64_t V = logits.size(-1);
+  if (layout_.tp() > 1)
+    return parallel::vocab_parallel_cross_entropy(layout_.mesh->tp(), reshape(logits, {-1, V}), reshape(targets, {-1}),
+                                                  layout_.tp_rank() * V);
+  return cross_entropy(reshape(logits, {-1, V}), reshape(targets, {-1}));
 }
 
 Tensor Transformer::forward(const Tensor& ids, const BatchInfo& info) { return logits_of(hidden(ids, info, nullptr)); }
@@ -88,10 +142,8 @@ LossParts Transformer::loss(const Tensor& ids, const Tensor& targets, const Batc
   LossParts p;
   Tensor emb;
   const Tensor h = hidden(ids, info, &emb);
-  const int64_t V = cfg_.vocab_size(), T = ids.size(1);
-  auto ce = [V](const Tensor& logits, const Tensor& tgt) {
-    return cross_entropy(reshape(logits, {-1, V}), reshape(tgt, {-1}));
-  };
+  const int64_t T = ids.size(1);
+  auto ce = [this](const Tensor& logits, const Tensor& tgt) { return cross_entropy_of(logits, tgt); };
   p.lm = ce(logits_of(h), targets);
   p.total = p.lm;
   // MTP depth k predicts token i+k+1 from position i: its inputs are the

@@ -13,14 +13,18 @@ namespace moe::model {
 
 class Block : public Module {
  public:
-  Block(const config::ModelConfig& c, int64_t layer, double out_std);
+  Block(const config::ModelConfig& c, int64_t layer, double out_std, const Layout& layout = {});
   Tensor forward(const Tensor& x, const BatchInfo& info);
   MoeLayer* moe() { return moe_.get(); }
   Attention& attention() { return *attn_; }
 
  private:
+  // Sequence parallel -> tensor parallel region and back (identity on one rank).
+  Tensor to_tp(const Tensor& x) const;
+  Tensor from_tp(const Tensor& x) const;
   int64_t layer_;
   double dropout_;
+  Layout layout_;
   RMSNorm attn_norm_, ffn_norm_;
   std::unique_ptr<Attention> attn_;
   std::unique_ptr<SwiGLU> dense_;
@@ -31,7 +35,7 @@ class Block : public Module {
 // through one more block; predicts t_{i+k+1} with the shared head.
 class MtpModule : public Module {
  public:
-  MtpModule(const config::ModelConfig& c, int64_t layer, double out_std);
+  MtpModule(const config::ModelConfig& c, int64_t layer, double out_std, const Layout& layout = {});
   Tensor forward(const Tensor& h, const Tensor& emb_next, const BatchInfo& info);
   Block& block() { return block_; }
 
@@ -48,10 +52,17 @@ struct LossParts {
   AuxLosses aux;  // summed over MoE layers (undefined terms when off)
 };
 
+// With a parallel layout (model/layout.h): the embedding and the head are
+// vocab parallel, attention heads and dense FFNs tensor parallel with
+// sequence parallelism in between, routed experts expert parallel. Every
+// rank of a TP group gets the same ids/targets; loss() returns the same
+// values on every TP rank (the local part of the aux losses: see
+// balance_loss.h).
 class Transformer : public Module {
  public:
-  explicit Transformer(const config::ModelConfig& c);
-  // ids [B, T] integer -> logits [B, T, V].
+  explicit Transformer(const config::ModelConfig& c, const Layout& layout = {});
+  // ids [B, T] integer -> logits [B, T, V] (tensor parallel: this rank's
+  // vocabulary columns [B, T, V/TP]).
   Tensor forward(const Tensor& ids, const BatchInfo& info = {});
   // ids, targets [B, T]: the training loss with its parts.
   LossParts loss(const Tensor& ids, const Tensor& targets, const BatchInfo& info = {});
@@ -64,7 +75,9 @@ class Transformer : public Module {
  private:
   Tensor hidden(const Tensor& ids, const BatchInfo& info, Tensor* emb_out);
   Tensor logits_of(const Tensor& h);
+  Tensor cross_entropy_of(const Tensor& logits, const Tensor& targets);
   config::ModelConfig cfg_;
+  Layout layout_;
   Tensor* embed_;
   std::vector<std::unique_ptr<Block>> layers_;
   RMSNorm final_norm_;

@@ -50,9 +50,13 @@ void scale_grads(const std::vector<Tensor>& params, double factor) {
   }
 }
 
+double clip_factor(double norm, double max_norm) {
+  return max_norm > 0 && std::isfinite(norm) && norm > max_norm ? max_norm / (norm + 1e-6) : 1.0;
+}
+
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   const double norm = std::sqrt(grad_sq_norm(params));
-  if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) scale_grads(params, max_norm / (norm + 1e-6));
+  if (const double f = clip_factor(norm, max_norm); f != 1.0) scale_grads(params, f);
   return norm;
 }
 

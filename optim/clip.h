@@ -18,6 +18,10 @@ double grad_sq_norm(const std::vector<Tensor>& params);
 // not contiguous is replaced by a scaled contiguous copy instead).
 void scale_grads(const std::vector<Tensor>& params, double factor);
 
+// The factor clipping applies for a gradient norm: max_norm / (norm + 1e-6)
+// when max_norm > 0 and a finite norm exceeds it, else 1 (no clipping).
+double clip_factor(double norm, double max_norm);
+
 // Returns the total L2 norm of the gradients before clipping. When it exceeds
 // max_norm (> 0), scales every gradient by max_norm / (norm + 1e-6). A
 // non-finite norm is returned as is and nothing is scaled: the caller should

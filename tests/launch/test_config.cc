@@ -92,11 +92,66 @@ const BadCase kBadCases[] = {
     {"beta2 = 1", nullptr, "dense_ref.pbtxt", {"optim.beta2=1"}, -1, "optim.beta2 = 1 must be in [0, 1)"},
     {"warmup > steps", nullptr, "dense_ref.pbtxt", {"optim.schedule.warmup_steps=3000"}, -1,
      "optim.schedule.warmup_steps = 3000 exceeds steps = 2000"},
-    {"tensor parallel", nullptr, "dense_ref.pbtxt", {"parallel.tp=2"}, -1,
-     "parallel.tp = 2: tensor parallelism needs the distributed build (issue 5)"},
-    {"expert parallel", nullptr, "tiny_moe.pbtxt", {"parallel.ep=2"}, -1,
-     "parallel.ep = 2: expert parallelism needs the distributed build (issue 5)"},
+    {"zero tp", nullptr, "dense_ref.pbtxt", {"parallel.tp=0"}, -1, "parallel.tp = 0 must be > 0"},
+    {"zero comm timeout", nullptr, "dense_ref.pbtxt", {"parallel.comm_timeout_s=0"}, -1,
+     "parallel.comm_timeout_s = 0 must be > 0"},
 };
+
+// One bad parallel layout: configs/<base> with `overrides` on `world` ranks.
+struct BadLayout {
+  const char* what;
+  const char* base;
+  std::vector<std::string> overrides;
+  int world;
+  const char* expected;
+};
+
+const BadLayout kBadLayouts[] = {
+    {"world not DP x TP", "tiny_moe.pbtxt", {"parallel.tp=2"}, 3,
+     "world size 3 is not divisible by parallel.tp = 2"},
+    {"EP does not divide world", "tiny_moe.pbtxt", {"parallel.ep=4"}, 6,
+     "parallel.ep = 4 does not divide the world size 6"},
+    {"experts not divisible by EP", "tiny_moe.pbtxt", {"parallel.ep=3"}, 3,
+     "model.moe.num_routed_experts = 8 is not divisible by parallel.ep = 3"},
+    {"EP on a dense model", "dense_ref.pbtxt", {"parallel.ep=2"}, 2, "parallel.ep = 2 but the model has no routed experts"},
+    {"heads not divisible by TP", "tiny_moe.pbtxt", {"parallel.tp=8", "global_batch_size=8"}, 8,
+     "model.n_heads = 4 is not divisible by parallel.tp = 8"},
+    {"vocab not divisible by TP", "tiny_moe.pbtxt", {"parallel.tp=2", "model.vocab_size=257"}, 2,
+     "model.vocab_size = 257 is not divisible by parallel.tp = 2"},
+    {"seq_len not divisible by TP", "tiny_moe.pbtxt", {"parallel.tp=2", "seq_len=63"}, 2,
+     "seq_len = 63 is not divisible by parallel.tp = 2"},
+    {"batch not divisible by DP", "tiny_moe.pbtxt", {"global_batch_size=12"}, 8,
+     "global_batch_size = 12 is not divisible by the data-parallel size 8"},
+    {"micro-batch per DP rank", "tiny_moe.pbtxt", {"micro_batch_size=4"}, 2,
+     "micro_batch_size = 4 (per data-parallel rank) does not divide the 6 sequences"},
+    {"groups vs EP", "tiny_moe.pbtxt", {"parallel.ep=8", "global_batch_size=8"}, 8,
+     "model.moe.num_groups = 4 does not fit parallel.ep = 8"},
+    {"device budget groups", "tiny_moe.pbtxt", {"parallel.ep=2", "model.moe.drop_policy=DROP_DEVICE_BUDGET"}, 2,
+     "model.moe.num_groups = 4 must equal parallel.ep = 2 under DROP_DEVICE_BUDGET"},
+    {"MTP with TP", "tiny_moe.pbtxt", {"parallel.tp=2", "model.mtp.depth=1"}, 2,
+     "model.mtp.depth = 1: multi-token prediction is not supported with parallel.tp > 1"},
+};
+
+TEST(ConfigErrors, EachBadLayoutNamesTheRule) {
+  for (const BadLayout& c : kBadLayouts) {
+    auto cfg = load_train_config(config_path(c.base), c.overrides);
+    ASSERT_TRUE(cfg.ok()) << c.what << ": " << cfg.status();
+    const absl::Status s = validate_layout(*cfg, c.world);
+    ASSERT_FALSE(s.ok()) << c.what;
+    EXPECT_NE(s.message().find(c.expected), std::string::npos)
+        << c.what << "\n  expected: " << c.expected << "\n  got:      " << s.message();
+  }
+}
+
+TEST(ConfigErrors, GoodLayoutsPass) {
+  auto cfg = load_train_config(config_path("tiny_moe.pbtxt"), {"parallel.tp=2", "parallel.ep=4"});
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_TRUE(validate_layout(*cfg, 4).ok()) << validate_layout(*cfg, 4);
+  auto nodes = load_train_config(config_path("tiny_moe.pbtxt"),
+                                 {"parallel.ep=8", "parallel.ranks_per_node=2", "global_batch_size=8"});
+  ASSERT_TRUE(nodes.ok());
+  EXPECT_TRUE(validate_layout(*nodes, 8).ok()) << validate_layout(*nodes, 8);
+}
 // clang-format on
 
 TEST(ConfigErrors, EachNamesTheField) {

@@ -179,7 +179,7 @@ TEST(ParamCount, FlopsSlidingWindowMlaAndMtp) {
 TEST(ParamCount, MemorySingleRank) {
   const config::ModelConfig c = preset("dense-ref");
   const int64_t n = count_params(c).total_params;
-  Layout l;
+  MemoryLayout l;
   l.micro_batch = 12;
   auto m = memory_per_rank(c, l);
   ASSERT_TRUE(m.ok()) << m.status();
@@ -198,7 +198,7 @@ TEST(ParamCount, MemorySingleRank) {
 TEST(ParamCount, MemoryShardsExpertsAndOptimizerState) {
   const config::ModelConfig c = preset("tiny-moe");
   const ParamCount p = count_params(c);
-  Layout l;
+  MemoryLayout l;
   l.dp = 4;
   l.ep = 2;
   l.zero1 = true;
@@ -215,7 +215,7 @@ TEST(ParamCount, MemoryShardsExpertsAndOptimizerState) {
 TEST(ParamCount, MemoryTensorParallelKeepsNormsAndRouterWhole) {
   const config::ModelConfig c = preset("tiny-moe");
   const ParamCount p = count_params(c);
-  Layout l;
+  MemoryLayout l;
   l.tp = 2;
   auto m = memory_per_rank(c, l);
   ASSERT_TRUE(m.ok()) << m.status();
@@ -225,22 +225,22 @@ TEST(ParamCount, MemoryTensorParallelKeepsNormsAndRouterWhole) {
 
 TEST(ParamCount, MemoryRejectsBadLayouts) {
   const config::ModelConfig c = preset("tiny-moe");
-  auto expect_error = [&](Layout l, const char* what) {
+  auto expect_error = [&](MemoryLayout l, const char* what) {
     auto m = memory_per_rank(c, l);
     ASSERT_FALSE(m.ok()) << what;
     EXPECT_NE(m.status().message().find(what), std::string::npos) << m.status();
   };
-  Layout l;
+  MemoryLayout l;
   l.ep = 3;
   l.dp = 3;
   expect_error(l, "model.moe.num_routed_experts");
-  l = Layout();
+  l = MemoryLayout();
   l.ep = 2;
   expect_error(l, "dp x tp");
-  l = Layout();
+  l = MemoryLayout();
   l.tp = 3;
   expect_error(l, "model.n_heads");
-  l = Layout();
+  l = MemoryLayout();
   l.dp = 0;
   expect_error(l, "layout.dp");
 }

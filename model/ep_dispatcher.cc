@@ -1,0 +1,81 @@
+#include "model/ep_dispatcher.h"
+
+#include "comm/collectives.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "core/phase_timer.h"
+
+namespace moe::model {
+
+EpDispatcher::EpDispatcher(comm::Communicator& ep, int64_t experts)
+    : ep_(ep), experts_(experts), local_experts_(experts / ep.size()) {
+  MOE_CHECK(experts % ep.size() == 0, "EpDispatcher: ", experts, " experts do not split over ", ep.size(),
+            " EP ranks");
+}
+
+Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
+  prof::PhaseScope scope(prof::Phase::dispatch);
+  const int P = ep_.size();
+  const int64_t L = local_experts_;
+  MOE_CHECK(int64_t(plan.expert_rows.size()) == experts_, "EpDispatcher: plan has ", plan.expert_rows.size(),
+            " experts, layer has ", experts_);
+  // 1. Counts: rows of each of peer p's experts that this rank sends.
+  Tensor send_counts = empty({P * L}, DType::i64);
+  Dispatched d;
+  d.send_rows.assign(size_t(P), 0);
+  for (int p = 0; p < P; ++p)
+    for (int64_t l = 0; l < L; ++l) {
+      const int64_t n = plan.expert_rows[size_t(p * L + l)];
+      send_counts.data<int64_t>()[p * L + l] = n;
+      d.send_rows[size_t(p)] += n;
+    }
+  const std::vector<int64_t> per_peer(size_t(P), L);
+  const Tensor recv_counts = ep_.all_to_all_single(send_counts, per_peer, per_peer);  // [src, local expert]
+  const int64_t* rc = recv_counts.data<int64_t>();
+  d.recv_rows.assign(size_t(P), 0);
+  d.local_rows.assign(size_t(L), 0);
+  for (int p = 0; p < P; ++p)
+    for (int64_t l = 0; l < L; ++l) {
+      d.recv_rows[size_t(p)] += rc[p * L + l];
+      d.local_rows[size_t(l)] += rc[p * L + l];
+    }
+
+  // 2. Payload: the plan's rows are sorted by expert, hence by destination.
+  std::vector<double> idx(plan.tokens.begin(), plan.tokens.end());
+  const Tensor rows = index_select(x, 0, from_vector(idx, {int64_t(idx.size())}, DType::i64));
+  int64_t sent = 0;
+  for (int64_t n : d.send_rows) sent += n;
+  prof::add_bytes(prof::Phase::dispatch, sent * x.size(1) * int64_t(dtype_size(x.dtype())));
+  const Tensor arrived = comm::all_to_all(ep_, rows, d.send_rows, d.recv_rows);  // by (src, local expert)
+
+  // 3. Permute (src, local expert) -> (local expert, src).
+  std::vector<int64_t> start(size_t(P * L));  // first arrival row of block (src, l)
+  int64_t r = 0;
+  for (int p = 0; p < P; ++p)
+    for (int64_t l = 0; l < L; ++l) {
+      start[size_t(p * L + l)] = r;
+      r += rc[p * L + l];
+    }
+  std::vector<double> order, back(static_cast<size_t>(r));
+  order.reserve(size_t(r));
+  for (int64_t l = 0; l < L; ++l)
+    for (int p = 0; p < P; ++p)
+      for (int64_t i = 0; i < rc[p * L + l]; ++i) {
+        back[size_t(start[size_t(p * L + l)] + i)] = double(order.size());
+        order.push_back(double(start[size_t(p * L + l)] + i));
+      }
+  d.rows = index_select(arrived, 0, from_vector(order, {r}, DType::i64));
+  d.to_arrival_order = from_vector(back, {r}, DType::i64);
+  return d;
+}
+
+Tensor EpDispatcher::combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan&) {
+  prof::PhaseScope scope(prof::Phase::combine);
+  const Tensor arrival = index_select(expert_out, 0, d.to_arrival_order);
+  int64_t sent = 0;
+  for (int64_t n : d.recv_rows) sent += n;
+  prof::add_bytes(prof::Phase::combine, sent * expert_out.size(1) * int64_t(dtype_size(expert_out.dtype())));
+  return comm::all_to_all(ep_, arrival, d.recv_rows, d.send_rows);
+}
+
+}  // namespace moe::model

@@ -1,0 +1,195 @@
+// Layout equivalence: every parallel layout (DP, TP with sequence
+// parallelism, EP, their products, device-limited routing) gives the loss
+// and every gradient of one rank running the same global batch from the
+// same initial weights. The reference runs in-process on each rank.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+
+#include "comm/collectives.h"
+#include "core/ops.h"
+#include "model/transformer.h"
+#include "parallel/grad_sync.h"
+#include "tests/mpi_test_util.h"
+
+namespace moe::model {
+namespace {
+
+config::ModelConfig base_config(config::AttentionKind kind = config::ATTENTION_GQA) {
+  config::ModelConfig c;
+  c.set_vocab_size(64);
+  c.set_d_model(32);
+  c.set_n_layers(3);
+  c.set_n_heads(4);
+  c.set_n_kv_heads(2);
+  c.set_max_seq_len(16);
+  c.set_ffn_dim(48);
+  c.set_init_std(0.2);
+  c.set_attention(kind);
+  c.set_first_k_dense(1);
+  auto* mla = c.mutable_mla();
+  mla->set_q_lora_rank(12);
+  mla->set_kv_lora_rank(8);
+  mla->set_qk_nope_head_dim(6);
+  mla->set_qk_rope_head_dim(4);
+  mla->set_v_head_dim(6);
+  auto* m = c.mutable_moe();
+  m->set_num_routed_experts(8);
+  m->set_num_shared_experts(1);
+  m->set_expert_ffn_dim(16);
+  m->set_top_k(3);
+  m->set_num_groups(4);
+  m->set_top_k_groups(2);
+  // Every aux term on, so that their parallel shares are checked too.
+  m->set_expert_balance_coef(0.05);
+  m->set_device_balance_coef(0.03);
+  m->set_comm_balance_coef(0.02);
+  m->set_sequence_balance_coef(0.04);
+  m->set_z_loss_coef(0.01);
+  return c;
+}
+
+constexpr int64_t kBatch = 4, kSeq = 8;
+
+Tensor tokens(int64_t vocab, uint64_t salt) {
+  std::vector<double> v(size_t(kBatch * kSeq));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = double((i * 37 + salt * 11 + (i * i) % 7) % uint64_t(vocab));
+  return from_vector(v, {kBatch, kSeq}, DType::i64);
+}
+
+struct Result {
+  double lm = 0, total = 0;
+  std::map<std::string, Tensor> grads;  // global gradients by name
+};
+
+Result single_rank(const config::ModelConfig& c, const Tensor& ids, const Tensor& tgt) {
+  Transformer m(c);
+  BatchInfo info;
+  info.seed = 7;
+  const LossParts p = m.loss(ids, tgt, info);
+  p.total.backward();
+  Result r{p.lm.item(), p.total.item(), {}};
+  for (const Named& n : m.named_parameters()) r.grads[n.name] = n.tensor.grad();
+  return r;
+}
+
+// The global tensor of a parameter slice (gathered over its shard group).
+Tensor gather_global(parallel::Mesh& mesh, const Named& p, const Tensor& local) {
+  if (p.shard.dim < 0) return local;
+  comm::Communicator& g = p.shard.cls == parallel::ParamClass::expert ? mesh.ep() : mesh.tp();
+  return g.all_gather(local, p.shard.dim);
+}
+
+Result parallel_run(const config::ModelConfig& c, int tp, int ep, const Tensor& ids, const Tensor& tgt) {
+  comm::Communicator& world = test::test_world();
+  parallel::Mesh mesh(world.split(0, world.rank(), "world"), tp, ep);
+  Transformer m(c, Layout{&mesh});
+  const int64_t dp = mesh.sizes().dp(), per = kBatch / dp, first = mesh.dp_rank() * per;
+  BatchInfo info;
+  info.seed = 7;
+  for (int64_t i = 0; i < per; ++i) info.global_sequence.push_back(first + i);
+  const LossParts p = m.loss(narrow(ids, 0, first, per), narrow(tgt, 0, first, per), info);
+  p.total.backward();
+  std::vector<parallel::ClassedParam> params;
+  for (const Named& n : m.named_parameters()) params.push_back({n.name, n.tensor, n.shard.cls});
+  parallel::GradSync sync(mesh, params, {int64_t(1) << 20, false});
+  sync.finish();
+  // lm and MTP: the same on TP ranks, mean over DP; aux: shares, sum over
+  // world / DP (launch/step_stats.h).
+  const double aux = p.aux.total().defined() ? p.aux.total().item() : 0.0;
+  const double mtp = p.mtp.defined() ? p.mtp.item() : 0.0;
+  const std::vector<double> means =
+      comm::all_reduce_values(world, std::vector<double>{p.lm.item(), mtp}, comm::ReduceOp::avg);
+  const std::vector<double> ax = comm::all_reduce_values(world, std::vector<double>{aux}, comm::ReduceOp::sum);
+  Result r{means[0], means[0] + means[1] + ax[0] / double(dp), {}};
+  for (const Named& n : m.named_parameters()) r.grads[n.name] = gather_global(mesh, n, n.tensor.grad());
+  return r;
+}
+
+void expect_same(const Result& ref, const Result& got, double rel) {
+  EXPECT_NEAR(got.lm, ref.lm, rel * std::abs(ref.lm));
+  EXPECT_NEAR(got.total, ref.total, rel * std::abs(ref.total));
+  ASSERT_EQ(got.grads.size(), ref.grads.size());
+  for (const auto& [name, g] : ref.grads) {
+    ASSERT_TRUE(got.grads.count(name)) << name;
+    const Tensor& h = got.grads.at(name);
+    ASSERT_TRUE(g.defined() && h.defined()) << name;
+    ASSERT_EQ(g.shape(), h.shape()) << name;
+    const double scale = amax(abs(g)).item(), diff = amax(abs(sub(g, h))).item();
+    EXPECT_LE(diff, rel * scale + 1e-9) << name << ": max |diff| " << diff << " vs max |grad| " << scale;
+  }
+}
+
+void check_layout(const config::ModelConfig& c, int tp, int ep) {
+  const Tensor ids = tokens(c.vocab_size(), 1), tgt = tokens(c.vocab_size(), 2);
+  const Result ref = single_rank(c, ids, tgt);
+  const Result got = parallel_run(c, tp, ep, ids, tgt);
+  expect_same(ref, got, 1e-5);
+}
+
+TEST(MpiLayouts, DataParallel) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
+  check_layout(base_config(), 1, 1);
+}
+TEST(MpiLayouts, TensorParallel) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2);
+  check_layout(base_config(), 2, 1);
+}
+TEST(MpiLayouts, TensorParallelMla) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2);
+  check_layout(base_config(config::ATTENTION_MLA), 2, 1);
+}
+TEST(MpiLayouts, ExpertParallel) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
+  check_layout(base_config(), 1, MOE_WORLD_SIZE);
+}
+TEST(MpiLayouts, DataTimesTensorParallel) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 4);
+  check_layout(base_config(), 2, 1);
+}
+TEST(MpiLayouts, TensorParallelWithFoldedExpertParallel) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 4);
+  check_layout(base_config(), 2, 4);
+}
+TEST(MpiLayouts, TensorAndExpertParallel) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 4);
+  check_layout(base_config(), 2, 2);
+}
+TEST(MpiLayouts, ExpertParallelDeviceLimitedOneDevice) {
+  // EP2 with M = 1 against one rank with G = 2, M = 1.
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2);
+  config::ModelConfig c = base_config();
+  c.mutable_moe()->set_num_groups(2);
+  c.mutable_moe()->set_top_k_groups(1);
+  check_layout(c, 1, 2);
+}
+TEST(MpiLayouts, DropoutUnderSequenceParallelism) {
+  // Sequence-keyed dropout masks: a TP rank's positions of the full mask.
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
+  config::ModelConfig c = base_config();
+  c.set_dropout(0.2);
+  check_layout(c, 2, 1);
+}
+TEST(MpiLayouts, ExpertParallelWithMtpAndSigmoidRouter) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
+  config::ModelConfig c = base_config();
+  c.mutable_mtp()->set_depth(1);
+  c.mutable_mtp()->set_weight(0.3);
+  c.mutable_moe()->set_score_function(config::SCORE_SIGMOID);
+  c.mutable_moe()->set_normalize_top_k(true);
+  c.mutable_moe()->set_routed_scaling_factor(2.5);
+  c.mutable_moe()->set_group_score(config::GROUP_SCORE_TOPN_SUM);
+  check_layout(c, 1, MOE_WORLD_SIZE);
+}
+TEST(MpiLayouts, MicroBatchScopeBalanceLosses) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
+  config::ModelConfig c = base_config();
+  c.mutable_moe()->set_balance_scope(config::BALANCE_PER_MICRO_BATCH);
+  check_layout(c, 1, 2);
+  if (MOE_WORLD_SIZE == 4) check_layout(c, 2, 2);
+}
+
+}  // namespace
+}  // namespace moe::model
