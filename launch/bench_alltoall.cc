@@ -1,9 +1,11 @@
 // moe-bench alltoall: our all-to-all path against a raw MPI_Alltoallv of
 // exactly the same bytes, in the same processes, samples interleaved.
-//   mpirun -np 4 moe-bench alltoall --rows 4096 --dim 128 [--repeats 30] [--imbalanced]
+//   mpirun -np 4 moe-bench alltoall --rows 4096 --dim 128 [--repeats 30] [--imbalanced] [--skew-us 0]
 // Each rank sends --rows rows of --dim f32 values in total, split over the
 // peers (itself included) evenly, or with --imbalanced by a fixed random
 // matrix of per-pair counts (hot and cold receivers, as routing makes them).
+// --skew-us S makes rank 0 arrive S us after the others (as a rank still
+// computing does in a training step), which exercises the wait loop.
 // Variants, each sample preceded by a barrier and timed as the slowest
 // rank's time:
 //   ours         comm::all_to_all (the differentiable wrapper the EP
@@ -38,7 +40,7 @@ std::vector<std::vector<int64_t>> count_matrix(int P, int64_t rows, bool imbalan
   std::vector<std::vector<int64_t>> m(size_t(P), std::vector<int64_t>(size_t(P), 0));
   std::mt19937_64 gen(12345);
   std::uniform_real_distribution<double> hot(0.25, 1.75), noise(0.5, 1.5);
-  std::vector<double> heat(size_t(P));
+  std::vector<double> heat(static_cast<size_t>(P));
   for (double& h : heat) h = hot(gen);
   for (int s = 0; s < P; ++s) {
     std::vector<double> w(size_t(P), 1.0);
@@ -80,11 +82,12 @@ int run_alltoall(const std::vector<std::string>& args) {
     else
       rest.push_back(a);
   }
-  const Flags f = parse_flags(rest, {"rows", "dim", "repeats", "csv"});
+  const Flags f = parse_flags(rest, {"rows", "dim", "repeats", "csv", "skew-us"});
   const int64_t rows = int_flag(f, "rows", 4096, 1, int64_t(1) << 24);
   const int64_t dim = int_flag(f, "dim", 128, 1, 1 << 16);
   const int repeats = int(int_flag(f, "repeats", 30, 1, 100000));
   const std::string csv = str_flag(f, "csv", "");
+  const double skew_s = double(int_flag(f, "skew-us", 0, 0, 10'000'000)) * 1e-6;
   if (rows * dim >= (int64_t(1) << 31)) throw BenchUsageError("--rows x --dim must stay below 2^31 elements");
 
   std::unique_ptr<comm::Communicator> world = comm::world_communicator(0);
@@ -94,7 +97,7 @@ int run_alltoall(const std::vector<std::string>& args) {
   }
   const int P = world->size(), me = world->rank();
   const auto m = count_matrix(P, rows, imbalanced);
-  std::vector<int64_t> send_rows(size_t(P)), recv_rows(size_t(P));
+  std::vector<int64_t> send_rows(static_cast<size_t>(P)), recv_rows(static_cast<size_t>(P));
   for (int p = 0; p < P; ++p) {
     send_rows[size_t(p)] = m[size_t(me)][size_t(p)];
     recv_rows[size_t(p)] = m[size_t(p)][size_t(me)];
@@ -147,6 +150,9 @@ int run_alltoall(const std::vector<std::string>& args) {
       const int v = (k + std::max(i, 0)) % V;
       MPI_Barrier(MPI_COMM_WORLD);
       const double t0 = now_s();
+      if (me == 0)
+        while (now_s() - t0 < skew_s) {
+        }
       if (v == 0) ours();
       if (v == 1) ours_counts();
       if (v == 2) raw();
@@ -170,9 +176,9 @@ int run_alltoall(const std::vector<std::string>& args) {
   const double recv_imbalance = double(max_recv) / double(rows);
   const char* mode = imbalanced ? "imbalanced" : "balanced";
   std::printf("moe-bench alltoall: %d ranks, %s, %lld rows x %lld f32 per rank (%.2f MB), receive imbalance %.2f, "
-              "median of %d\n",
+              "rank 0 late by %.0f us, median of %d\n",
               P, mode, static_cast<long long>(rows), static_cast<long long>(dim), bytes_per_rank / 1e6,
-              recv_imbalance, repeats);
+              recv_imbalance, skew_s * 1e6, repeats);
   for (int v = 0; v < V; ++v)
     std::printf("  %-12s %9.1f us  %7.2f GB/s per rank  %5.2fx raw\n", names[v], med[v] * 1e6,
                 bytes_per_rank / med[v] / 1e9, med[2] / med[v]);
@@ -180,10 +186,10 @@ int run_alltoall(const std::vector<std::string>& args) {
               med[2] / med[0] >= 0.8 ? "(>= 0.8)" : "(BELOW the 0.8 target)");
   if (!csv.empty())
     append_csv(csv,
-               {"ranks", "mode", "rows", "dim", "bytes_per_rank", "recv_imbalance", "repeats", "ours_s",
+               {"ranks", "mode", "rows", "dim", "bytes_per_rank", "recv_imbalance", "skew_us", "repeats", "ours_s",
                 "ours_counts_s", "raw_s", "raw_nb_s", "ratio", "ratio_with_counts", "raw_nb_ratio"},
                {std::to_string(P), mode, std::to_string(rows), std::to_string(dim), fmt(bytes_per_rank),
-                fmt(recv_imbalance), std::to_string(repeats), fmt(med[0]), fmt(med[1]), fmt(med[2]), fmt(med[3]),
+                fmt(recv_imbalance), fmt(skew_s * 1e6), std::to_string(repeats), fmt(med[0]), fmt(med[1]), fmt(med[2]), fmt(med[3]),
                 fmt(med[2] / med[0]), fmt(med[2] / med[1]), fmt(med[2] / med[3])});
   return 0;
 }

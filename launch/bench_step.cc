@@ -6,6 +6,7 @@
 // Runs warmup + steps training steps; the phase timers are reset at the
 // first measured step. Rank 0 prints the breakdown and appends a CSV row.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <numeric>
 #include <string>
@@ -66,7 +67,7 @@ int run_step(const std::vector<std::string>& args_in) {
   // warm-up is cut to the run's length so that any config validates.
   cfg->set_steps(warmup + steps);
   cfg->set_eval_every(0);
-  cfg->set_log_every(0);
+  cfg->set_log_every(cfg->steps());  // quiet: nothing is printed
   auto* sched = cfg->mutable_optim()->mutable_schedule();
   sched->set_warmup_steps(std::min<int64_t>(sched->warmup_steps(), cfg->steps()));
   world->set_timeout_s(cfg->parallel().comm_timeout_s());
@@ -153,7 +154,7 @@ int run_step(const std::vector<std::string>& args_in) {
                                     fmt(double(tokens) / step_s / R)};
     for (int p = 0; p < P; ++p) row.push_back(fmt(max_of(p) / n));
     for (int p = 0; p < P; ++p) row.push_back(fmt(mean_of(p) / n));
-    for (int p = 0; p < P; ++p) row.push_back(fmt(mean_of(P + p) / n));
+    for (int p = 0; p < P; ++p) row.push_back(std::to_string(std::llround(mean_of(P + p) / n)));
     row.insert(row.end(), {fmt(step_s - timed), fmt(imbalance), std::to_string(cfg->threads())});
     append_csv(csv, csv_header(), row);
   }

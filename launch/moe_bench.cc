@@ -32,6 +32,7 @@ const char* kUsage =
     "        --dim D         f32 values per row (default 128)\n"
     "        --repeats K     timed samples per variant; the median is shown (default 30)\n"
     "        --imbalanced    random uneven per-peer counts instead of even ones\n"
+    "        --skew-us S     rank 0 enters each sample S us late (exercises the wait loop)\n"
     "        --csv FILE      append one row\n";
 
 }  // namespace
