@@ -34,7 +34,10 @@ class Backoff {
 
  private:
   static constexpr int kSpinPolls = 64;
-  static constexpr long kMaxSleepNs = 200'000;
+  // Short: MPI makes no progress while we sleep, and a peer arriving
+  // mid-sleep is noticed only when we wake (200 us cost ~100 us per late
+  // collective in moe-bench alltoall --skew-us).
+  static constexpr long kMaxSleepNs = 50'000;
   int polls_ = 0;
   long sleep_ns_ = 10'000;
 };

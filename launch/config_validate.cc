@@ -180,6 +180,7 @@ void check_run(const config::TrainConfig& c, Violations& v) {
   v.positive("parallel.ep", c.parallel().ep());
   v.non_negative("parallel.ranks_per_node", c.parallel().ranks_per_node());
   v.positive("parallel.comm_timeout_s", c.parallel().comm_timeout_s());
+  v.positive("parallel.grad_bucket_mb", c.parallel().grad_bucket_mb());
   v.non_negative("checkpoint.every_steps", c.checkpoint().every_steps());
   v.positive("checkpoint.keep_last", c.checkpoint().keep_last());
 }
@@ -209,6 +210,9 @@ absl::Status validate_layout(const config::TrainConfig& c, int world) {
       v.add("micro_batch_size = ", c.micro_batch_size(), " (per data-parallel rank) does not divide the ", G / dp,
             " sequences of each of the ", dp, " data-parallel ranks");
     }
+    if (p.tp() > 1 && c.optim().kind() == config::OPTIMIZER_MUON)
+      v.add("optim.kind = OPTIMIZER_MUON is not supported with parallel.tp > 1 (Newton-Schulz needs the whole "
+            "matrix; a TP rank holds a slice)");
     if (p.tp() > 1 && m.has_mtp() && m.mtp().depth() > 0)
       v.add("model.mtp.depth = ", m.mtp().depth(), ": multi-token prediction is not supported with parallel.tp > 1");
     if (moe && p.ep() > 1) {

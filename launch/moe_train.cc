@@ -5,7 +5,9 @@
 // Ctrl-C / SIGTERM stops after the current step (metrics are flushed). A
 // fatal error on any rank ends every rank with a non-zero status; the
 // message names the rank and host.
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -47,15 +49,24 @@ int main(int argc, char** argv) {
     std::unique_ptr<moe::comm::Communicator> world = moe::comm::world_communicator(300);
     const bool lead = world->rank() == 0;
     const std::string who = world->size() > 1 ? absl::StrCat("[", moe::comm::rank_label(), "] ") : "";
-    // Config and layout errors are the same on every rank: rank 0 reports.
     absl::StatusOr<moe::config::TrainConfig> cfg =
         moe::launch::load_train_config(absl::GetFlag(FLAGS_config), *overrides);
     absl::Status layout = cfg.ok() ? moe::launch::validate_layout(*cfg, world->size()) : cfg.status();
-    if (!layout.ok()) {
-      if (lead) std::fprintf(stderr, "moe-train: %s\n", std::string(layout.message()).c_str());
+    // The ranks agree before the first group is built. The same error on
+    // every rank (the usual case) is printed once, by rank 0; an error of
+    // some ranks only (a file missing on one node) by each of them.
+    std::vector<int64_t> failed(size_t(world->size()), 0);
+    failed[size_t(world->rank())] = layout.ok() ? 0 : 1;
+    if (world->size() > 1) failed = moe::comm::all_reduce_values(*world, std::move(failed), moe::comm::ReduceOp::sum);
+    if (std::find(failed.begin(), failed.end(), 1) != failed.end()) {
+      if (!layout.ok() && (lead || !failed[0]))
+        std::fprintf(stderr, "moe-train: %s%s\n", who.c_str(), std::string(layout.message()).c_str());
       return 2;
     }
-    world->set_timeout_s(cfg->parallel().comm_timeout_s());
+    // MOE_COMM_TIMEOUT_S, when set, wins over the config (the watchdog's
+    // message points users at it).
+    world->set_timeout_s(std::getenv("MOE_COMM_TIMEOUT_S") ? moe::comm::default_timeout_s()
+                                                           : cfg->parallel().comm_timeout_s());
     moe::parallel::Mesh mesh(std::move(world), int(cfg->parallel().tp()), int(cfg->parallel().ep()));
     absl::StatusOr<moe::launch::TrainResult> r = moe::launch::train(*cfg, &g_stop, false, &mesh);
     if (!r.ok()) {

@@ -54,7 +54,10 @@ double evaluate(model::Transformer& m, const data::BatchSampler& sampler, const 
   for (int64_t i = 0; i < cfg.eval_batches(); ++i) {
     for (int64_t first = s.first; first < s.first + s.count; first += micro) {
       const data::Batch b = sampler.eval(i, cfg.global_batch_size(), first, micro);
-      total += m.loss(b.inputs, b.targets).lm.item();
+      model::BatchInfo info;  // global identities, as in training (dropping ties, protected sequences)
+      info.seed = cfg.seed();
+      for (int64_t j = 0; j < micro; ++j) info.global_sequence.push_back(i * cfg.global_batch_size() + first + j);
+      total += m.loss(b.inputs, b.targets, info).lm.item();
       ++n;
     }
   }
@@ -150,8 +153,6 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
   if (absl::Status s = agree_on_setup(mesh, setup); !s.ok()) return s;
   if (!quiet) std::printf("%s", config_to_text(cfg).c_str());
 
-  for (comm::Communicator* c : {&mesh.world(), &mesh.dp(), &mesh.tp(), &mesh.ep(), &mesh.edp()})
-    c->set_timeout_s(cfg.parallel().comm_timeout_s());
   model::Layout layout{&mesh};
   model::Transformer m(cfg.model(), layout);
   ParamUpdater updater(mesh, m.named_parameters(), cfg);
@@ -199,15 +200,19 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
       }
       stats.add_micro_batch(loss, moe_layers, inv);
     }
+    // Gradients first: bucket all-reduces on the world may still be in
+    // flight from backward, and the statistics use the world too.
+    double grad_norm = 0;
+    {
+      prof::PhaseScope scope(prof::Phase::grad_sync);
+      grad_norm = updater.finish_gradients(cfg.optim().grad_clip());
+    }
     StepMetrics sm = stats.reduce(mesh);
     sm.step = step;
     sm.lr = lr;
+    sm.grad_norm = grad_norm;
     if (!std::isfinite(sm.lm_loss))
       return absl::InternalError(absl::StrCat("loss is ", sm.lm_loss, " at step ", step, " (diverged)"));
-    {
-      prof::PhaseScope scope(prof::Phase::grad_sync);
-      sm.grad_norm = updater.finish_gradients(cfg.optim().grad_clip());
-    }
     {
       prof::PhaseScope scope(prof::Phase::optimizer);
       updater.step(lr);

@@ -115,7 +115,7 @@ DispatchPlan plan_from_keep(std::vector<uint8_t> keep, const PlanInputs& in) {
 }
 
 DispatchPlan plan_dispatch_over_group(const config::MoeConfig& c, const PlanInputs& in, comm::Communicator& ep) {
-  if (ep.size() == 1 || c.drop_policy() != config::DROP_DEVICE_BUDGET) return plan_dispatch(c, in);
+  if (ep.size() == 1 || c.drop_policy() == config::DROP_NONE) return plan_dispatch(c, in);
   // Every rank gathers the group's selections and decides for all of them,
   // exactly as one rank routing the group's tokens at once would.
   const int64_t N = in.tokens, K = in.top_k;

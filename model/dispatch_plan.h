@@ -44,12 +44,12 @@ int64_t device_budget(double capacity_factor, int64_t tokens, int64_t top_k, int
 DispatchPlan plan_dispatch(const config::MoeConfig& c, const PlanInputs& in);
 // The plan that keeps exactly the assignments flagged in `keep` ([N * K]).
 DispatchPlan plan_from_keep(std::vector<uint8_t> keep, const PlanInputs& in);
-// plan_dispatch for one rank of an expert-parallel group. Under
-// DROP_DEVICE_BUDGET each device's budget covers the tokens of the whole EP
-// group, so the group's selections are all-gathered first and every rank
-// makes the decision one rank would make for all of them (each rank's
-// tokens in rank order), then keeps its own part. Other policies are local.
-DispatchPlan plan_dispatch_over_group(const config::MoeConfig& c, const PlanInputs& in, comm::Communicator& ep);
+// plan_dispatch for one rank of `group`, when the dropping decision must
+// cover the tokens of every rank of the group: the group's selections,
+// affinities, token ids and protection flags are all-gathered and every rank
+// makes the decision one rank would make for all of them, then keeps its
+// own part. Dropless plans, and groups of one, stay local.
+DispatchPlan plan_dispatch_over_group(const config::MoeConfig& c, const PlanInputs& in, comm::Communicator& group);
 
 // DeepSeek-V2's never-dropped sequences: a fraction of sequences chosen by a
 // hash of (seed, global sequence index), independent of the batch layout.

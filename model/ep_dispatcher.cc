@@ -7,6 +7,14 @@
 
 namespace moe::model {
 
+// Rows that leave this rank (the rows it keeps for itself move no bytes).
+int64_t EpDispatcher::rows_to_peers(const std::vector<int64_t>& rows_per_peer) const {
+  int64_t n = 0;
+  for (size_t p = 0; p < rows_per_peer.size(); ++p)
+    if (int(p) != ep_.rank()) n += rows_per_peer[p];
+  return n;
+}
+
 EpDispatcher::EpDispatcher(comm::Communicator& ep, int64_t experts)
     : ep_(ep), experts_(experts), local_experts_(experts / ep.size()) {
   MOE_CHECK(experts % ep.size() == 0, "EpDispatcher: ", experts, " experts do not split over ", ep.size(),
@@ -43,9 +51,7 @@ Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
   // 2. Payload: the plan's rows are sorted by expert, hence by destination.
   std::vector<double> idx(plan.tokens.begin(), plan.tokens.end());
   const Tensor rows = index_select(x, 0, from_vector(idx, {int64_t(idx.size())}, DType::i64));
-  int64_t sent = 0;
-  for (int64_t n : d.send_rows) sent += n;
-  prof::add_bytes(prof::Phase::dispatch, sent * x.size(1) * int64_t(dtype_size(x.dtype())));
+  prof::add_bytes(prof::Phase::dispatch, rows_to_peers(d.send_rows) * x.size(1) * int64_t(dtype_size(x.dtype())));
   const Tensor arrived = comm::all_to_all(ep_, rows, d.send_rows, d.recv_rows);  // by (src, local expert)
 
   // 3. Permute (src, local expert) -> (local expert, src).
@@ -72,9 +78,8 @@ Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
 Tensor EpDispatcher::combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan&) {
   prof::PhaseScope scope(prof::Phase::combine);
   const Tensor arrival = index_select(expert_out, 0, d.to_arrival_order);
-  int64_t sent = 0;
-  for (int64_t n : d.recv_rows) sent += n;
-  prof::add_bytes(prof::Phase::combine, sent * expert_out.size(1) * int64_t(dtype_size(expert_out.dtype())));
+  prof::add_bytes(prof::Phase::combine,
+                  rows_to_peers(d.recv_rows) * expert_out.size(1) * int64_t(dtype_size(expert_out.dtype())));
   return comm::all_to_all(ep_, arrival, d.recv_rows, d.send_rows);
 }
 

@@ -18,6 +18,7 @@ class EpDispatcher final : public Dispatcher {
   Tensor combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan& plan) override;
 
  private:
+  int64_t rows_to_peers(const std::vector<int64_t>& rows_per_peer) const;
   comm::Communicator& ep_;
   int64_t experts_, local_experts_;
 };

@@ -55,15 +55,9 @@ MoeLayer::MoeLayer(const config::ModelConfig& c, double out_std, const Layout& l
   pending_load_.assign(size_t(E), 0.0);
 }
 
-Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
-  const int64_t B = x.size(0), T = x.size(1), N = B * T, K = cfg_.top_k(), E = cfg_.num_routed_experts();
+DispatchPlan MoeLayer::plan(const Routing& r, const BatchInfo& info, int64_t B, int64_t T) const {
+  const int64_t N = B * T, K = cfg_.top_k(), E = cfg_.num_routed_experts();
   const int64_t T_full = info.seq_len > 0 ? info.seq_len : T;
-  const Tensor u = view(x, {N, dim_});
-  Routing r = [&] {
-    prof::PhaseScope scope(prof::Phase::router);
-    return route(cfg_, u, *router_w_, *bias_);
-  }();
-
   // Global token identity (for tie-breaks) and protected sequences.
   std::vector<int64_t> key(static_cast<size_t>(N));
   std::vector<uint8_t> protect(static_cast<size_t>(N), 0);
@@ -77,44 +71,71 @@ Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
     }
   }
   PlanInputs pin{N, K, E, spec_.groups, r.experts.data(), r.affinity.data(), key.data(), protect.data()};
-  const DispatchPlan plan =
-      layout_.ep() > 1 ? plan_dispatch_over_group(cfg_, pin, layout_.mesh->ep()) : plan_dispatch(cfg_, pin);
+  if (!layout_.mesh) return plan_dispatch(cfg_, pin);
+  // Who decides together: per-expert capacity covers the DP replica's
+  // micro-batch (spread over the TP group by sequence parallelism); the
+  // per-device budget covers the EP group's tokens, widened to whole TP
+  // groups (the tp_ep block). One rank deciding for the same tokens agrees.
+  comm::Communicator& group =
+      cfg_.drop_policy() == config::DROP_DEVICE_BUDGET ? layout_.mesh->tp_ep() : layout_.mesh->tp();
+  return plan_dispatch_over_group(cfg_, pin, group);
+}
 
-  // Experts: SwiGLU over each local expert's contiguous rows.
-  const Dispatched d = dispatcher_->dispatch(u, plan);
-  Tensor expert_out;
-  {
-    prof::PhaseScope scope(prof::Phase::experts);
-    const Tensor h =
-        mul(silu(grouped_matmul(d.rows, *w1_, d.local_rows)), grouped_matmul(d.rows, *w3_, d.local_rows));
-    expert_out = grouped_matmul(h, *w2_, d.local_rows);
-  }
-  const Tensor y = dispatcher_->combine(expert_out, d, plan);
-
-  // Gate-weighted sum back onto the tokens.
-  std::vector<double> a_idx(plan.assignments.begin(), plan.assignments.end()),
-      t_idx(plan.tokens.begin(), plan.tokens.end());
-  const int64_t A = int64_t(a_idx.size());
-  const Tensor g = index_select(reshape(r.gates, {N * K}), 0, from_vector(a_idx, {A}, DType::i64));
-  const Tensor weighted = mul(y, unsqueeze(cast(g, y.dtype()), 1));
-  Tensor out = index_add(zeros({N, dim_}, x.dtype()), 0, from_vector(t_idx, {A}, DType::i64), weighted);
-  if (shared_) out = add(out, shared_->forward(u));
-
-  BalanceInputs bin{r.logits, r.scores, &r.experts, &plan.keep, B, T, K, spec_.groups, spec_.top_groups};
+AuxLosses MoeLayer::balance(const Routing& r, const DispatchPlan& p, const BatchInfo& info, int64_t B,
+                            int64_t T) const {
+  BalanceInputs bin{r.logits, r.scores, &r.experts, &p.keep, B, T, cfg_.top_k(), spec_.groups, spec_.top_groups};
   if (layout_.mesh) {
     // Sequence scope: the other tokens of a sequence are on the TP group;
     // micro-batch scope: the global micro-batch is spread over every rank.
     const bool per_seq = cfg_.balance_scope() == config::BALANCE_PER_SEQUENCE;
     bin.row_group = per_seq ? &layout_.mesh->tp() : &layout_.mesh->world();
-    bin.row_tokens = per_seq ? T_full : N * layout_.mesh->world().size();
+    bin.row_tokens = per_seq ? (info.seq_len > 0 ? info.seq_len : T) : B * T * layout_.mesh->world().size();
     bin.rank_scale = per_seq ? 1.0 : double(layout_.dp());
     bin.z_share = 1.0 / double(layout_.tp());
   }
-  aux_ = aux_losses(cfg_, bin);
-  stats_.expert_load = plan.expert_rows;
+  return aux_losses(cfg_, bin);
+}
+
+Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
+  const int64_t B = x.size(0), T = x.size(1), N = B * T, K = cfg_.top_k();
+  const Tensor u = view(x, {N, dim_});
+  Routing r;
+  DispatchPlan p;
+  {
+    prof::PhaseScope scope(prof::Phase::router);
+    r = route(cfg_, u, *router_w_, *bias_);
+    p = plan(r, info, B, T);
+    aux_ = balance(r, p, info, B, T);
+  }
+
+  // Experts: SwiGLU over each local expert's contiguous rows.
+  const Dispatched d = dispatcher_->dispatch(u, p);
+  Tensor expert_out, shared_out;
+  {
+    prof::PhaseScope scope(prof::Phase::experts);
+    const Tensor h =
+        mul(silu(grouped_matmul(d.rows, *w1_, d.local_rows)), grouped_matmul(d.rows, *w3_, d.local_rows));
+    expert_out = grouped_matmul(h, *w2_, d.local_rows);
+    if (shared_) shared_out = shared_->forward(u);
+  }
+  const Tensor y = dispatcher_->combine(expert_out, d, p);
+
+  Tensor out;
+  {
+    // Gate-weighted sum back onto the tokens.
+    prof::PhaseScope scope(prof::Phase::combine);
+    std::vector<double> a_idx(p.assignments.begin(), p.assignments.end()), t_idx(p.tokens.begin(), p.tokens.end());
+    const int64_t A = int64_t(a_idx.size());
+    const Tensor g = index_select(reshape(r.gates, {N * K}), 0, from_vector(a_idx, {A}, DType::i64));
+    const Tensor weighted = mul(y, unsqueeze(cast(g, y.dtype()), 1));
+    out = index_add(zeros({N, dim_}, x.dtype()), 0, from_vector(t_idx, {A}, DType::i64), weighted);
+    if (shared_) out = add(out, shared_out);
+  }
+
+  stats_.expert_load = p.expert_rows;
   stats_.assignments = N * K;
-  stats_.dropped = plan.dropped;
-  stats_.keep = plan.keep;
+  stats_.dropped = p.dropped;
+  stats_.keep = p.keep;
   if (training() && cfg_.selection_bias())
     for (int32_t e : r.experts) pending_load_[size_t(e)] += 1.0;
   return view(out, {B, T, dim_});

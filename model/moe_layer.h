@@ -34,6 +34,8 @@ struct MoeStats {
   std::vector<uint8_t> keep;         // [N * K] the plan's kept flags (token t's k-th choice at t*K+k)
 };
 
+struct Routing;  // below: the router's part of a forward
+
 class MoeLayer : public Module {
  public:
   // With an expert-parallel layout this rank holds experts
@@ -57,6 +59,11 @@ class MoeLayer : public Module {
   void set_dispatcher(std::unique_ptr<Dispatcher> d) { dispatcher_ = std::move(d); }
 
  private:
+  // The parts of forward: the dispatch plan of this batch's routing, and its
+  // aux losses (this rank's share, model/balance_loss.h).
+  DispatchPlan plan(const Routing& r, const BatchInfo& info, int64_t B, int64_t T) const;
+  AuxLosses balance(const Routing& r, const DispatchPlan& p, const BatchInfo& info, int64_t B,
+                    int64_t T) const;
   config::MoeConfig cfg_;
   Layout layout_;
   SelectionSpec spec_;

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "absl/strings/str_cat.h"
 #include "core/ops.h"
+#include "core/phase_timer.h"
 
 namespace moe::parallel {
 
@@ -192,7 +193,10 @@ struct GradSync::State {
 
   void start(size_t b) {
     comm::Communicator& group = grad_sum_group(*mesh, buckets[b].cls);
-    if (group.size() > 1) work[b] = group.all_reduce_async(flat[b], comm::ReduceOp::sum);
+    if (group.size() > 1) {
+      work[b] = group.all_reduce_async(flat[b], comm::ReduceOp::sum);
+      prof::add_bytes(prof::Phase::grad_sync, flat[b].numel() * int64_t(dtype_size(flat[b].dtype())));
+    }
   }
 
   // Starts, in bucket order, every bucket whose parameters are all ready.
@@ -305,9 +309,8 @@ const std::vector<GradBucket>& GradSync::buckets() const { return state_->bucket
 int64_t GradSync::buckets_started() const { return int64_t(state_->next_start); }
 
 std::vector<double> all_reduce_load_counts(Mesh& mesh, std::vector<double> counts) {
-  // Every rank routes its own tokens; the bias update needs the global load.
-  // (With TP ranks that route the same tokens each count appears TP times:
-  // a uniform factor, which the sign-based update ignores.)
+  // Every rank routes its own tokens (sequence parallelism gives TP ranks
+  // distinct ones); the bias update needs the global load.
   return comm::all_reduce_values(mesh.world(), std::move(counts), comm::ReduceOp::sum);
 }
 

@@ -1,5 +1,6 @@
 #include "parallel/mesh.h"
 
+#include <numeric>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -52,6 +53,8 @@ Mesh::Mesh(std::unique_ptr<comm::Communicator> world, int tp, int ep) : world_(s
   dp_ = world_->split(r % tp, r / tp, "dp");
   ep_ = world_->split(r / ep, r % ep, "ep");
   edp_ = world_->split(r % ep, r / ep, "edp");
+  const int block = std::lcm(tp, ep);  // divides the world: both do
+  tp_ep_ = world_->split(r / block, r % block, "tp_ep");
 }
 
 std::unique_ptr<Mesh> Mesh::single() {
@@ -61,6 +64,7 @@ std::unique_ptr<Mesh> Mesh::single() {
   m->dp_ = comm::self_communicator("dp");
   m->ep_ = comm::self_communicator("ep");
   m->edp_ = comm::self_communicator("edp");
+  m->tp_ep_ = comm::self_communicator("tp_ep");
   return m;
 }
 

@@ -5,7 +5,9 @@
 //   ep_rank = rank % EP, edp_rank = rank / EP (Megatron-Core's MoE parallel
 //   folding: EP divides DP * TP).
 // Groups: tp (same dp_rank), dp (same tp_rank), ep (same edp_rank), edp
-// (same ep_rank), world.
+// (same ep_rank), world, and tp_ep: the contiguous block of lcm(TP, EP)
+// ranks, the smallest group holding whole TP groups and whole EP groups
+// (the tokens a per-device dropping decision must see together).
 #include <memory>
 #include <string>
 
@@ -51,11 +53,12 @@ class Mesh {
   comm::Communicator& tp() { return *tp_; }
   comm::Communicator& ep() { return *ep_; }
   comm::Communicator& edp() { return *edp_; }
+  comm::Communicator& tp_ep() { return *tp_ep_; }
 
  private:
   Mesh() = default;
   MeshSizes sizes_;
-  std::unique_ptr<comm::Communicator> world_, dp_, tp_, ep_, edp_;
+  std::unique_ptr<comm::Communicator> world_, dp_, tp_, ep_, edp_, tp_ep_;
 };
 
 }  // namespace moe::parallel

@@ -128,6 +128,8 @@ const BadLayout kBadLayouts[] = {
      "model.moe.num_groups = 4 does not fit parallel.ep = 8"},
     {"device budget groups", "tiny_moe.pbtxt", {"parallel.ep=2", "model.moe.drop_policy=DROP_DEVICE_BUDGET"}, 2,
      "model.moe.num_groups = 4 must equal parallel.ep = 2 under DROP_DEVICE_BUDGET"},
+    {"Muon with TP", "tiny_moe.pbtxt", {"parallel.tp=2", "optim.kind=OPTIMIZER_MUON"}, 2,
+     "optim.kind = OPTIMIZER_MUON is not supported with parallel.tp > 1"},
     {"MTP with TP", "tiny_moe.pbtxt", {"parallel.tp=2", "model.mtp.depth=1"}, 2,
      "model.mtp.depth = 1: multi-token prediction is not supported with parallel.tp > 1"},
 };

@@ -62,6 +62,7 @@ Tensor tokens(int64_t vocab, uint64_t salt) {
 struct Result {
   double lm = 0, total = 0;
   std::map<std::string, Tensor> grads;  // global gradients by name
+  int64_t dropped = 0;                  // assignments dropped (reference only)
 };
 
 Result single_rank(const config::ModelConfig& c, const Tensor& ids, const Tensor& tgt) {
@@ -72,6 +73,7 @@ Result single_rank(const config::ModelConfig& c, const Tensor& ids, const Tensor
   p.total.backward();
   Result r{p.lm.item(), p.total.item(), {}};
   for (const Named& n : m.named_parameters()) r.grads[n.name] = n.tensor.grad();
+  for (MoeLayer* l : m.moe_layers()) r.dropped += l->stats().dropped;
   return r;
 }
 
@@ -125,6 +127,9 @@ void expect_same(const Result& ref, const Result& got, double rel) {
 void check_layout(const config::ModelConfig& c, int tp, int ep) {
   const Tensor ids = tokens(c.vocab_size(), 1), tgt = tokens(c.vocab_size(), 2);
   const Result ref = single_rank(c, ids, tgt);
+  if (c.moe().drop_policy() != config::DROP_NONE) {
+    EXPECT_GT(ref.dropped, 0) << "the case must drop to mean anything";
+  }
   const Result got = parallel_run(c, tp, ep, ids, tgt);
   expect_same(ref, got, 1e-5);
 }
@@ -182,6 +187,33 @@ TEST(MpiLayouts, ExpertParallelWithMtpAndSigmoidRouter) {
   c.mutable_moe()->set_routed_scaling_factor(2.5);
   c.mutable_moe()->set_group_score(config::GROUP_SCORE_TOPN_SUM);
   check_layout(c, 1, MOE_WORLD_SIZE);
+}
+// Dropping under sequence parallelism: the decision covers the DP replica's
+// micro-batch (per expert) or the tp_ep block's tokens (per device), so it
+// equals one rank's whenever one DP replica holds the batch, or the block
+// spans the world.
+config::ModelConfig dropping(config::DropPolicy policy, int64_t groups, int64_t top_groups) {
+  config::ModelConfig c = base_config();
+  c.mutable_moe()->set_drop_policy(policy);
+  c.mutable_moe()->set_capacity_factor(1.0);
+  c.mutable_moe()->set_protected_sequence_fraction(0.25);
+  c.mutable_moe()->set_num_groups(groups);
+  c.mutable_moe()->set_top_k_groups(top_groups);
+  return c;
+}
+TEST(MpiLayouts, ExpertCapacityUnderTensorParallelism) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2);
+  check_layout(dropping(config::DROP_EXPERT_CAPACITY, 4, 2), 2, 1);
+  check_layout(dropping(config::DROP_EXPERT_CAPACITY, 4, 2), 2, 2);
+}
+TEST(MpiLayouts, DeviceBudgetUnderTensorParallelism) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
+  if (MOE_WORLD_SIZE == 2) {
+    check_layout(dropping(config::DROP_DEVICE_BUDGET, 4, 2), 2, 1);
+    check_layout(dropping(config::DROP_DEVICE_BUDGET, 2, 1), 2, 2);
+  } else {
+    check_layout(dropping(config::DROP_DEVICE_BUDGET, 4, 2), 2, 4);  // the block is the world
+  }
 }
 TEST(MpiLayouts, MicroBatchScopeBalanceLosses) {
   MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
