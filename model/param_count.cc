@@ -89,7 +89,8 @@ void add(ParamComponents& to, const ParamComponents& p, int64_t times = 1) {
   to.mtp_proj += times * p.mtp_proj;
 }
 
-bool mtp_block_is_moe(const config::ModelConfig& c) { return is_moe_layer(c, c.n_layers() - 1); }
+// MTP blocks sit at layer index n_layers + k (model/transformer.cc).
+bool mtp_block_is_moe(const config::ModelConfig& c) { return is_moe_layer(c, c.n_layers()); }
 
 // Weights that are matmuls for one token: activated minus norms (and the
 // embedding, a gather; the head is counted in `head`, or is the tied table).

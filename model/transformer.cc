@@ -94,7 +94,8 @@ Transformer::Transformer(const config::ModelConfig& c, const Layout& layout)
     head_ = &parameter("head.weight", {c.vocab_size(), c.d_model()}, Init::normal, c.init_std(), layout.tp_split(0));
   const int64_t depth = c.has_mtp() ? c.mtp().depth() : 0;
   for (int64_t k = 0; k < depth; ++k) {
-    mtp_.push_back(std::make_unique<MtpModule>(c, c.n_layers() - 1, ostd, layout));
+    // Layer index n_layers + k: its own dropout sites, the FFN kind of a late layer.
+    mtp_.push_back(std::make_unique<MtpModule>(c, c.n_layers() + k, ostd, layout));
     child("mtp." + std::to_string(k), mtp_.back().get());
   }
   init_parameters(c.init_seed());
