@@ -6,8 +6,8 @@
 
 namespace moe::launch {
 
-MetricsWriter::MetricsWriter(const std::string& run_dir) {
-  if (!run_dir.empty()) jsonl_ = std::fopen((run_dir + "/metrics.jsonl").c_str(), "w");
+MetricsWriter::MetricsWriter(const std::string& run_dir, bool append) {
+  if (!run_dir.empty()) jsonl_ = std::fopen((run_dir + "/metrics.jsonl").c_str(), append ? "a" : "w");
 }
 
 MetricsWriter::~MetricsWriter() {

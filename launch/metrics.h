@@ -21,8 +21,9 @@ struct StepMetrics {
 
 class MetricsWriter {
  public:
-  // Opens (truncates) <run_dir>/metrics.jsonl; an empty run_dir writes only stdout.
-  explicit MetricsWriter(const std::string& run_dir);
+  // Opens <run_dir>/metrics.jsonl, truncated, or appended to when a run
+  // resumes; an empty run_dir writes only stdout.
+  explicit MetricsWriter(const std::string& run_dir, bool append = false);
   ~MetricsWriter();
   MetricsWriter(const MetricsWriter&) = delete;
   MetricsWriter& operator=(const MetricsWriter&) = delete;

@@ -2,9 +2,11 @@
 // rank of an mpirun/srun job.
 //   moe-train --config configs/tiny_moe.pbtxt [--set model.moe.top_k=4 ...]
 //   mpirun -np 4 moe-train --config ... --set parallel.ep=2
-// Ctrl-C / SIGTERM stops after the current step (metrics are flushed). A
-// fatal error on any rank ends every rank with a non-zero status; the
-// message names the rank and host.
+//   moe-train --config ... --resume            (latest checkpoint; or --resume=123, --resume=DIR)
+// Ctrl-C stops after the current step: saves a checkpoint, exits 130.
+// SIGTERM / SIGUSR1 (preemption; mpirun forwards SIGUSR1 to every rank):
+// finish the step, save, exit 0. A fatal error on any rank ends every rank
+// with a non-zero status; the message names the rank and host.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -28,10 +30,24 @@ ABSL_FLAG(std::string, config, "configs/tiny_moe.pbtxt", "run config (protobuf t
 // because absl keeps only the last occurrence of a flag and splits vectors
 // on commas, which repeated fields ("a=1,2") need.
 ABSL_FLAG(std::string, set, "", "config override field=value, repeatable: --set model.moe.top_k=4 --set steps=100");
+ABSL_FLAG(std::string, resume, "",
+          "resume from a checkpoint: latest (also a bare --resume), a step (123 or step_00000123) or a step "
+          "directory; sets checkpoint.resume_from");
 
 namespace {
 std::atomic<bool> g_stop{false};
-extern "C" void on_sigint(int) { g_stop.store(true); }
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) {
+  g_signal.store(sig);
+  g_stop.store(true);
+}
+// A bare "--resume" means the latest checkpoint (absl string flags need a value).
+void expand_bare_resume(int argc, char** argv) {
+  static char latest[] = "--resume=latest";
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--resume" && (i + 1 == argc || std::string(argv[i + 1]).rfind("--", 0) == 0))
+      argv[i] = latest;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -42,13 +58,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "moe-train: %s\n", std::string(overrides.status().message()).c_str());
     return 2;
   }
+  expand_bare_resume(argc, argv);
   absl::ParseCommandLine(argc, argv);
-  std::signal(SIGINT, on_sigint);
-  std::signal(SIGTERM, on_sigint);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGUSR1, on_signal);
   try {
     std::unique_ptr<moe::comm::Communicator> world = moe::comm::world_communicator(300);
     const bool lead = world->rank() == 0;
     const std::string who = world->size() > 1 ? absl::StrCat("[", moe::comm::rank_label(), "] ") : "";
+    if (!absl::GetFlag(FLAGS_resume).empty()) overrides->push_back("checkpoint.resume_from=" + absl::GetFlag(FLAGS_resume));
     absl::StatusOr<moe::config::TrainConfig> cfg =
         moe::launch::load_train_config(absl::GetFlag(FLAGS_config), *overrides);
     absl::Status layout = cfg.ok() ? moe::launch::validate_layout(*cfg, world->size()) : cfg.status();
@@ -76,11 +95,13 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "moe-train: %s%s\n", who.c_str(), std::string(r.status().message()).c_str());
       return 1;
     }
-    if (!lead) return r->interrupted ? 130 : 0;
+    // Preemption (SIGTERM / SIGUSR1) saved and ends well; Ctrl-C is an interruption.
+    const int code = r->interrupted && g_signal.load() == SIGINT ? 130 : 0;
+    if (!lead) return code;
     std::printf("moe-train: %s after %lld steps: train loss %.4f, val loss %.4f, %.0f tokens/s\n",
                 r->interrupted ? "interrupted" : "done", static_cast<long long>(r->steps_done), r->last_train_loss,
                 r->last_val_loss, r->tokens_per_s);
-    return r->interrupted ? 130 : 0;
+    return code;
   } catch (const std::exception& e) {
     // A failure inside the run: the other ranks may be waiting in a
     // collective, so the whole job is aborted.

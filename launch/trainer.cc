@@ -16,6 +16,7 @@
 #include "core/phase_timer.h"
 #include "data/open_dataset.h"
 #include "data/sampler.h"
+#include "launch/checkpointing.h"
 #include "launch/config.h"
 #include "launch/metrics.h"
 #include "launch/param_update.h"
@@ -158,8 +159,15 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
   ParamUpdater updater(mesh, m.named_parameters(), cfg);
   if (qk_clip > 0)
     for (model::Attention* a : m.attentions()) a->set_record_max_logits(true);
+  TrainCheckpoints checkpoints(cfg, mesh, m, updater);
+  absl::StatusOr<ResumePoint> resumed = checkpoints.resume();
+  if (!resumed.ok()) return resumed.status();
   std::unique_ptr<MetricsWriter> metrics;
-  if (lead) metrics = std::make_unique<MetricsWriter>(quiet ? std::string() : cfg.run_dir());
+  if (lead)
+    metrics = std::make_unique<MetricsWriter>(quiet ? std::string() : cfg.run_dir(), /*append=*/!resumed->from.empty());
+  if (!quiet && !resumed->from.empty())
+    std::printf("resumed from %s: step %lld, %lld tokens seen\n", resumed->from.c_str(),
+                static_cast<long long>(resumed->step), static_cast<long long>(resumed->tokens_seen));
   if (!quiet)
     std::printf("model: %lld parameters on rank 0 (world %d: dp %d x tp %d, ep %d), %d threads; training %lld "
                 "steps of %lld x %lld tokens\n",
@@ -174,11 +182,11 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
   const std::vector<model::MoeLayer*> moe_layers = m.moe_layers();
   TrainResult result;
   double train_time = 0;
-  int64_t tokens_seen = 0;
+  int64_t tokens_this_run = 0, tokens_seen = resumed->tokens_seen;
   double window_time = 0;
   int64_t window_tokens = 0;
 
-  for (int64_t step = 0; step < cfg.steps(); ++step) {
+  for (int64_t step = resumed->step; step < cfg.steps(); ++step) {
     maybe_inject_failure(mesh, step);
     if (on_step) on_step(step);
     const double t0 = now_s();
@@ -226,6 +234,7 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
     const double dt = now_s() - t0;
     const int64_t toks = G * cfg.seq_len();
     train_time += dt;
+    tokens_this_run += toks;
     tokens_seen += toks;
     window_time += dt;
     window_tokens += toks;
@@ -247,12 +256,16 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
       result.last_val_loss = evaluate(m, *val_sampler, cfg, mesh, micro);
       if (!quiet) metrics->eval(step + 1, result.last_val_loss, sm.lm_loss);
     }
+    // At the end (or when stopped: a preemption saves before exiting), and
+    // as often as checkpoint.every_steps / every_minutes say.
+    if (cfg.checkpoint().save() && (last || checkpoints.due(step + 1)))
+      if (absl::Status s = checkpoints.save(step + 1, tokens_seen, quiet); !s.ok()) return s;
     if (stopping) {
       result.interrupted = true;
       break;
     }
   }
-  result.tokens_per_s = train_time > 0 ? double(tokens_seen) / train_time : 0;
+  result.tokens_per_s = train_time > 0 ? double(tokens_this_run) / train_time : 0;
   return result;
 }
 

@@ -5,53 +5,25 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
-#include "data/byte_tokenizer.h"
-#include "data/hdf5_dataset.h"
-#include "data/prepare.h"
 #include "launch/config.h"
 #include "launch/trainer.h"
+#include "tests/launch/train_test_util.h"
 #include "tests/mpi_test_util.h"
 
 namespace moe::launch {
 namespace {
 
-// Each rank writes its own copy: no two ranks write one file.
-std::string prepare_corpus() {
-  const std::string dir = testing::TempDir() + "/dist_train_rank" + std::to_string(test::test_world().rank());
-  std::filesystem::create_directories(dir);
-  const std::string path = dir + "/ts_byte.h5";
-  if (std::filesystem::exists(path)) return path;
-  std::ifstream f(std::string(MOE_SOURCE_DIR) + "/data/corpus/tinyshakespeare.txt", std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  data::ByteTokenizer tok;
-  auto [train, val] = data::split_train_val(data::encode_documents(tok, data::split_documents(ss.str())), 0.1);
-  EXPECT_TRUE(data::write_token_dataset(path, tok, std::vector<data::TokenSplit>{train, val}).ok());
-  return path;
-}
-
 config::TrainConfig small_run(const std::string& base, std::vector<std::string> sets) {
-  const std::string data = prepare_corpus();
-  std::vector<std::string> all = {"steps=50", "optim.schedule.warmup_steps=5", "eval_every=0", "log_every=1000",
-                                  "threads=1", "model.d_model=64", "model.n_layers=2", "seq_len=32",
-                                  "global_batch_size=8", "model.moe.expert_ffn_dim=32", "model.ffn_dim=128",
-                                  "data.path=" + data,
-                                  "run_dir=" + testing::TempDir() + "/dist_run" +
-                                      std::to_string(test::test_world().rank())};
-  all.insert(all.end(), sets.begin(), sets.end());
-  absl::StatusOr<config::TrainConfig> cfg = load_train_config(std::string(MOE_SOURCE_DIR) + "/configs/" + base, all);
-  EXPECT_TRUE(cfg.ok()) << cfg.status();
-  return *cfg;
+  return test_util::small_run(base, test_util::rank_dir("dist_ref"), std::move(sets));
 }
 
 void expect_same_curve(config::TrainConfig cfg, int tp, int ep) {
   comm::Communicator& world = test::test_world();
   absl::StatusOr<TrainResult> ref = train(cfg, nullptr, true, nullptr);
   ASSERT_TRUE(ref.ok()) << ref.status();
+  // One run directory for the job (its checkpoint is one collective save).
+  cfg.set_run_dir(testing::TempDir() + "/dist_run_parallel");
   cfg.mutable_parallel()->set_tp(tp);
   cfg.mutable_parallel()->set_ep(ep);
   parallel::Mesh mesh(world.split(0, world.rank(), "world"), tp, ep);

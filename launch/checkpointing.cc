@@ -1,0 +1,127 @@
+#include "launch/checkpointing.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/plan.h"
+#include "comm/communicator.h"
+#include "launch/config.h"
+
+namespace moe::launch {
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string checkpoint_root(const config::TrainConfig& cfg) {
+  return cfg.checkpoint().dir().empty() ? cfg.run_dir() + "/checkpoints" : cfg.checkpoint().dir();
+}
+
+}  // namespace
+
+TrainCheckpoints::TrainCheckpoints(const config::TrainConfig& cfg, parallel::Mesh& mesh, model::Transformer& model,
+                                   ParamUpdater& updater)
+    : cfg_(cfg), mesh_(mesh), model_(model), updater_(updater), root_(checkpoint_root(cfg)), last_save_s_(now_s()) {}
+
+absl::StatusOr<ResumePoint> TrainCheckpoints::resume() {
+  ResumePoint at;
+  const std::string& which = cfg_.checkpoint().resume_from();
+  if (which.empty()) return at;
+  const bool checksums = true;
+  absl::StatusOr<checkpoint::Loadable> pick =
+      cfg_.checkpoint().on_corrupt() == config::CORRUPT_STOP
+          ? [&]() -> absl::StatusOr<checkpoint::Loadable> {
+              // No fallback: the chosen checkpoint must verify as it is.
+              absl::Status mine = absl::OkStatus();
+              absl::StatusOr<std::string> dir = checkpoint::resolve(root_, which);
+              if (!dir.ok()) mine = dir.status();
+              if (mine.ok() && mesh_.rank() == 0) mine = checkpoint::verify_checkpoint(*dir, checksums);
+              if (absl::Status s = checkpoint::agree(mesh_.world(), mine); !s.ok()) return s;
+              return checkpoint::Loadable{*dir, {}};
+            }()
+          : checkpoint::find_loadable(mesh_.world(), root_, which, checksums);
+  if (!pick.ok()) return pick.status();
+  if (mesh_.rank() == 0)
+    for (const std::string& r : pick->rejected)
+      std::fprintf(stderr, "moe-train: checkpoint rejected, falling back: %s\n", r.c_str());
+
+  absl::Status mine = [&]() -> absl::Status {
+    absl::StatusOr<checkpoint::CheckpointMeta> meta = checkpoint::read_metadata(pick->step_dir);
+    if (!meta.ok()) return meta.status();
+    for (model::Named& n : model_.named_parameters())
+      if (absl::Status s = checkpoint::load_tensor(pick->step_dir, *meta, n.name, n.shard, n.tensor); !s.ok())
+        return s;
+    for (model::Named& n : model_.named_buffers())
+      if (absl::Status s = checkpoint::load_tensor(pick->step_dir, *meta, n.name, n.shard, n.tensor); !s.ok())
+        return s;
+    const std::vector<checkpoint::ParamShard> shards = checkpoint::param_shards(model_.named_parameters());
+    if (absl::Status s = checkpoint::load_state_tensors(pick->step_dir, *meta, updater_.optimizer().state(), shards);
+        !s.ok())
+      return s;
+    at.step = meta->step();
+    at.tokens_seen = meta->tokens_seen();
+    at.from = pick->step_dir;
+    return absl::OkStatus();
+  }();
+  if (absl::Status s = checkpoint::agree(mesh_.world(), mine); !s.ok())
+    return absl::Status(s.code(), absl::StrCat("resume from ", pick->step_dir, ": ", s.message()));
+  if (at.step >= cfg_.steps())
+    return absl::InvalidArgumentError(absl::StrCat("resume from ", at.from, ": the checkpoint is at step ", at.step,
+                                                   ", the run has steps = ", cfg_.steps(), " (nothing left to do)"));
+  last_save_s_ = now_s();
+  return at;
+}
+
+bool TrainCheckpoints::due(int64_t steps_done) {
+  const config::CheckpointConfig& c = cfg_.checkpoint();
+  if (c.every_steps() > 0 && steps_done % c.every_steps() == 0) return true;
+  if (c.every_minutes() <= 0) return false;
+  // Clocks differ between ranks: the decision is rank 0's.
+  const int64_t mine = now_s() - last_save_s_ >= 60.0 * c.every_minutes() ? 1 : 0;
+  std::vector<int64_t> flag{mesh_.rank() == 0 ? mine : 0};
+  return comm::all_reduce_values(mesh_.world(), std::move(flag), comm::ReduceOp::max)[0] > 0;
+}
+
+absl::Status TrainCheckpoints::save(int64_t steps_done, int64_t tokens_seen, bool quiet) {
+  const checkpoint::Place place = checkpoint::Place::of(&mesh_);
+  std::vector<model::Named> params = model_.named_parameters(), buffers = model_.named_buffers();
+  std::vector<checkpoint::SaveTensor> tensors = checkpoint::model_save_tensors(params, place);
+  for (checkpoint::SaveTensor& t : checkpoint::model_save_tensors(buffers, place)) tensors.push_back(std::move(t));
+  absl::StatusOr<std::vector<checkpoint::SaveTensor>> state = checkpoint::state_save_tensors(
+      updater_.optimizer().state(), checkpoint::param_shards(params), place, cfg_.parallel().zero1());
+  if (!state.ok()) return state.status();
+  for (checkpoint::SaveTensor& t : *state) tensors.push_back(std::move(t));
+
+  checkpoint::CheckpointMeta meta;
+  meta.set_tokens_seen(tokens_seen);
+  checkpoint::SavedLayout* l = meta.mutable_layout();
+  l->set_world(mesh_.world().size());
+  l->set_tp(mesh_.sizes().tp);
+  l->set_ep(mesh_.sizes().ep);
+  l->set_dp(mesh_.sizes().dp());
+  l->set_zero1(cfg_.parallel().zero1());
+  meta.set_config_text(config_to_text(cfg_));
+  meta.set_code_version("moe checkpoint format " + std::to_string(checkpoint::kFormatVersion));
+  // Every random stream is Philox keyed by (seed, step, ...): the seeds and
+  // the step are the whole RNG state.
+  (*meta.mutable_rng_seeds())["model.init_seed"] = cfg_.model().init_seed();
+  (*meta.mutable_rng_seeds())["data.seed"] = cfg_.data().seed();
+  (*meta.mutable_rng_seeds())["seed"] = cfg_.seed();
+  checkpoint::SaveOptions opt;
+  opt.keep_last = cfg_.checkpoint().keep_last();
+  opt.keep_every = cfg_.checkpoint().keep_every();
+  absl::StatusOr<checkpoint::SaveReport> r =
+      checkpoint::save_checkpoint(mesh_.world(), root_, steps_done, tensors, meta, opt);
+  if (!r.ok()) return r.status();
+  last_save_s_ = now_s();
+  if (!quiet && mesh_.rank() == 0)
+    std::printf("checkpoint %s: %.1f MB from rank 0 in %.2f s (write %.2f s)\n", r->step_dir.c_str(),
+                double(r->bytes_written) / 1e6, r->total_seconds, r->write_seconds);
+  return absl::OkStatus();
+}
+
+}  // namespace moe::launch

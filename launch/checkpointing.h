@@ -1,0 +1,54 @@
+#pragma once
+// The trainer's side of checkpoints (the format and the collective save /
+// load are checkpoint/): which tensors a run saves (parameters, buffers such
+// as the router's selection biases, the optimizer state or this rank's
+// ZeRO-1 shard of it), what the metadata records, when a save is due, and
+// how a run resumes from one, on any layout.
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "launch/param_update.h"
+#include "launch/train_config.pb.h"
+#include "model/transformer.h"
+#include "parallel/mesh.h"
+
+namespace moe::launch {
+
+struct ResumePoint {
+  int64_t step = 0;         // first step to run
+  int64_t tokens_seen = 0;  // before it
+  std::string from;         // the step directory loaded ("" when starting fresh)
+};
+
+class TrainCheckpoints {
+ public:
+  TrainCheckpoints(const config::TrainConfig& cfg, parallel::Mesh& mesh, model::Transformer& model,
+                   ParamUpdater& updater);
+
+  // Collective. When checkpoint.resume_from is set: picks the checkpoint
+  // (falling back past one that fails verification unless on_corrupt is
+  // CORRUPT_STOP), checks that it is this model (every tensor's global
+  // shape), and loads parameters, buffers and optimizer state into this
+  // layout. Errors name the directory and the tensor.
+  absl::StatusOr<ResumePoint> resume();
+
+  // Whether a save is due after `steps_done` steps (every_steps, or
+  // every_minutes since the last save, agreed over the ranks). Collective.
+  bool due(int64_t steps_done);
+  // Collective: saves the state after `steps_done` steps. Rank 0 prints the
+  // save time and size unless quiet.
+  absl::Status save(int64_t steps_done, int64_t tokens_seen, bool quiet);
+
+  const std::string& root() const { return root_; }
+
+ private:
+  const config::TrainConfig& cfg_;
+  parallel::Mesh& mesh_;
+  model::Transformer& model_;
+  ParamUpdater& updater_;
+  std::string root_;
+  double last_save_s_;
+};
+
+}  // namespace moe::launch
