@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "checkpoint/checkpoint.h"
 #include "launch/trainer.h"
 #include "tests/launch/train_test_util.h"
 #include "tests/mpi_test_util.h"
@@ -196,6 +197,30 @@ TEST(Resume, CorruptLatestFallsBackOrStops) {
   absl::StatusOr<TrainResult> fell_back = train(cfg, nullptr, true, nullptr);
   ASSERT_TRUE(fell_back.ok()) << fell_back.status();
   EXPECT_EQ(fell_back->train_losses.size(), 5u) << "resumed at step 3, ran 3..7";
+}
+
+}  // namespace
+}  // namespace moe::launch
+
+namespace moe::launch {
+namespace {
+
+TEST(Resume, MinutesIntervalSavesWhenDue) {
+  if (test::test_world().size() != 1) GTEST_SKIP() << "one-rank test";
+  const std::string dir = test_util::rank_dir("resume_minutes") + "/r";
+  std::filesystem::remove_all(dir);
+  // An interval shorter than any step: due after every step. keep_last 10
+  // keeps them all; every_steps 0 alone would save only at the end.
+  config::TrainConfig cfg = test_util::small_run(
+      "tiny_moe.pbtxt", dir, {"steps=3", "optim.schedule.warmup_steps=1", "checkpoint.every_minutes=1e-9",
+                              "checkpoint.keep_last=10"});
+  ASSERT_TRUE(train(cfg, nullptr, true, nullptr).ok());
+  EXPECT_EQ(checkpoint::list_steps(dir + "/checkpoints").size(), 3u);
+  config::TrainConfig end_only = test_util::small_run(
+      "tiny_moe.pbtxt", dir + "_end", {"steps=3", "optim.schedule.warmup_steps=1", "checkpoint.keep_last=10"});
+  std::filesystem::remove_all(dir + "_end");
+  ASSERT_TRUE(train(end_only, nullptr, true, nullptr).ok());
+  EXPECT_EQ(checkpoint::list_steps(dir + "_end/checkpoints").size(), 1u);
 }
 
 }  // namespace
