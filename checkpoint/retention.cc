@@ -10,7 +10,12 @@ absl::StatusOr<std::vector<std::string>> apply_retention(const std::string& root
                                                          const std::string& keep_dir) {
   std::vector<std::string> deleted;
   if (options.keep_last <= 0) return deleted;
-  const std::vector<std::string> steps = list_steps(root);  // oldest first
+  // Oldest first, up to the committed step: newer ones (left by a run that
+  // resumed from an older checkpoint, e.g. after a corrupted one) are kept
+  // and do not count, so keep_last good checkpoints up to this one remain.
+  std::vector<std::string> steps = list_steps(root);
+  const int64_t committed = step_of_dir(keep_dir);
+  std::erase_if(steps, [&](const std::string& d) { return committed >= 0 && step_of_dir(d) > committed; });
   const std::filesystem::path keep = std::filesystem::path(keep_dir).filename();
   for (size_t i = 0; i + size_t(options.keep_last) < steps.size(); ++i) {
     const std::string& dir = steps[i];

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/plan.h"
 #include "comm/communicator.h"
@@ -21,7 +22,40 @@ std::string checkpoint_root(const config::TrainConfig& cfg) {
   return cfg.checkpoint().dir().empty() ? cfg.run_dir() + "/checkpoints" : cfg.checkpoint().dir();
 }
 
+// The parts of the saved config a resumed run must share: what defines the
+// model, the data stream (sequence length, batch, seeds) and dropout.
+std::string run_identity_diff(const config::TrainConfig& saved, const config::TrainConfig& now) {
+  std::string diff;
+  google::protobuf::util::MessageDifferencer d;
+  // An unset field equals one set to its default (the saved text has every
+  // default written out).
+  d.set_message_field_comparison(google::protobuf::util::MessageDifferencer::EQUIVALENT);
+  std::string model_diff;
+  d.ReportDifferencesToString(&model_diff);
+  d.Compare(saved.model(), now.model());
+  if (!model_diff.empty()) diff += "model: " + model_diff;
+  auto scalar = [&](const char* name, auto a, auto b) {
+    if (a != b) diff += absl::StrCat(name, ": checkpoint ", a, ", this run ", b, "\n");
+  };
+  scalar("seq_len", saved.seq_len(), now.seq_len());
+  scalar("global_batch_size", saved.global_batch_size(), now.global_batch_size());
+  scalar("seed", saved.seed(), now.seed());
+  scalar("data.seed", saved.data().seed(), now.data().seed());
+  return diff;
+}
+
 }  // namespace
+
+absl::Status TrainCheckpoints::same_run(const checkpoint::CheckpointMeta& meta) const {
+  absl::StatusOr<config::TrainConfig> saved = parse_train_config(meta.config_text(), "the checkpoint's config");
+  if (!saved.ok()) return saved.status();
+  const std::string diff = run_identity_diff(*saved, cfg_);
+  if (diff.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("this run's config differs from the checkpoint's (set checkpoint.allow_config_change=true to "
+                   "resume anyway):\n",
+                   diff));
+}
 
 TrainCheckpoints::TrainCheckpoints(const config::TrainConfig& cfg, parallel::Mesh& mesh, model::Transformer& model,
                                    ParamUpdater& updater)
@@ -62,6 +96,11 @@ absl::StatusOr<ResumePoint> TrainCheckpoints::resume() {
     if (absl::Status s = checkpoint::load_state_tensors(pick->step_dir, *meta, updater_.optimizer().state(), shards);
         !s.ok())
       return s;
+    // After the tensors: a model whose shapes differ is reported by tensor
+    // name and both shapes; this catches what shapes cannot (heads, router
+    // settings, seeds, batch).
+    if (!cfg_.checkpoint().allow_config_change())
+      if (absl::Status s = same_run(*meta); !s.ok()) return s;
     at.step = meta->step();
     at.tokens_seen = meta->tokens_seen();
     at.from = pick->step_dir;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "checkpoint/metadata.pb.h"
 #include "launch/param_update.h"
 #include "launch/train_config.pb.h"
 #include "model/transformer.h"
@@ -43,6 +44,8 @@ class TrainCheckpoints {
   const std::string& root() const { return root_; }
 
  private:
+  // OK when the checkpoint's run config matches this one where it must.
+  absl::Status same_run(const checkpoint::CheckpointMeta& meta) const;
   const config::TrainConfig& cfg_;
   parallel::Mesh& mesh_;
   model::Transformer& model_;

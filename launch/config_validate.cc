@@ -182,7 +182,7 @@ void check_run(const config::TrainConfig& c, Violations& v) {
   v.positive("parallel.comm_timeout_s", c.parallel().comm_timeout_s());
   v.positive("parallel.grad_bucket_mb", c.parallel().grad_bucket_mb());
   v.non_negative("checkpoint.every_steps", c.checkpoint().every_steps());
-  v.positive("checkpoint.keep_last", c.checkpoint().keep_last());
+  v.non_negative("checkpoint.keep_last", c.checkpoint().keep_last());
   v.non_negative("checkpoint.keep_every", c.checkpoint().keep_every());
   v.non_negative("checkpoint.every_minutes", c.checkpoint().every_minutes());
 }

@@ -1,13 +1,37 @@
 #include "launch/metrics.h"
 
+#include <cstdio>
+#include <fstream>
 #include <string>
 
 #include "absl/strings/str_format.h"
 
 namespace moe::launch {
 
-MetricsWriter::MetricsWriter(const std::string& run_dir, bool append) {
-  if (!run_dir.empty()) jsonl_ = std::fopen((run_dir + "/metrics.jsonl").c_str(), append ? "a" : "w");
+namespace {
+
+// The records of a metrics.jsonl a resumed run keeps: steps before
+// `resume_step`, and the evaluation after exactly that many steps.
+std::string records_before(const std::string& path, int64_t resume_step) {
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    long long step = -1;
+    if (std::sscanf(line.c_str(), "{\"step\": %lld", &step) != 1) continue;
+    const bool eval = line.find("\"val_loss\"") != std::string::npos;
+    if (step < resume_step || (eval && step == resume_step)) kept += line + "\n";
+  }
+  return kept;
+}
+
+}  // namespace
+
+MetricsWriter::MetricsWriter(const std::string& run_dir, int64_t resume_step) {
+  if (run_dir.empty()) return;
+  const std::string path = run_dir + "/metrics.jsonl";
+  const std::string kept = resume_step >= 0 ? records_before(path, resume_step) : std::string();
+  jsonl_ = std::fopen(path.c_str(), "w");
+  if (jsonl_) std::fputs(kept.c_str(), jsonl_);
 }
 
 MetricsWriter::~MetricsWriter() {

@@ -21,9 +21,11 @@ struct StepMetrics {
 
 class MetricsWriter {
  public:
-  // Opens <run_dir>/metrics.jsonl, truncated, or appended to when a run
-  // resumes; an empty run_dir writes only stdout.
-  explicit MetricsWriter(const std::string& run_dir, bool append = false);
+  // Opens <run_dir>/metrics.jsonl: truncated, or, when a run resumes after
+  // `resume_step` steps (>= 0), keeping only the records of those steps (a
+  // crashed run may have logged steps after its last checkpoint). An empty
+  // run_dir writes only stdout.
+  explicit MetricsWriter(const std::string& run_dir, int64_t resume_step = -1);
   ~MetricsWriter();
   MetricsWriter(const MetricsWriter&) = delete;
   MetricsWriter& operator=(const MetricsWriter&) = delete;

@@ -164,7 +164,8 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
   if (!resumed.ok()) return resumed.status();
   std::unique_ptr<MetricsWriter> metrics;
   if (lead)
-    metrics = std::make_unique<MetricsWriter>(quiet ? std::string() : cfg.run_dir(), /*append=*/!resumed->from.empty());
+    metrics = std::make_unique<MetricsWriter>(quiet ? std::string() : cfg.run_dir(),
+                                              resumed->from.empty() ? -1 : resumed->step);
   if (!quiet && !resumed->from.empty())
     std::printf("resumed from %s: step %lld, %lld tokens seen\n", resumed->from.c_str(),
                 static_cast<long long>(resumed->step), static_cast<long long>(resumed->tokens_seen));
@@ -252,14 +253,15 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
       window_tokens = 0;
       if (!quiet) metrics->step(sm);
     }
+    // At the end (or when stopped: a preemption saves before exiting, and
+    // before the final evaluation, which a grace period may not cover), and
+    // as often as checkpoint.every_steps / every_minutes say.
+    if (cfg.checkpoint().save() && (last || checkpoints.due(step + 1)))
+      if (absl::Status s = checkpoints.save(step + 1, tokens_seen, quiet); !s.ok()) return s;
     if (cfg.eval_every() > 0 && ((step + 1) % cfg.eval_every() == 0 || last)) {
       result.last_val_loss = evaluate(m, *val_sampler, cfg, mesh, micro);
       if (!quiet) metrics->eval(step + 1, result.last_val_loss, sm.lm_loss);
     }
-    // At the end (or when stopped: a preemption saves before exiting), and
-    // as often as checkpoint.every_steps / every_minutes say.
-    if (cfg.checkpoint().save() && (last || checkpoints.due(step + 1)))
-      if (absl::Status s = checkpoints.save(step + 1, tokens_seen, quiet); !s.ok()) return s;
     if (stopping) {
       result.interrupted = true;
       break;

@@ -36,11 +36,13 @@ TEST(CheckpointRetention, KeepLastZeroKeepsEverything) {
 
 TEST(CheckpointRetention, NeverDeletesTheCheckpointJustCommitted) {
   // A run resumed from step 2 and saves step 3 while steps 5 and 6 of the
-  // abandoned run exist: step 3 is what latest points to, it stays.
+  // abandoned run exist (e.g. 6 was corrupted and the run fell back): step 3
+  // is what latest points to, it stays; the newer ones neither count towards
+  // keep_last nor are deleted, so the good older ones are not pushed out.
   const std::string root = testing::temp_root();
   for (int64_t s : {2, 5, 6}) ASSERT_TRUE(save(root, s, {.keep_last = 0}).ok());
   ASSERT_TRUE(save(root, 3, {.keep_last = 1}).ok());
-  EXPECT_EQ(steps_under(root), (std::vector<int64_t>{3, 6}));
+  EXPECT_EQ(steps_under(root), (std::vector<int64_t>{3, 5, 6}));
   EXPECT_EQ(*resolve(root, "latest"), root + "/step_00000003");
 }
 

@@ -225,3 +225,28 @@ TEST(Resume, MinutesIntervalSavesWhenDue) {
 
 }  // namespace
 }  // namespace moe::launch
+
+namespace moe::launch {
+namespace {
+
+TEST(Resume, SameShapesOtherConfigNamesTheFields) {
+  if (test::test_world().size() != 1) GTEST_SKIP() << "one-rank test";
+  const std::string dir = test_util::rank_dir("resume_config") + "/r";
+  std::filesystem::remove_all(dir);
+  const std::vector<std::string> sets = {"steps=2", "optim.schedule.warmup_steps=1"};
+  ASSERT_TRUE(train(test_util::small_run("tiny_moe.pbtxt", dir, sets), nullptr, true, nullptr).ok());
+  // Same tensor shapes, other heads and seed: refused, naming both.
+  config::TrainConfig other = test_util::small_run(
+      "tiny_moe.pbtxt", dir, {"steps=4", "optim.schedule.warmup_steps=1", "model.n_heads=8", "seed=7",
+                              "checkpoint.resume_from=latest"});
+  absl::StatusOr<TrainResult> r = train(other, nullptr, true, nullptr);
+  ASSERT_FALSE(r.ok());
+  const std::string msg(r.status().message());
+  EXPECT_NE(msg.find("n_heads"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("seed: checkpoint 1, this run 7"), std::string::npos) << msg;
+  other.mutable_checkpoint()->set_allow_config_change(true);
+  EXPECT_TRUE(train(other, nullptr, true, nullptr).ok());
+}
+
+}  // namespace
+}  // namespace moe::launch
