@@ -1,5 +1,6 @@
 #include "checkpoint/plan.h"
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -24,20 +25,30 @@ const ParamShard* param_of(const std::string& state_name, const std::vector<Para
 
 Place Place::of(const parallel::Mesh* mesh) {
   if (!mesh) return {};
-  return {mesh->rank(), mesh->tp_rank(), mesh->dp_rank(), mesh->ep_rank(), mesh->edp_rank()};
+  return {mesh->rank(),         mesh->tp_rank(),      mesh->dp_rank(),       mesh->ep_rank(),
+          mesh->edp_rank(),     mesh->sizes().world,  mesh->sizes().dp(),    mesh->sizes().edp()};
 }
 
-bool writes_model_tensor(const ShardSpec& s, const Place& p) {
-  if (s.dim < 0) {
-    // Unsharded expert parameters (EP 1) and replicated ones: one copy.
-    return p.rank == 0;
+void assign_writers(std::vector<SaveTensor>& tensors, const Place& p) {
+  // Holders of one slice: whole tensors (replicated, or experts at EP 1) are
+  // on every rank; a tp_sharded slice on its DP group; an expert slice on
+  // its EDP group. Loads are kept per kind of group: the lists a DP group
+  // (or EDP group) sees are the same on its members, so every member makes
+  // the same choices.
+  enum Kind { whole, dp_group, edp_group };
+  std::vector<int64_t> load[3] = {std::vector<int64_t>(size_t(p.world)), std::vector<int64_t>(size_t(p.dp)),
+                                  std::vector<int64_t>(size_t(p.edp))};
+  const int me[3] = {p.rank, p.dp_rank, p.edp_rank};
+  for (SaveTensor& t : tensors) {
+    const Kind k = t.shard.dim < 0                           ? whole
+                   : t.shard.cls == ParamClass::tp_sharded ? dp_group
+                   : t.shard.cls == ParamClass::expert     ? edp_group
+                                                           : whole;
+    std::vector<int64_t>& l = load[k];
+    const size_t w = size_t(std::min_element(l.begin(), l.end()) - l.begin());
+    l[w] += t.local.numel() * int64_t(dtype_size(t.local.dtype()));
+    t.write = int(w) == me[k];
   }
-  switch (s.cls) {
-    case ParamClass::tp_sharded: return p.dp_rank == 0;
-    case ParamClass::expert: return p.edp_rank == 0;
-    case ParamClass::replicated: return p.rank == 0;
-  }
-  return false;
 }
 
 absl::StatusOr<ShardSpec> state_shard(const std::string& state_name, const Tensor& t,
@@ -58,14 +69,20 @@ absl::StatusOr<std::vector<SaveTensor>> state_save_tensors(const NamedTensorList
     absl::StatusOr<ShardSpec> s = state_shard(name, t, params);
     if (!s.ok()) return s.status();
     const ParamShard& p = *param_of(name, params);
-    bool write;
-    if (s->dim >= 0) write = zero1 ? true : writes_model_tensor(*s, pl);
-    else if (!zero1) write = pl.rank == 0;
-    else if (p.shard.dim >= 0) write = p.shard.index == 0;
-    else if (p.shard.cls == ParamClass::expert) write = true;  // EP 1: the edp group is the world, one owner
-    else write = pl.tp_rank == 0;
+    bool write = false;  // without ZeRO-1: assign_writers below
+    if (!zero1) {
+    } else if (s->dim >= 0) {
+      write = true;  // the owner of this slice's state
+    } else if (p.shard.dim >= 0) {
+      write = p.shard.index == 0;
+    } else if (p.shard.cls == ParamClass::expert) {
+      write = true;  // EP 1: the edp group is the world, one owner
+    } else {
+      write = pl.tp_rank == 0;
+    }
     out.push_back({name, t, *s, write});
   }
+  if (!zero1) assign_writers(out, pl);
   return out;
 }
 

@@ -2,14 +2,16 @@
 // Who writes what: exactly one rank per distinct slice (save_checkpoint
 // rejects duplicates and gaps), and how each tensor is sliced on load.
 //
-// Model parameters and buffers (every rank holds its slice):
-//   replicated -> world rank 0; tp_sharded -> dp_rank 0 (each TP rank its
-//   slice); expert -> edp_rank 0 (each EP rank its experts).
+// Model parameters and buffers (every rank holds its slice): one writer per
+// slice among the ranks holding the same slice -- the world for whole
+// tensors, the DP group for tp_sharded slices, the EDP group for expert
+// slices -- chosen so that every rank writes about as many bytes
+// (assign_writers: greedy, largest load last, the same on every rank).
 // Optimizer state "<param>.<kind>": a tensor with the parameter's local
 // shape is sliced like the parameter; anything else (the i64 step counters)
 // is saved whole, from slice 0's holder (counters are equal across slices).
-//   Without ZeRO-1 every rank holds all state: the parameter's rule, whole
-//   tensors from world rank 0.
+//   Without ZeRO-1 every rank holds all state: writers balanced as for the
+//   parameters.
 //   With ZeRO-1 only owners hold state (Zero1::state()); one owner per
 //   slice exists in each shard group, so: sliced state -> its owner;
 //   replicated parameters' state (one owner per TP rank) -> the owner at
@@ -26,10 +28,14 @@ namespace moe::checkpoint {
 
 struct Place {
   int rank = 0, tp_rank = 0, dp_rank = 0, ep_rank = 0, edp_rank = 0;
+  int world = 1, dp = 1, edp = 1;               // group sizes
   static Place of(const parallel::Mesh* mesh);  // null: one rank
 };
 
-bool writes_model_tensor(const parallel::ShardSpec& s, const Place& p);
+// Sets each tensor's write flag: of the ranks holding the same slice (see
+// above), the one with the fewest bytes assigned so far, in list order
+// (ties: lowest rank). Every rank must pass the same list (names, shapes).
+void assign_writers(std::vector<SaveTensor>& tensors, const Place& p);
 
 // A parameter as the optimizer-state rules need it.
 struct ParamShard {
@@ -48,7 +54,8 @@ std::vector<ParamShard> param_shards(const Range& named) {
 template <typename Range>
 std::vector<SaveTensor> model_save_tensors(const Range& named, const Place& p) {
   std::vector<SaveTensor> out;
-  for (const auto& n : named) out.push_back({n.name, n.tensor, n.shard, writes_model_tensor(n.shard, p)});
+  for (const auto& n : named) out.push_back({n.name, n.tensor, n.shard, false});
+  assign_writers(out, p);
   return out;
 }
 
