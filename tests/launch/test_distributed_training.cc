@@ -23,7 +23,7 @@ void expect_same_curve(config::TrainConfig cfg, int tp, int ep) {
   absl::StatusOr<TrainResult> ref = train(cfg, nullptr, true, nullptr);
   ASSERT_TRUE(ref.ok()) << ref.status();
   // One run directory for the job (its checkpoint is one collective save).
-  cfg.set_run_dir(testing::TempDir() + "/dist_run_parallel");
+  cfg.set_run_dir(test_util::job_dir("dist_run_parallel"));
   cfg.mutable_parallel()->set_tp(tp);
   cfg.mutable_parallel()->set_ep(ep);
   parallel::Mesh mesh(world.split(0, world.rank(), "world"), tp, ep);

@@ -69,7 +69,7 @@ TEST(Resume, OneRankContinuesBitwise) {
 
 TEST(MpiResume, ExpertTimesDataParallelContinuesBitwise) {
   MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 4);
-  expect_exact_resume(fresh_dir(testing::TempDir() + "/resume_ep2dp2"), 1, 2);  // one directory for the job
+  expect_exact_resume(fresh_dir(test_util::job_dir("resume_ep2dp2")), 1, 2);  // one directory for the job
 }
 
 // Saves after `k` steps on (tp, ep, zero1) over the whole world and returns
@@ -113,7 +113,7 @@ void expect_near(const std::vector<double>& got, const std::vector<double>& want
 TEST(MpiResume, Ep4WithZero1ReshardsOntoEp2AndOneRank) {
   MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 4);
   comm::Communicator& world = test::test_world();
-  const std::string dir = fresh_dir(testing::TempDir() + "/reshard_ep4");
+  const std::string dir = fresh_dir(test_util::job_dir("reshard_ep4"));
   const int64_t k = 4;
   const std::vector<double> want = save_and_continue(dir, 1, 4, true, k);
   // Two independent 2-rank jobs (EP2, ZeRO-1 over their DP2), then every
@@ -127,7 +127,7 @@ TEST(MpiResume, Ep4WithZero1ReshardsOntoEp2AndOneRank) {
 TEST(MpiResume, Tp2ReshardsOntoTp1AndEp2) {
   MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2);
   comm::Communicator& world = test::test_world();
-  const std::string dir = fresh_dir(testing::TempDir() + "/reshard_tp2");
+  const std::string dir = fresh_dir(test_util::job_dir("reshard_tp2"));
   const int64_t k = 4;
   const std::vector<double> want = save_and_continue(dir, 2, 1, false, k);
   expect_near(resume_on(world, dir, "ep2", 1, 2, true, k), want, "TP2 -> EP2 (ZeRO-1)");

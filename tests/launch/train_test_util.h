@@ -4,6 +4,8 @@
 // fast variant of a config.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,10 +20,25 @@
 
 namespace moe::launch::test_util {
 
-inline std::string rank_dir(const std::string& name) {
-  const std::string dir = testing::TempDir() + "/" + name + "_rank" + std::to_string(moe::test::test_world().rank());
+// A directory of this job's: ctest runs test programs (and the same program
+// at several world sizes) at once, so names carry the world size, and
+// job_dir / rank_dir a per-job tag (rank 0's pid, agreed over the world).
+inline std::string job_tag() {
+  static const std::string tag = [] {
+    comm::Communicator& w = moe::test::test_world();
+    const int64_t pid = comm::all_reduce_values(w, std::vector<int64_t>{w.rank() == 0 ? int64_t(::getpid()) : 0},
+                                                comm::ReduceOp::sum)[0];
+    return "np" + std::to_string(w.size()) + "_" + std::to_string(pid);
+  }();
+  return tag;
+}
+inline std::string job_dir(const std::string& name) {
+  const std::string dir = testing::TempDir() + "/" + name + "_" + job_tag();
   std::filesystem::create_directories(dir);
   return dir;
+}
+inline std::string rank_dir(const std::string& name) {
+  return job_dir(name + "_rank" + std::to_string(moe::test::test_world().rank()));
 }
 
 inline std::string prepare_corpus() {
