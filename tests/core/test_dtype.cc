@@ -17,23 +17,15 @@
 
 #include "core/dtype_convert.h"
 #include "core/ops.h"
+#include "tests/core/float_bits.h"
 
 namespace moe {
 namespace {
 
-constexpr float kInf = std::numeric_limits<float>::infinity();
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-float from_bits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
+using test::bits;
+using test::from_bits;
+using test::kInf;
+using test::kNaN;
 float p2(int e) { return std::ldexp(1.0f, e); }  // exact 2^e
 
 // A narrow format described from its definition, plus the functions under test.

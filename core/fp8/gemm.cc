@@ -1,0 +1,53 @@
+#include "core/fp8/gemm.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace moe::fp8 {
+
+std::vector<float> gemm(const Quantized& a, const Quantized& b, int64_t chunk) {
+  const int64_t M = a.rows, K = a.cols, N = b.cols;
+  MOE_CHECK(b.rows == K, "fp8 gemm: inner dims differ: A [", M, ", ", K, "] . B [", b.rows, ", ", N, "]");
+  MOE_CHECK(chunk >= 1, "fp8 gemm: chunk must be >= 1, got ", chunk);
+  MOE_CHECK(b.layout != Layout::tile_1x128,
+            "fp8 gemm: B layout tile_1x128 varies along K inside a chunk; use per_tensor or block_128x128");
+  const bool tiled = a.layout != Layout::per_tensor || b.layout != Layout::per_tensor;
+  MOE_CHECK(!tiled || kTile % chunk == 0, "fp8 gemm: with layouts ", layout_name(a.layout), " x ",
+            layout_name(b.layout), " the chunk must divide ", kTile, ", got ", chunk);
+  MOE_CHECK(a.codes.size() == size_t(M * K) && b.codes.size() == size_t(K * N), "fp8 gemm: bad code buffers");
+
+  // FP8 values (exact in f32), without scales.
+  std::vector<float> fa(size_t(M * K)), fb(size_t(K * N));
+  for (size_t i = 0; i < fa.size(); ++i) fa[i] = from_code(a.codes[i], a.format);
+  for (size_t i = 0; i < fb.size(); ++i) fb[i] = from_code(b.codes[i], b.format);
+
+  std::vector<float> c(size_t(M * N), 0.0f);
+  const int64_t nchunks = K == 0 ? 0 : (K + chunk - 1) / chunk;
+  // Per chunk, the reciprocal of B's scale for each column n (B's scale is
+  // constant over the chunk's K range).
+  std::vector<float> inv_b(static_cast<size_t>(N));
+  std::vector<float> partial(static_cast<size_t>(N));
+#pragma omp parallel for schedule(static) firstprivate(inv_b, partial) if (M * N * K > (1 << 20))
+  for (int64_t m = 0; m < M; ++m) {
+    float* acc = c.data() + m * N;
+    for (int64_t ci = 0; ci < nchunks; ++ci) {
+      const int64_t k0 = ci * chunk, k1 = std::min(K, k0 + chunk);
+      std::fill(partial.begin(), partial.end(), 0.0f);
+      // partial[n] += fa[m,k] * fb[k,n], k increasing; per (m, n) the order is
+      // exactly the documented one, the n loop only vectorises across columns.
+      for (int64_t k = k0; k < k1; ++k) {
+        const float av = fa[size_t(m * K + k)];
+        const float* brow = fb.data() + k * N;
+        for (int64_t n = 0; n < N; ++n) partial[size_t(n)] += av * brow[n];
+      }
+      const float ia = 1.0f / a.scale_at(m, k0);
+      for (int64_t n = 0; n < N; ++n) inv_b[size_t(n)] = 1.0f / b.scale_at(k0, n);
+      for (int64_t n = 0; n < N; ++n) acc[n] = std::fma(partial[size_t(n)], ia * inv_b[size_t(n)], acc[n]);
+    }
+  }
+  return c;
+}
+
+}  // namespace moe::fp8

@@ -1,0 +1,117 @@
+#pragma once
+// FP8 quantisation with scales (issue 8), exact CPU emulation.
+//
+// Conventions (every rule here is what a CUDA kernel must reproduce):
+//   * A "scale" s multiplies the input:  q = code(saturate_rne(fl32(x * s)))
+//     i.e. x * s is rounded to f32 first, then to the FP8 value set with
+//     round-to-nearest-even and saturation to +-fmt_max (core/dtype_convert.h,
+//     the one conversion of the code base).  Dequantisation: x' = fp8(q) / s
+//     (one f32 division).  The GEMM uses 1/s (fp8/gemm.h).
+//   * Current scaling: s = fl32(fmt_max / amax); amax == 0 gives s = 1; an
+//     s that overflows f32 (amax tiny) is clamped to FLT_MAX.  With
+//     ScaleRounding::pow2_down s is rounded DOWN to a power of two
+//     (2^floor(log2(fmt_max / amax)), computed exactly), so amax * s <= fmt_max
+//     and no value saturates; the exponent is clamped to [-126, 127].
+//   * Layouts of a 2-D [rows, cols] operand (kTile = 128):
+//       per_tensor     one scale
+//       tile_1x128     scales[r, c / 128]         (activations: per row, per 128
+//                      channels along the last dim), shape rows x ceil(cols/128)
+//       block_128x128  scales[r / 128, c / 128]   (weights),
+//                      shape ceil(rows/128) x ceil(cols/128)
+//     A ragged edge tile/block uses the amax of its own (fewer) elements.
+//   * Non-finite input (inf or NaN) is an error: quantise throws moe::Error
+//     naming the tensor and the [row, col] of the first such element (row-major
+//     scan order). FP8 training treats an inf/NaN activation or weight as a
+//     bug upstream, not as something to saturate silently; gradient overflow
+//     handling (skip step) belongs to the optimizer, which must check before
+//     quantising.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace moe::fp8 {
+
+inline constexpr int64_t kTile = 128;
+
+enum class Format : uint8_t { e4m3, e5m2 };
+enum class Layout : uint8_t { per_tensor, tile_1x128, block_128x128 };
+enum class ScaleRounding : uint8_t { none, pow2_down };
+
+const char* format_name(Format f);
+const char* layout_name(Layout l);
+
+// Largest finite magnitude: 448 (e4m3fn), 57344 (e5m2).
+float format_max(Format f);
+// Saturating round-to-nearest-even f32 -> FP8 code, and code -> f32 (exact).
+// NaN maps to the NaN code (callers reject NaN before, see above).
+uint8_t to_code(float x, Format f);
+float from_code(uint8_t code, Format f);
+
+// max |x| over n values; throws moe::Error naming `name` and the flat index
+// (reported as [row, col] with the given row length `cols`) of the first
+// non-finite value.
+float amax(const float* x, int64_t n, const std::string& name = "x", int64_t cols = 0);
+
+// Current scale from an amax (finite, >= 0), see the conventions above.
+float scale_from_amax(float amax, Format f, ScaleRounding r = ScaleRounding::none);
+
+// A quantised 2-D operand [rows, cols], row-major codes.
+struct Quantized {
+  Format format = Format::e4m3;
+  Layout layout = Layout::per_tensor;
+  int64_t rows = 0, cols = 0;
+  std::vector<uint8_t> codes;   // rows * cols
+  std::vector<float> scales;    // scale_rows() * scale_cols(), row-major
+  float amax = 0;               // max |x| of the whole input (for delayed scaling)
+
+  int64_t scale_rows() const;
+  int64_t scale_cols() const;
+  // Scale that applies to element [r, c].
+  float scale_at(int64_t r, int64_t c) const;
+  float value(int64_t r, int64_t c) const { return from_code(codes[size_t(r * cols + c)], format); }
+};
+
+// Scale grid shape of a layout for a [rows, cols] operand.
+int64_t scale_rows(Layout l, int64_t rows);
+int64_t scale_cols(Layout l, int64_t cols);
+
+// Current scaling in any layout: each tile's scale from that tile's amax.
+Quantized quantize(const float* x, int64_t rows, int64_t cols, Format f, Layout l,
+                   ScaleRounding r = ScaleRounding::none, const std::string& name = "x");
+// Per-tensor quantisation with a given scale (delayed scaling); values beyond
+// fmt_max / scale saturate. scale must be finite and > 0. Also records amax.
+Quantized quantize_with_scale(const float* x, int64_t rows, int64_t cols, Format f, float scale,
+                              const std::string& name = "x");
+// x'[r, c] = fp8(q[r, c]) / scale_at(r, c), row-major rows * cols.
+std::vector<float> dequantize(const Quantized& q);
+
+// Tensor forms: x must be f32, CPU, contiguous, dim >= 1; it is viewed as
+// [numel / last, last] (the last dim is the channel dim).
+Quantized quantize(const Tensor& x, Format f, Layout l, ScaleRounding r = ScaleRounding::none,
+                   const std::string& name = "x");
+
+// Delayed scaling state: the amaxes of the last `length` steps (zeros at
+// start). scale() uses the max of the history; update(amax) is called after
+// the step that used the scale (pushes the newest, drops the oldest). Part of
+// the checkpoint: values() (oldest first) and the constructor from values.
+class AmaxHistory {
+ public:
+  explicit AmaxHistory(int64_t length);
+  explicit AmaxHistory(std::vector<float> values);  // oldest first; non-empty
+
+  int64_t length() const { return int64_t(hist_.size()); }
+  float max_amax() const;
+  // scale_from_amax(max_amax(), f, r): 1 while the history is all zero.
+  float scale(Format f, ScaleRounding r = ScaleRounding::none) const;
+  // amax must be finite and >= 0.
+  void update(float amax);
+  std::vector<float> values() const;  // oldest first
+
+ private:
+  std::vector<float> hist_;  // ring buffer
+  int64_t head_ = 0;         // index of the oldest entry
+};
+
+}  // namespace moe::fp8
