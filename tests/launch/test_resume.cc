@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "checkpoint/checkpoint.h"
+#include "tests/checkpoint/ckpt_test_util.h"
 #include "launch/trainer.h"
 #include "tests/launch/train_test_util.h"
 #include "tests/mpi_test_util.h"
@@ -160,15 +161,7 @@ namespace {
 
 // Flips one byte in the middle of `file`.
 void corrupt(const std::string& file) {
-  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(0, std::ios::end);
-  const std::streamoff mid = f.tellg() / 2;
-  f.seekg(mid);
-  char c = 0;
-  f.read(&c, 1);
-  c = char(c ^ 0x5a);
-  f.seekp(mid);
-  f.write(&c, 1);
+  checkpoint::testing::flip_byte(file, int64_t(std::filesystem::file_size(file) / 2));
 }
 
 TEST(Resume, CorruptLatestFallsBackOrStops) {
