@@ -4,6 +4,9 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "checkpoint/slice_file.h"
+#include "core/autograd.h"
+#include "core/ops.h"
 
 namespace moe::checkpoint {
 namespace {
@@ -91,8 +94,19 @@ absl::Status load_state_tensors(const std::string& step_dir, const CheckpointMet
   for (const auto& [name, t] : state) {
     absl::StatusOr<ShardSpec> s = state_shard(name, t, params);
     if (!s.ok()) return s.status();
-    Tensor into = t;
+    // Moments saved in another float dtype (optim.moment_dtype changed) are
+    // read as saved and converted: f32 -> bf16 rounds to nearest even,
+    // bf16 -> f32 is exact.
+    const TensorRecord* rec = find_tensor(meta, name);
+    const absl::StatusOr<DType> saved = rec ? dtype_from_name(rec->dtype()) : t.dtype();
+    const bool convert = saved.ok() && *saved != t.dtype() && is_floating(*saved) && is_floating(t.dtype());
+    Tensor into = convert ? empty(t.shape(), *saved) : t;
     if (absl::Status st = load_tensor(step_dir, meta, name, *s, into); !st.ok()) return st;
+    if (convert) {
+      NoGradGuard no_grad;
+      Tensor dst = t;
+      copy_(dst, into);
+    }
   }
   return absl::OkStatus();
 }

@@ -70,7 +70,9 @@ absl::StatusOr<std::vector<SaveTensor>> state_save_tensors(const NamedTensorList
                                                            const std::vector<ParamShard>& params, const Place& p,
                                                            bool zero1);
 // Loads every state tensor in place (live tensors from state()), each with
-// state_shard(); errors name the tensor.
+// state_shard(); errors name the tensor. A floating tensor saved in another
+// floating dtype (the moments after a change of optim.moment_dtype) is
+// converted (round to nearest even).
 absl::Status load_state_tensors(const std::string& step_dir, const CheckpointMeta& meta, const NamedTensorList& state,
                                 const std::vector<ParamShard>& params);
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/matmul_precision.h"
 #include "core/tensor.h"
 
 namespace moe {
@@ -112,12 +113,33 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
 // ---------------- linear algebra (ops/linalg.cc) ----------------
 // a [..., M, K] @ b [..., K, N]; 1-D operands as in numpy; batch dims
 // broadcast. Transposed (column-major) operands go to BLAS as transposes.
+// f32 products (these three ops, forward and backward) run at the thread's
+// MatmulPrecision (core/matmul_precision.h) of the forward.
 Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor bmm(const Tensor& a, const Tensor& b);  // [B,M,K] @ [B,K,N], no broadcasting
 // Grouped GEMM (the MoE experts): the rows of x [R, K] form consecutive groups
 // of group_rows[g] rows (summing to R); output rows of group g are
 // x_g @ w[g] for w [G, K, N]. Returns [R, N]; empty groups are allowed.
 Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_rows);
+
+// ---------------- FP8 linear layers (ops/fp8.cc; recipes: core/fp8/recipe.h) ----------------
+// y = x [..., K] @ w [K, N] (f32) whose forward (y = x w), input-gradient
+// (dx = dy w^T) and weight-gradient (dw = x^T dy) GEMMs each run as an
+// emulated FP8 GEMM (core/fp8/linear.h) when the recipe selects that pass,
+// else as matmul at the forward's MatmulPrecision. Straight-through: the
+// gradients are those of x w, computed from quantised operands, and reach the
+// f32 x and w. per_tensor_delayed needs `state` (one group): its scales are
+// used, and passes that build a graph record their amaxes into it.
+namespace fp8 {
+struct GemmRecipe;
+class DelayedScaling;
+}  // namespace fp8
+Tensor fp8_matmul(const Tensor& x, const Tensor& w, const fp8::GemmRecipe& recipe,
+                  fp8::DelayedScaling* state = nullptr);
+// grouped_matmul with each group (expert) an FP8 linear of its own: w[g] its
+// own 128x128 blocks or per-tensor scale, group g of `state` (G groups).
+Tensor fp8_grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_rows,
+                          const fp8::GemmRecipe& recipe, fp8::DelayedScaling* state = nullptr);
 
 // ---------------- neural-network ops (ops/nn.cc) ----------------
 // y = x * rsqrt(mean(x^2, -1) + eps) * weight; weight [D], x [..., D].

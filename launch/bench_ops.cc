@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/cpu/gemm_bf16.h"
 #include "core/ops.h"
 #include "core/parallel.h"
 #include "launch/bench.h"
@@ -122,7 +123,9 @@ void print_row(const char* op, const std::string& shape, double ours, double ref
               unit, ours / ref);
 }
 
-void bench_sgemm(int64_t M, int64_t N, int64_t K, int repeats) {
+// Ours at `precision` against a direct all-thread cblas_sgemm of the same
+// f32 product (so a bf16 row shows what the bf16 kernels gain over f32 BLAS).
+void bench_sgemm(int64_t M, int64_t N, int64_t K, int repeats, MatmulPrecision precision = MatmulPrecision::fp32) {
   const Tensor a = randn({M, K}, 1), b = randn({K, N}, 2);
   Tensor c = empty({M, N});
   const float* pa = a.data<float>();
@@ -136,8 +139,9 @@ void bench_sgemm(int64_t M, int64_t N, int64_t K, int repeats) {
                 pc, int(N));
     openblas_set_num_threads(1);
   };
+  const MatmulPrecisionScope scope(precision);
   auto ours = [&] { Tensor y = matmul(a, b); };
-  // Sanity: ours computes the same product.
+  // Sanity: ours computes the same product (to bf16 operand rounding when bf16).
   const Tensor y = matmul(a, b);
   direct();
   double err = 0, mag = 0;
@@ -145,11 +149,13 @@ void bench_sgemm(int64_t M, int64_t N, int64_t K, int repeats) {
     err = std::max(err, double(std::fabs(y.data<float>()[i] - pc[i])));
     mag = std::max(mag, double(std::fabs(pc[i])));
   }
-  if (err > 1e-4 * mag) std::printf("WARNING: matmul differs from cblas_sgemm by %g (max |c| %g)\n", err, mag);
+  const double tol = precision == MatmulPrecision::bf16 ? 2e-2 : 1e-4;
+  if (err > tol * mag) std::printf("WARNING: matmul differs from cblas_sgemm by %g (max |c| %g)\n", err, mag);
   const Timing t = measure(ours, direct, repeats, /*settle_s=*/0.25);
   const double gflop = 2.0 * double(M) * double(N) * double(K) * 1e-9;
-  print_row("sgemm", std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K), gflop / t.ours,
-            gflop / t.ref, "GFLOP/s", "sgemm");
+  print_row(precision == MatmulPrecision::bf16 ? "bf16 mm" : "sgemm",
+            std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K), gflop / t.ours, gflop / t.ref,
+            "GFLOP/s", "sgemm");
 }
 
 // Memory-bound op moving `bytes` (read + written) against a parallel memcpy
@@ -184,6 +190,16 @@ int run_ops(const std::vector<std::string>& args) {
   for (auto [m, n, k] : {std::array<int64_t, 3>{768, 128, 512}, {3072, 384, 1536}, {4096, 4096, 4096}}) {
     bench_sgemm(m, n, k, o.repeats);
     std::fflush(stdout);
+  }
+  // model.matmul_precision = BF16 at the dense reference's shapes (tokens x
+  // d_model x d_model, the SwiGLU up projection) and a large one.
+  if (cpu::bf16_kernels_enabled()) {
+    for (auto [m, n, k] : {std::array<int64_t, 3>{768, 128, 128}, {768, 344, 128}, {3072, 384, 1536}}) {
+      bench_sgemm(m, n, k, o.repeats, MatmulPrecision::bf16);
+      std::fflush(stdout);
+    }
+  } else {
+    std::printf("bf16 mm   (no AVX-512 BF16 on this CPU: bf16 runs as rounded operands on the f32 path)\n");
   }
   const double f = sizeof(float);
   {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "checkpoint/checkpoint.h"
@@ -89,9 +90,13 @@ absl::StatusOr<ResumePoint> TrainCheckpoints::resume() {
     for (model::Named& n : model_.named_parameters())
       if (absl::Status s = checkpoint::load_tensor(pick->step_dir, *meta, n.name, n.shard, n.tensor); !s.ok())
         return s;
-    for (model::Named& n : model_.named_buffers())
+    for (model::Named& n : model_.named_buffers()) {
+      // A run that turned delayed FP8 scaling on (with allow_config_change)
+      // starts the histories the checkpoint lacks empty, as a fresh run does.
+      if (absl::EndsWith(n.name, ".fp8_amax_history") && !checkpoint::find_tensor(*meta, n.name)) continue;
       if (absl::Status s = checkpoint::load_tensor(pick->step_dir, *meta, n.name, n.shard, n.tensor); !s.ok())
         return s;
+    }
     const std::vector<checkpoint::ParamShard> shards = checkpoint::param_shards(model_.named_parameters());
     if (absl::Status s = checkpoint::load_state_tensors(pick->step_dir, *meta, updater_.optimizer().state(), shards);
         !s.ok())

@@ -55,6 +55,7 @@ void check_attention(const config::ModelConfig& m, Violations& v) {
     v.positive("model.mla.v_head_dim", a.v_head_dim());
     if (v.positive("model.mla.qk_rope_head_dim", a.qk_rope_head_dim()) && a.qk_rope_head_dim() % 2 != 0)
       v.add("model.mla.qk_rope_head_dim = ", a.qk_rope_head_dim(), " must be even (RoPE rotates pairs)");
+    if (m.qk_norm()) v.add("model.qk_norm = true is for GQA/MHA attention, not model.attention = ATTENTION_MLA");
     return;
   }
   const bool kv_ok = v.non_negative("model.n_kv_heads", m.n_kv_heads());
@@ -112,6 +113,23 @@ void check_moe(const config::MoeConfig& m, Violations& v) {
   v.in_range("model.moe.protected_sequence_fraction", m.protected_sequence_fraction(), 0, 1);
 }
 
+// FP8 GEMMs (model.fp8; model/fp8_gemms.h). FP8 dispatch (model.fp8.dispatch)
+// is independent of the recipe.
+void check_fp8(const config::Fp8Config& f, Violations& v) {
+  if (f.recipe() == config::FP8_OFF) return;
+  const std::string& recipe = config::Fp8Recipe_Name(f.recipe());
+  if (v.positive("model.fp8.promotion_interval", f.promotion_interval()) && f.recipe() == config::FP8_TILEWISE &&
+      128 % f.promotion_interval() != 0)
+    v.add("model.fp8.promotion_interval = ", f.promotion_interval(),
+          " must divide 128 with FP8_TILEWISE (each promotion chunk must lie inside one 128-wide scale tile)");
+  if (f.recipe() == config::FP8_PER_TENSOR_DELAYED) v.positive("model.fp8.amax_history_len", f.amax_history_len());
+  if (!f.attention_proj() && !f.dense_mlp() && !f.experts())
+    v.add("model.fp8.recipe = ", recipe,
+          " but no GEMM is selected (model.fp8.attention_proj, dense_mlp and experts are all false)");
+  if (!f.fprop() && !f.dgrad() && !f.wgrad())
+    v.add("model.fp8.recipe = ", recipe, " but no pass is selected (model.fp8.fprop, dgrad and wgrad are all false)");
+}
+
 void check_model(const config::ModelConfig& m, Violations& v) {
   v.positive("model.vocab_size", m.vocab_size());
   v.positive("model.d_model", m.d_model());
@@ -130,6 +148,11 @@ void check_model(const config::ModelConfig& m, Violations& v) {
   v.non_negative("model.mtp.depth", m.mtp().depth());
   v.non_negative("model.mtp.weight", m.mtp().weight());
   if (m.has_moe()) check_moe(m.moe(), v);
+  // FP8 dispatch quantises the rows of the MoE all-to-all, whatever the GEMM
+  // recipe (FP8_OFF included); without routed experts nothing is dispatched.
+  if (m.fp8().dispatch() && !model::has_moe(m))
+    v.add("model.fp8.dispatch = true but the model has no routed experts (nothing is dispatched)");
+  check_fp8(m.fp8(), v);
 }
 
 void check_optim(const config::OptimizerConfig& o, int64_t steps, Violations& v) {
@@ -161,6 +184,15 @@ void check_optim(const config::OptimizerConfig& o, int64_t steps, Violations& v)
   v.non_negative("optim.muon.qk_clip_threshold", mu.qk_clip_threshold());
 }
 
+// QK-Clip rescales W_q / W_k per head; a per-head RMSNorm after them undoes
+// any such scale, and its weights are shared by the heads.
+void check_qk_clip(const config::TrainConfig& c, Violations& v) {
+  const bool clip = c.optim().kind() == config::OPTIMIZER_MUON && c.optim().muon().qk_clip_threshold() > 0;
+  if (clip && c.model().qk_norm())
+    v.add("optim.muon.qk_clip_threshold = ", c.optim().muon().qk_clip_threshold(),
+          " (QK-Clip) cannot be used with model.qk_norm = true: the per-head norm cancels the rescaled W_q / W_k");
+}
+
 void check_run(const config::TrainConfig& c, Violations& v) {
   v.positive("steps", c.steps());
   if (c.seq_len() < 1 || c.seq_len() > c.model().max_seq_len())
@@ -185,6 +217,46 @@ void check_run(const config::TrainConfig& c, Violations& v) {
   v.non_negative("checkpoint.keep_last", c.checkpoint().keep_last());
   v.non_negative("checkpoint.keep_every", c.checkpoint().keep_every());
   v.non_negative("checkpoint.every_minutes", c.checkpoint().every_minutes());
+}
+
+}  // namespace
+
+namespace {
+
+// FP8 under tensor parallelism. A per-tensor scale of a TP rank's slice
+// (weight, or the row-parallel input) would be the slice's, not the
+// tensor's: refused. Tile-wise scales are per 128 channels (per 128x128
+// block), so they equal one rank's when every TP-split dimension of an FP8
+// GEMM gives each rank whole 128-channel tiles.
+void check_fp8_tensor_parallel(const config::ModelConfig& m, int tp, Violations& v) {
+  const config::Fp8Config& f = m.fp8();
+  if (f.recipe() == config::FP8_OFF) return;
+  const bool dense_ffn = !model::has_moe(m) || m.first_k_dense() > 0;
+  if (f.recipe() != config::FP8_TILEWISE) {
+    if (f.attention_proj() || (f.dense_mlp() && dense_ffn))
+      v.add("model.fp8.recipe = ", config::Fp8Recipe_Name(f.recipe()),
+            " is not supported with parallel.tp > 1 (a TP rank would scale its slice of each weight by the slice's "
+            "amax); use FP8_TILEWISE or tp = 1");
+    return;
+  }
+  auto split = [&](const char* what, int64_t dim) {
+    if (dim % (128 * int64_t(tp)) != 0)
+      v.add("model.fp8.recipe = FP8_TILEWISE with parallel.tp = ", tp, ": ", what, " = ", dim,
+            " must be a multiple of 128 x tp = ", 128 * int64_t(tp),
+            " (each TP rank must hold whole 128-channel scale tiles)");
+  };
+  if (f.attention_proj()) {
+    if (m.attention() == config::ATTENTION_MLA) {
+      const auto& a = m.mla();
+      split("n_heads x (qk_nope_head_dim + qk_rope_head_dim)", m.n_heads() * (a.qk_nope_head_dim() + a.qk_rope_head_dim()));
+      split("n_heads x (qk_nope_head_dim + v_head_dim)", m.n_heads() * (a.qk_nope_head_dim() + a.v_head_dim()));
+      split("n_heads x v_head_dim", m.n_heads() * a.v_head_dim());
+    } else {
+      split("n_heads x head_dim", m.n_heads() * model::head_dim(m));
+      split("n_kv_heads x head_dim", model::kv_heads(m) * model::head_dim(m));
+    }
+  }
+  if (f.dense_mlp() && dense_ffn) split("model.ffn_dim", m.ffn_dim());
 }
 
 }  // namespace
@@ -215,6 +287,7 @@ absl::Status validate_layout(const config::TrainConfig& c, int world) {
     if (p.tp() > 1 && c.optim().kind() == config::OPTIMIZER_MUON)
       v.add("optim.kind = OPTIMIZER_MUON is not supported with parallel.tp > 1 (Newton-Schulz needs the whole "
             "matrix; a TP rank holds a slice)");
+    if (p.tp() > 1) check_fp8_tensor_parallel(m, int(p.tp()), v);
     if (p.tp() > 1 && m.has_mtp() && m.mtp().depth() > 0)
       v.add("model.mtp.depth = ", m.mtp().depth(), ": multi-token prediction is not supported with parallel.tp > 1");
     if (moe && p.ep() > 1) {
@@ -239,6 +312,7 @@ absl::Status validate(const config::TrainConfig& cfg, int64_t dataset_max_token)
   Violations v;
   check_model(cfg.model(), v);
   check_optim(cfg.optim(), cfg.steps(), v);
+  check_qk_clip(cfg, v);
   check_run(cfg, v);
   if (dataset_max_token >= 0 && cfg.model().vocab_size() <= dataset_max_token)
     v.add("model.vocab_size ", cfg.model().vocab_size(), " is smaller than the dataset's largest token ",

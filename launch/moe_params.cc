@@ -18,7 +18,8 @@
 ABSL_FLAG(std::string, preset, "",
           "model preset (deepseek-v3, deepseek-v2, mixtral-8x7b, qwen3-235b-a22b, tiny-moe, ...)");
 ABSL_FLAG(std::string, config, "", "training config (protobuf text), instead of --preset");
-ABSL_FLAG(std::vector<std::string>, set, {}, "override field=value (repeatable; with --preset: model.* fields)");
+ABSL_FLAG(std::vector<std::string>, set, {},
+          "override field=value (repeatable; with --preset: model.* fields, optim.moment_dtype)");
 ABSL_FLAG(int64_t, tp, 1, "tensor-parallel ranks");
 ABSL_FLAG(int64_t, ep, 1, "expert-parallel ranks");
 ABSL_FLAG(int64_t, dp, 1, "data-parallel ranks");
@@ -88,6 +89,8 @@ moe::model::MemoryLayout layout_from_flags(const moe::config::TrainConfig& cfg, 
   l.dp = absl::GetFlag(FLAGS_dp);
   l.zero1 = absl::GetFlag(FLAGS_zero1);
   l.bf16_compute_copy = absl::GetFlag(FLAGS_bf16_copy);
+  // The moment dtype is the config's (with --preset: --set optim.moment_dtype=MOMENT_BF16).
+  l.bf16_moments = cfg.optim().moment_dtype() == moe::config::MOMENT_BF16;
   const int64_t micro = cfg.micro_batch_size() > 0 ? cfg.micro_batch_size() : cfg.global_batch_size();
   l.micro_batch = absl::GetFlag(FLAGS_micro_batch) > 0 ? absl::GetFlag(FLAGS_micro_batch) : (from_file ? micro : 1);
   l.seq_len = absl::GetFlag(FLAGS_seq_len) > 0 ? absl::GetFlag(FLAGS_seq_len) : cfg.seq_len();
@@ -148,7 +151,7 @@ void print_memory(const moe::model::MemoryLayout& l, const moe::model::MemoryPer
               count(double(m.expert_params)).c_str());
   std::printf("  fp32 master        %s\n", bytes(m.master_bytes).c_str());
   std::printf("  fp32 gradients     %s\n", bytes(m.grad_bytes).c_str());
-  std::printf("  Adam m, v          %s\n", bytes(m.optimizer_bytes).c_str());
+  std::printf("  Adam m, v (%s)   %s\n", l.bf16_moments ? "bf16" : "fp32", bytes(m.optimizer_bytes).c_str());
   if (l.bf16_compute_copy) std::printf("  bf16 copy          %s\n", bytes(m.compute_copy_bytes).c_str());
   std::printf("  activations        %s (estimate, one micro-batch)\n", bytes(m.activation_bytes).c_str());
   std::printf("  total              %s\n", bytes(m.total_bytes()).c_str());

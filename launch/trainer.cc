@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "comm/communicator.h"
+#include "core/cpu/gemm_bf16.h"
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
@@ -67,17 +68,27 @@ double evaluate(model::Transformer& m, const data::BatchSampler& sampler, const 
   return comm::all_reduce_values(mesh.world(), std::vector<double>{total / double(n)}, comm::ReduceOp::avg)[0];
 }
 
-// MuonClip: after the update, rescale W_q / W_k of every head whose largest
-// logit in this step exceeded the threshold (optim/qk_clip.h). The maxima
-// are taken over the DP replicas so that every replica clips alike (a TP
-// rank holds its own heads).
+// One attention layer's QK-Clip with its heads' maxima (optim/qk_clip.h).
+void clip_attention(model::Attention& a, const std::vector<double>& max_logits, double threshold) {
+  if (auto* g = dynamic_cast<model::GqaAttention*>(&a)) {
+    Tensor wq = g->wq().weight(), wk = g->wk().weight();
+    optim::qk_clip(wq, wk, g->heads(), g->head_dim(), g->head_dim(), max_logits, threshold);
+  } else if (auto* m = dynamic_cast<model::MlaAttention*>(&a)) {
+    Tensor wq = m->query_heads().weight(), wkv_b = m->wkv_b().weight();
+    optim::qk_clip_mla(wq, wkv_b, m->heads(), {m->nope_dim(), m->rope_dim(), m->v_dim()}, max_logits, threshold);
+  } else {
+    MOE_CHECK(false, "QK-Clip: unknown attention kind");
+  }
+}
+
+// MuonClip: after the update, rescale the query/key weights of every head
+// whose largest logit in this step exceeded the threshold. The maxima are
+// taken over the DP replicas so that every replica clips alike (a TP rank
+// holds its own heads).
 void apply_qk_clip(model::Transformer& m, parallel::Mesh& mesh, double threshold) {
   for (model::Attention* a : m.attentions()) {
-    auto* g = dynamic_cast<model::GqaAttention*>(a);
-    if (!g || a->max_logits().empty()) continue;
-    const std::vector<double> mx = comm::all_reduce_values(mesh.dp(), a->max_logits(), comm::ReduceOp::max);
-    Tensor wq = g->wq().weight(), wk = g->wk().weight();
-    optim::qk_clip(wq, wk, g->heads(), g->head_dim(), g->head_dim(), mx, threshold);
+    if (a->max_logits().empty()) continue;
+    clip_attention(*a, comm::all_reduce_values(mesh.dp(), a->max_logits(), comm::ReduceOp::max), threshold);
     a->reset_max_logits();
   }
 }
@@ -138,9 +149,6 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
       return absl::InvalidArgumentError(absl::StrCat("the mesh (tp ", mesh.sizes().tp, ", ep ", mesh.sizes().ep,
                                                      ") differs from parallel.tp / parallel.ep in the config"));
     qk_clip = cfg.optim().kind() == config::OPTIMIZER_MUON ? cfg.optim().muon().qk_clip_threshold() : 0.0;
-    if (qk_clip > 0 && cfg.model().attention() != config::ATTENTION_GQA)
-      return absl::UnimplementedError("optim.muon.qk_clip_threshold > 0: QK-Clip is implemented for GQA/MHA "
-                                      "attention only, not model.attention = ATTENTION_MLA");
     if (lead)
       if (absl::Status s = write_resolved_config(cfg, cfg.run_dir()); !s.ok()) return s;
     absl::StatusOr<data::BatchSampler> ts = data::BatchSampler::create(*train_data, cfg.seq_len(), cfg.data().seed());
@@ -175,6 +183,11 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
                 static_cast<long long>(m.num_parameters()), mesh.world().size(), mesh.sizes().dp(), mesh.sizes().tp,
                 mesh.sizes().ep, num_threads(), static_cast<long long>(cfg.steps()),
                 static_cast<long long>(cfg.global_batch_size()), static_cast<long long>(cfg.seq_len()));
+  if (!quiet && cfg.model().matmul_precision() == config::MATMUL_BF16)
+    std::printf("matmul precision bf16: %s\n", cpu::bf16_kernels_enabled()
+                                                    ? "AVX-512 BF16 kernels"
+                                                    : "no AVX-512 BF16 on this CPU, so operands are rounded to bf16 "
+                                                      "and multiplied on the f32 path (slower than fp32)");
 
   const int64_t G = cfg.global_batch_size();
   const Shard shard = dp_shard(mesh, G);
@@ -230,6 +243,7 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
       for (model::MoeLayer* l : moe_layers)
         l->pending_load() = parallel::all_reduce_load_counts(mesh, std::move(l->pending_load()));
       m.update_selection_biases();
+      m.update_fp8_scaling();  // delayed FP8 scaling: the step's amaxes into the histories
     }
 
     const double dt = now_s() - t0;

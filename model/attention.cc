@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/autograd.h"
+#include "core/error.h"
 
 #include "core/ops.h"
 #include "model/dims.h"
@@ -40,12 +41,24 @@ GqaAttention::GqaAttention(const config::ModelConfig& c, double out_std, const L
   child("wk", &wk_);
   child("wv", &wv_);
   child("wo", &wo_);
+  if (c.qk_norm()) {
+    q_norm_ = std::make_unique<RMSNorm>(head_dim_, c.norm_eps());
+    k_norm_ = std::make_unique<RMSNorm>(head_dim_, c.norm_eps());
+    child("q_norm", q_norm_.get());
+    child("k_norm", k_norm_.get());
+  }
+}
+
+Tensor GqaAttention::rotated_heads(const Tensor& x, const Linear& w, const RMSNorm* norm, int64_t n) const {
+  Tensor h = view(w.forward(x), {x.size(0), x.size(1), n, head_dim_});
+  if (norm) h = norm->forward(h);
+  return rope(h, rope_theta_, rope_style_);
 }
 
 Tensor GqaAttention::forward(const Tensor& x) const {
   const int64_t B = x.size(0), T = x.size(1);
-  const Tensor q = rope(view(wq_.forward(x), {B, T, heads_, head_dim_}), rope_theta_, rope_style_);
-  const Tensor k = rope(view(wk_.forward(x), {B, T, kv_heads_, head_dim_}), rope_theta_, rope_style_);
+  const Tensor q = rotated_heads(x, wq_, q_norm_.get(), heads_);
+  const Tensor k = rotated_heads(x, wk_, k_norm_.get(), kv_heads_);
   const Tensor v = view(wv_.forward(x), {B, T, kv_heads_, head_dim_});
   record_max_logits(q, k, 0.0, window_);
   const Tensor o = scaled_dot_product_attention(q, k, v, 0.0, window_);
@@ -67,6 +80,7 @@ MlaAttention::MlaAttention(const config::ModelConfig& c, double out_std, const L
       kv_norm_(kv_lora_, c.norm_eps()),
       wkv_b_(kv_lora_, c.n_heads() * (nope_ + v_dim_), c.init_std(), layout.tp_split(1)),
       wo_(c.n_heads() * v_dim_, c.d_model(), out_std, layout.tp_split(0)) {
+  MOE_CHECK(!c.qk_norm(), "model.qk_norm is for GQA/MHA attention, not ATTENTION_MLA");
   const int64_t qk = c.n_heads() * (nope_ + rope_dim_);
   if (q_lora_ > 0) {
     wq_a_ = std::make_unique<Linear>(c.d_model(), q_lora_, c.init_std());
@@ -99,8 +113,9 @@ Tensor MlaAttention::forward(const Tensor& x) const {
   const Tensor kv = view(wkv_b_.forward(c_kv), {B, T, H, nope_ + v_dim_});
   const Tensor k_full = cat({narrow(kv, 3, 0, nope_), expand(k_rope, {B, T, H, rope_dim_})}, 3);
   const Tensor v = narrow(kv, 3, nope_, v_dim_);
-  const Tensor o = scaled_dot_product_attention(q_full, k_full, v, 1.0 / std::sqrt(double(nope_ + rope_dim_)),
-                                                window_);
+  const double scale = 1.0 / std::sqrt(double(nope_ + rope_dim_));
+  record_max_logits(q_full, k_full, scale, window_);  // the whole score q_nope.k_nope + q_rope.k_rope
+  const Tensor o = scaled_dot_product_attention(q_full, k_full, v, scale, window_);
   return wo_.forward(reshape(o, {B, T, H * v_dim_}));
 }
 

@@ -31,7 +31,9 @@ class Attention : public Module {
 };
 
 // q = x Wq, k = x Wk, v = x Wv with H query heads and Hkv key/value heads
-// (H % Hkv == 0), RoPE on q and k, causal SDPA, output x Wo.
+// (H % Hkv == 0), RoPE on q and k, causal SDPA, output x Wo. With qk_norm
+// (Qwen3) each q and k head is RMS-normalised over head_dim before RoPE, by
+// q_norm / k_norm weights [head_dim] shared by the heads (replicated under TP).
 class GqaAttention : public Attention {
  public:
   // With tensor parallelism this rank holds heads [tp_rank * H/TP, ...) and
@@ -43,13 +45,17 @@ class GqaAttention : public Attention {
   const Linear& wk() const { return wk_; }
   int64_t heads() const { return heads_; }
   int64_t head_dim() const { return head_dim_; }
+  bool qk_norm() const { return q_norm_ != nullptr; }
 
  private:
+  // x W viewed as n heads [B, T, n, head_dim], RMS-normalised (norm != null), then rotated.
+  Tensor rotated_heads(const Tensor& x, const Linear& w, const RMSNorm* norm, int64_t n) const;
   int64_t heads_, kv_heads_, head_dim_;
   double rope_theta_;
   RopeStyle rope_style_;
   int64_t window_;
   Linear wq_, wk_, wv_, wo_;
+  std::unique_ptr<RMSNorm> q_norm_, k_norm_;
 };
 
 // MLA (DeepSeek-V2 §2.1): keys and values come from a joint low-rank latent
@@ -64,6 +70,17 @@ class MlaAttention : public Attention {
   // (W_kv_a, W_q_a, their norms) are replicated.
   MlaAttention(const config::ModelConfig& c, double out_std, const Layout& layout = {});
   Tensor forward(const Tensor& x) const override;
+  // What QK-Clip rescales (weights are [in, out], so a head's parts are
+  // column blocks): the projection holding each head's query, W_uq (wq_b)
+  // with q_lora_rank > 0 else W_q, head h = [q_nope | q_rope] columns of
+  // h * (nope + rope); and the up-projection W_kv_b, head h = [k_nope | v]
+  // columns of h * (nope + v). The shared rotary key lives in W_kv_a.
+  const Linear& query_heads() const { return q_lora_ > 0 ? *wq_b_ : *wq_; }
+  const Linear& wkv_b() const { return wkv_b_; }
+  int64_t heads() const { return heads_; }
+  int64_t nope_dim() const { return nope_; }
+  int64_t rope_dim() const { return rope_dim_; }
+  int64_t v_dim() const { return v_dim_; }
 
  private:
   int64_t heads_, q_lora_, kv_lora_, nope_, rope_dim_, v_dim_;

@@ -1,6 +1,7 @@
 #include "model/dispatcher.h"
 
 #include "core/ops.h"
+#include "model/fp8_dispatch.h"
 
 namespace moe::model {
 
@@ -9,6 +10,7 @@ Dispatched LocalDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) 
   const Tensor index = from_vector(idx, {int64_t(idx.size())}, DType::i64);
   Dispatched d;
   d.rows = index_select(x, 0, index);
+  if (fp8_) d.rows = fp8_round_trip(d.rows);
   d.local_rows = plan.expert_rows;
   return d;
 }

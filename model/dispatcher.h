@@ -34,11 +34,17 @@ class Dispatcher {
 };
 
 // One rank owns every expert: dispatch gathers rows by plan.tokens, combine
-// is the identity (rows are already in plan order).
+// is the identity (rows are already in plan order). With fp8 (FP8 dispatch,
+// model/fp8_dispatch.h) the rows get the quantise-dequantise the EP wire
+// applies, so one rank and EP ranks compute on the same values.
 class LocalDispatcher final : public Dispatcher {
  public:
+  explicit LocalDispatcher(bool fp8 = false) : fp8_(fp8) {}
   Dispatched dispatch(const Tensor& x, const DispatchPlan& plan) override;
   Tensor combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan& plan) override;
+
+ private:
+  bool fp8_;
 };
 
 }  // namespace moe::model

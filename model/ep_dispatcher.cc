@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/phase_timer.h"
+#include "model/fp8_dispatch.h"
 
 namespace moe::model {
 
@@ -15,8 +16,8 @@ int64_t EpDispatcher::rows_to_peers(const std::vector<int64_t>& rows_per_peer) c
   return n;
 }
 
-EpDispatcher::EpDispatcher(comm::Communicator& ep, int64_t experts)
-    : ep_(ep), experts_(experts), local_experts_(experts / ep.size()) {
+EpDispatcher::EpDispatcher(comm::Communicator& ep, int64_t experts, bool fp8)
+    : ep_(ep), experts_(experts), local_experts_(experts / ep.size()), fp8_(fp8) {
   MOE_CHECK(experts % ep.size() == 0, "EpDispatcher: ", experts, " experts do not split over ", ep.size(),
             " EP ranks");
 }
@@ -51,8 +52,10 @@ Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
   // 2. Payload: the plan's rows are sorted by expert, hence by destination.
   std::vector<double> idx(plan.tokens.begin(), plan.tokens.end());
   const Tensor rows = index_select(x, 0, from_vector(idx, {int64_t(idx.size())}, DType::i64));
-  prof::add_bytes(prof::Phase::dispatch, rows_to_peers(d.send_rows) * x.size(1) * int64_t(dtype_size(x.dtype())));
-  const Tensor arrived = comm::all_to_all(ep_, rows, d.send_rows, d.recv_rows);  // by (src, local expert)
+  const int64_t row_bytes = fp8_ ? fp8_row_bytes(x.size(1)) : x.size(1) * int64_t(dtype_size(x.dtype()));
+  prof::add_bytes(prof::Phase::dispatch, rows_to_peers(d.send_rows) * row_bytes);
+  const Tensor arrived = fp8_ ? fp8_all_to_all(ep_, rows, d.send_rows, d.recv_rows)
+                              : comm::all_to_all(ep_, rows, d.send_rows, d.recv_rows);  // by (src, local expert)
 
   // 3. Permute (src, local expert) -> (local expert, src).
   std::vector<int64_t> start(size_t(P * L));  // first arrival row of block (src, l)

@@ -4,7 +4,9 @@
 // the per-expert counts (all-to-all), then the hidden states (all-to-all of
 // rows, differentiable), and permutes the arrivals so each local expert's
 // rows are contiguous; combine() undoes the permutation and sends the
-// expert outputs back with the reverse all-to-all.
+// expert outputs back with the reverse all-to-all. With fp8 the dispatch
+// all-to-all carries E4M3 codes + f32 tile scales (model/fp8_dispatch.h);
+// combine stays f32.
 #include "comm/communicator.h"
 #include "model/dispatcher.h"
 
@@ -13,7 +15,7 @@ namespace moe::model {
 class EpDispatcher final : public Dispatcher {
  public:
   // ep must outlive the dispatcher (and every graph it records).
-  EpDispatcher(comm::Communicator& ep, int64_t experts);
+  EpDispatcher(comm::Communicator& ep, int64_t experts, bool fp8 = false);
   Dispatched dispatch(const Tensor& x, const DispatchPlan& plan) override;
   Tensor combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan& plan) override;
 
@@ -21,6 +23,7 @@ class EpDispatcher final : public Dispatcher {
   int64_t rows_to_peers(const std::vector<int64_t>& rows_per_peer) const;
   comm::Communicator& ep_;
   int64_t experts_, local_experts_;
+  bool fp8_;
 };
 
 }  // namespace moe::model

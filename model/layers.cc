@@ -1,5 +1,6 @@
 #include "model/layers.h"
 
+#include "core/error.h"
 #include "core/ops.h"
 
 namespace moe::model {
@@ -7,7 +8,22 @@ namespace moe::model {
 Linear::Linear(int64_t in, int64_t out, double std, parallel::ShardSpec shard)
     : w_(&parameter("weight", {in, out}, Init::normal, std, shard)) {}
 
-Tensor Linear::forward(const Tensor& x) const { return matmul(x, *w_); }
+Tensor Linear::forward(const Tensor& x) const { return gemm_.matmul(x, *w_); }
+
+void Linear::use_fp8(const fp8::GemmRecipe& r, int64_t history_len) {
+  MOE_CHECK(!gemm_.fp8(), "Linear::use_fp8: the layer runs in FP8 already");
+  gemm_ = Fp8Gemm(r, 1, history_len);
+  // The weight's slice under TP; per-tensor recipes (the only stateful ones)
+  // are refused with TP > 1 (launch/config_validate.cc), so it is whole.
+  if (gemm_.state()) buffer("weight.fp8_amax_history", gemm_.state()->history());
+}
+
+void use_fp8(Module& m, const std::optional<fp8::GemmRecipe>& r, int64_t history_len) {
+  if (!r) return;
+  if (auto* l = dynamic_cast<Linear*>(&m)) l->use_fp8(*r, history_len);
+  for (Module* d : m.submodules())
+    if (auto* l = dynamic_cast<Linear*>(d)) l->use_fp8(*r, history_len);
+}
 
 RMSNorm::RMSNorm(int64_t dim, double eps) : w_(&parameter("weight", {dim}, Init::ones)), eps_(eps) {}
 

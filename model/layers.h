@@ -2,6 +2,7 @@
 // Basic layers: Linear (no bias), RMSNorm, SwiGLU feed-forward.
 #include <string>
 
+#include "model/fp8_gemms.h"
 #include "model/layout.h"
 #include "model/module.h"
 
@@ -16,10 +17,19 @@ class Linear : public Module {
   Linear(int64_t in, int64_t out, double std, parallel::ShardSpec shard = {});
   Tensor forward(const Tensor& x) const;
   const Tensor& weight() const { return *w_; }
+  // Runs this layer's GEMMs in FP8 (model/fp8_gemms.h); delayed scaling
+  // registers the buffer "weight.fp8_amax_history" [1, 3, history_len].
+  void use_fp8(const fp8::GemmRecipe& r, int64_t history_len);
+  // Null unless the layer runs per_tensor_delayed FP8.
+  fp8::DelayedScaling* fp8_state() const { return gemm_.state(); }
 
  private:
   Tensor* w_;
+  Fp8Gemm gemm_;
 };
+
+// Linear::use_fp8 on `m` and every Linear below it, when r is set.
+void use_fp8(Module& m, const std::optional<fp8::GemmRecipe>& r, int64_t history_len);
 
 class RMSNorm : public Module {
  public:

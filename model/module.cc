@@ -32,9 +32,9 @@ Tensor& Module::parameter(const std::string& name, const Shape& shape, Init init
   return params_.back().tensor;
 }
 
-Tensor& Module::buffer(const std::string& name, Tensor value) {
-  buffers_.emplace_back(name, std::move(value));
-  return buffers_.back().second;
+Tensor& Module::buffer(const std::string& name, Tensor value, parallel::ShardSpec shard) {
+  buffers_.push_back({name, std::move(value), shard});
+  return buffers_.back().tensor;
 }
 
 void Module::init_parameters(uint64_t seed, const std::string& prefix) {
@@ -68,7 +68,7 @@ void Module::collect(const std::string& prefix, bool params, std::vector<Named>&
   if (params)
     for (const Param& p : params_) out.push_back({prefix + p.name, p.tensor, p.shard});
   else
-    for (const auto& [name, t] : buffers_) out.push_back({prefix + name, t, {}});
+    for (const Named& b : buffers_) out.push_back({prefix + b.name, b.tensor, b.shard});
   for (const auto& [name, m] : children_) m->collect(prefix + name + ".", params, out);
 }
 
@@ -81,6 +81,15 @@ std::vector<Named> Module::named_parameters() const {
 std::vector<Named> Module::named_buffers() const {
   std::vector<Named> out;
   collect("", false, out);
+  return out;
+}
+
+std::vector<Module*> Module::submodules() const {
+  std::vector<Module*> out;
+  for (const auto& [name, m] : children_) {
+    out.push_back(m);
+    for (Module* d : m->submodules()) out.push_back(d);
+  }
   return out;
 }
 

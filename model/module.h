@@ -33,6 +33,8 @@ class Module {
   std::vector<Named> named_parameters() const;
   std::vector<Named> named_buffers() const;
   int64_t num_parameters() const;
+  // Every descendant module (not this one), depth first in registration order.
+  std::vector<Module*> submodules() const;
 
   // Converts every parameter to dtype t (e.g. f64 for gradient checks);
   // buffers keep their dtype.
@@ -53,7 +55,9 @@ class Module {
   enum class Init { normal, ones, zeros };
   Tensor& parameter(const std::string& name, const Shape& shape, Init init, double std = 0.0,
                     parallel::ShardSpec shard = {});
-  Tensor& buffer(const std::string& name, Tensor value);
+  // `shard`: how this rank's buffer sits in the global one (default: whole,
+  // the same on every rank).
+  Tensor& buffer(const std::string& name, Tensor value, parallel::ShardSpec shard = {});
   template <typename M>
   M& child(const std::string& name, M* m) {
     children_.emplace_back(name, m);
@@ -75,7 +79,7 @@ class Module {
   void collect(const std::string& prefix, bool params, std::vector<Named>& out) const;
   // Deques: the references handed out by parameter()/buffer() stay valid.
   std::deque<Param> params_;
-  std::deque<std::pair<std::string, Tensor>> buffers_;
+  std::deque<Named> buffers_;
   std::vector<std::pair<std::string, Module*>> children_;  // owned by the derived module's members
   bool training_ = true;
 };

@@ -1,6 +1,9 @@
 #include "model/moe_layer.h"
 
 #include <cmath>
+#include <optional>
+#include <string>
+#include <utility>
 
 #include "core/autograd.h"
 #include "core/ops.h"
@@ -12,7 +15,8 @@ namespace moe::model {
 Routing route(const config::MoeConfig& c, const Tensor& x2d, const Tensor& router_w, const Tensor& bias) {
   Routing r;
   // The router runs in f32 at least, whatever the compute dtype (f64 in
-  // gradient checks).
+  // gradient checks) or the model's matmul precision.
+  const MatmulPrecisionScope f32_router(MatmulPrecision::fp32);
   const DType rt = x2d.dtype() == DType::f64 ? DType::f64 : DType::f32;
   r.logits = matmul(cast(x2d, rt), transpose(cast(router_w, rt), 0, 1));
   r.scores = c.score_function() == config::SCORE_SIGMOID ? sigmoid(r.logits) : softmax(r.logits, -1);
@@ -38,10 +42,11 @@ Routing route(const config::MoeConfig& c, const Tensor& x2d, const Tensor& route
 MoeLayer::MoeLayer(const config::ModelConfig& c, double out_std, const Layout& layout)
     : cfg_(c.moe()), layout_(layout), spec_(selection_spec(c.moe())), dim_(c.d_model()) {
   const int64_t E = cfg_.num_routed_experts(), D = c.d_model(), F = cfg_.expert_ffn_dim();
+  const bool fp8_dispatch = c.fp8().dispatch();
   if (layout.ep() > 1)
-    dispatcher_ = std::make_unique<EpDispatcher>(layout.mesh->ep(), E);
+    dispatcher_ = std::make_unique<EpDispatcher>(layout.mesh->ep(), E, fp8_dispatch);
   else
-    dispatcher_ = std::make_unique<LocalDispatcher>();
+    dispatcher_ = std::make_unique<LocalDispatcher>(fp8_dispatch);
   router_w_ = &parameter("router.weight", {E, D}, Init::normal, c.init_std());
   bias_ = &buffer("router.selection_bias", zeros({E}));
   const parallel::ShardSpec experts = layout.expert_split(0);
@@ -51,6 +56,17 @@ MoeLayer::MoeLayer(const config::ModelConfig& c, double out_std, const Layout& l
   if (cfg_.num_shared_experts() > 0) {
     shared_ = std::make_unique<SwiGLU>(D, cfg_.num_shared_experts() * F, c.init_std(), out_std);
     child("shared", shared_.get());
+  }
+  // FP8 experts: each local expert its own scales (and delayed-scaling group).
+  if (const std::optional<fp8::GemmRecipe> r = fp8_recipe(c, Fp8Gemms::experts)) {
+    const int64_t local = w1_->size(0), hist = c.fp8().amax_history_len();
+    const std::pair<const char*, Fp8Gemm*> gemms[] = {{"w1", &fp8_w1_}, {"w3", &fp8_w3_}, {"w2", &fp8_w2_}};
+    for (const auto& [name, g] : gemms) {
+      *g = Fp8Gemm(*r, local, hist);
+      if (g->state())
+        buffer(std::string("experts.") + name + ".fp8_amax_history", g->state()->history(), experts);
+    }
+    if (shared_) use_fp8(*shared_, r, hist);
   }
   pending_load_.assign(size_t(E), 0.0);
 }
@@ -114,8 +130,8 @@ Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
   {
     prof::PhaseScope scope(prof::Phase::experts);
     const Tensor h =
-        mul(silu(grouped_matmul(d.rows, *w1_, d.local_rows)), grouped_matmul(d.rows, *w3_, d.local_rows));
-    expert_out = grouped_matmul(h, *w2_, d.local_rows);
+        mul(silu(fp8_w1_.grouped(d.rows, *w1_, d.local_rows)), fp8_w3_.grouped(d.rows, *w3_, d.local_rows));
+    expert_out = fp8_w2_.grouped(h, *w2_, d.local_rows);
     if (shared_) shared_out = shared_->forward(u);
   }
   const Tensor y = dispatcher_->combine(expert_out, d, p);
@@ -139,6 +155,13 @@ Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
   if (training() && cfg_.selection_bias())
     for (int32_t e : r.experts) pending_load_[size_t(e)] += 1.0;
   return view(out, {B, T, dim_});
+}
+
+std::vector<fp8::DelayedScaling*> MoeLayer::expert_fp8_states() const {
+  std::vector<fp8::DelayedScaling*> out;
+  for (const Fp8Gemm* g : {&fp8_w1_, &fp8_w3_, &fp8_w2_})
+    if (g->state()) out.push_back(g->state());
+  return out;
 }
 
 void MoeLayer::update_selection_bias() {

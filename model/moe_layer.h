@@ -57,6 +57,10 @@ class MoeLayer : public Module {
   std::vector<double>& pending_load() { return pending_load_; }
 
   void set_dispatcher(std::unique_ptr<Dispatcher> d) { dispatcher_ = std::move(d); }
+  // The routed experts' delayed FP8 scaling states (model/fp8_gemms.h; one
+  // group per local expert), shared by the experts' EDP replicas. The shared
+  // experts are Linears (Linear::fp8_state).
+  std::vector<fp8::DelayedScaling*> expert_fp8_states() const;
 
  private:
   // The parts of forward: the dispatch plan of this batch's routing, and its
@@ -71,6 +75,7 @@ class MoeLayer : public Module {
   Tensor* router_w_;  // [E, D]
   Tensor* bias_;      // [E] selection bias (buffer, f32)
   Tensor *w1_, *w3_, *w2_;  // [E, D, F], [E, D, F], [E, F, D]
+  Fp8Gemm fp8_w1_, fp8_w3_, fp8_w2_;  // their GEMMs (plain unless model.fp8 selects experts)
   std::unique_ptr<SwiGLU> shared_;
   std::unique_ptr<Dispatcher> dispatcher_;
   AuxLosses aux_;

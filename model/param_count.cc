@@ -37,6 +37,7 @@ AttentionParams attention_params(const config::ModelConfig& c) {
   } else {
     const int64_t dh = head_dim(c), hkv = kv_heads(c);
     a.sharded = D * H * dh + 2 * D * hkv * dh + H * dh * D;
+    if (c.qk_norm()) a.norms += 2 * dh;  // q_norm, k_norm: one [Dh] each, shared by the heads
   }
   return a;
 }
@@ -188,6 +189,7 @@ double layer_activations(const config::ModelConfig& c, bool moe_layer) {
   } else {
     const double dh = double(head_dim(c)), hkv = double(kv_heads(c));
     a += 2 * H * dh + 2 * hkv * dh;
+    if (c.qk_norm()) a += H * dh + hkv * dh;  // q, k before their norms
   }
   if (moe_layer) {
     const auto& m = c.moe();
@@ -220,7 +222,9 @@ absl::StatusOr<MemoryPerRank> memory_per_rank(const config::ModelConfig& c, cons
   const double edp = double(l.dp * l.tp / l.ep);
   m.master_bytes = 4 * held;
   m.grad_bytes = 4 * held;
-  m.optimizer_bytes = l.zero1 ? 8 * (double(m.dense_params) / double(l.dp) + double(m.expert_params) / edp) : 8 * held;
+  const double moments = l.bf16_moments ? 4 : 8;  // m and v, 2 or 4 bytes each
+  m.optimizer_bytes =
+      l.zero1 ? moments * (double(m.dense_params) / double(l.dp) + double(m.expert_params) / edp) : moments * held;
   m.compute_copy_bytes = l.bf16_compute_copy ? 2 * held : 0;
 
   const int64_t seq = l.seq_len > 0 ? l.seq_len : c.max_seq_len();

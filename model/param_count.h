@@ -7,6 +7,7 @@
 //   embed.weight [V, D]; head.weight [V, D] unless tie_embeddings;
 //   final_norm.weight [D]; per layer attn_norm [D] and ffn_norm [D];
 //   GQA: wq [D, H*Dh], wk/wv [D, Hkv*Dh], wo [H*Dh, D], no biases;
+//        with qk_norm q_norm [Dh], k_norm [Dh] (shared by the heads);
 //   MLA: wq [D, H*(nope+rope)] or (q_lora_rank > 0) wq_a [D, q_lora],
 //        q_norm [q_lora], wq_b [q_lora, H*(nope+rope)]; wkv_a [D, kv_lora+rope],
 //        kv_norm [kv_lora], wkv_b [kv_lora, H*(nope+v)], wo [H*v, D];
@@ -38,7 +39,8 @@
 namespace moe::model {
 
 // Parameters by component. `norms` holds every RMSNorm weight (layer norms,
-// final norm, MLA q_norm/kv_norm); `mtp_proj` the MTP projections only.
+// final norm, MLA q_norm/kv_norm, GQA q_norm/k_norm); `mtp_proj` the MTP
+// projections only.
 struct ParamComponents {
   int64_t embedding = 0;  // input table [V, D]
   int64_t head = 0;       // output projection [V, D] (0 when tied)
@@ -88,13 +90,15 @@ struct MemoryLayout {
   int64_t tp = 1, ep = 1, dp = 1;
   bool zero1 = false;              // shard the Adam states over data-parallel replicas
   bool bf16_compute_copy = false;  // keep a bf16 copy of the weights for compute
+  bool bf16_moments = false;       // Adam m, v in bf16 (optim.moment_dtype = MOMENT_BF16)
   int64_t micro_batch = 1;         // sequences per micro-batch on one rank
   int64_t seq_len = 0;             // 0: max_seq_len
 };
 
 // Bytes one rank holds while training with AdamW:
 //   weights: fp32 master (4 B/param) + fp32 grads (4 B) + Adam m, v (8 B,
-//   divided by the replica count when zero1) + optional bf16 copy (2 B).
+//   4 B with bf16_moments; divided by the replica count when zero1) +
+//   optional bf16 copy (2 B).
 //   Held params: non-expert matrices / tp (vocab-parallel embedding and
 //   head, head-parallel attention, column/row-split FFNs and shared
 //   experts); norms, the router and MLA's down-projections (wq_a, wkv_a)
@@ -106,7 +110,8 @@ struct MemoryLayout {
 //       + attention: q, k, v, output (H*dqk + Hkv*dqk + Hkv*dv + H*dv;
 //         MLA has Hkv = H), the row log-sum-exps (H; scores are recomputed
 //         in backward, never stored), MLA's latents (q_lora + kv_lora +
-//         rope, and the normed ones again)
+//         rope, and the normed ones again), with qk_norm q and k once more
+//         (the norms' inputs)
 //       + dense FFN: 4F (x w1, x w3, silu, product)
 //       + MoE: router logits and scores 2*N_r + K*(D + 4*Fe) for the
 //         dispatched copies and expert hidden states + 4*num_shared*Fe

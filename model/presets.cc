@@ -17,7 +17,6 @@ struct Preset {
 
 // Hyper-parameters from each model's paper and released config.json.
 // max_seq_len is the pre-training / native context (no YaRN extension).
-// Not modelled: Qwen3's per-head q/k RMSNorm (94 x 256 weights).
 constexpr std::string_view kDeepSeekV3 = R"pb(
   vocab_size: 129280
   d_model: 7168
@@ -123,6 +122,7 @@ constexpr std::string_view kQwen3_235b = R"pb(
   head_dim: 128
   max_seq_len: 32768
   attention: ATTENTION_GQA
+  qk_norm: true
   rope_theta: 1000000
   rope_convention: ROPE_HALF_SPLIT
   norm_eps: 1e-6

@@ -1,9 +1,11 @@
 #include "model/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "comm/collectives.h"
+#include "comm/communicator.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/phase_timer.h"
@@ -28,12 +30,15 @@ Block::Block(const config::ModelConfig& c, int64_t layer, double ostd, const Lay
   child("attn_norm", &attn_norm_);
   child("attn", attn_.get());
   child("ffn_norm", &ffn_norm_);
+  // Every Linear of attention is a projection (norms are not Linears).
+  use_fp8(*attn_, fp8_recipe(c, Fp8Gemms::attention_proj), c.fp8().amax_history_len());
   if (is_moe_layer(c, layer)) {
     moe_ = std::make_unique<MoeLayer>(c, ostd, layout);
     child("ffn", moe_.get());
   } else {
     dense_ = std::make_unique<SwiGLU>(c.d_model(), c.ffn_dim(), c.init_std(), ostd, layout);
     child("ffn", dense_.get());
+    use_fp8(*dense_, fp8_recipe(c, Fp8Gemms::dense_mlp), c.fp8().amax_history_len());
   }
 }
 
@@ -101,7 +106,12 @@ Transformer::Transformer(const config::ModelConfig& c, const Layout& layout)
   init_parameters(c.init_seed());
 }
 
+MatmulPrecision Transformer::matmul_precision_of_config() const {
+  return cfg_.matmul_precision() == config::MATMUL_BF16 ? MatmulPrecision::bf16 : MatmulPrecision::fp32;
+}
+
 Tensor Transformer::hidden(const Tensor& ids, const BatchInfo& batch, Tensor* emb_out) {
+  const MatmulPrecisionScope precision(matmul_precision_of_config());
   BatchInfo info = batch;
   if (layout_.sequence_parallel()) {
     info.seq_len = ids.size(1);
@@ -122,6 +132,7 @@ Tensor Transformer::hidden(const Tensor& ids, const BatchInfo& batch, Tensor* em
 }
 
 Tensor Transformer::logits_of(const Tensor& h) {
+  const MatmulPrecisionScope precision(matmul_precision_of_config());
   prof::PhaseScope scope(prof::Phase::embed_head);
   Tensor n = final_norm_.forward(h);
   if (layout_.sequence_parallel()) n = comm::all_gather(layout_.mesh->tp(), n, 1);
@@ -140,6 +151,7 @@ Tensor Transformer::cross_entropy_of(const Tensor& logits, const Tensor& targets
 Tensor Transformer::forward(const Tensor& ids, const BatchInfo& info) { return logits_of(hidden(ids, info, nullptr)); }
 
 LossParts Transformer::loss(const Tensor& ids, const Tensor& targets, const BatchInfo& info) {
+  const MatmulPrecisionScope precision(matmul_precision_of_config());  // MTP blocks too
   LossParts p;
   Tensor emb;
   const Tensor h = hidden(ids, info, &emb);
@@ -195,6 +207,34 @@ std::vector<Attention*> Transformer::attentions() {
 
 void Transformer::update_selection_biases() {
   for (MoeLayer* m : moe_layers()) m->update_selection_bias();
+}
+
+void Transformer::update_fp8_scaling() {
+  // Dense weights' states are shared by every rank (their tokens are the DP
+  // replicas'; per-tensor recipes are refused with TP > 1); an expert's by
+  // its EDP replicas. Each group's pending maxima go in one all-reduce.
+  std::vector<fp8::DelayedScaling*> dense, experts;
+  for (Module* m : submodules()) {
+    if (auto* l = dynamic_cast<Linear*>(m); l && l->fp8_state()) dense.push_back(l->fp8_state());
+    if (auto* moe = dynamic_cast<MoeLayer*>(m))
+      for (fp8::DelayedScaling* s : moe->expert_fp8_states()) experts.push_back(s);
+  }
+  auto reduce = [](comm::Communicator* group, const std::vector<fp8::DelayedScaling*>& states) {
+    if (states.empty()) return;
+    if (group && group->size() > 1) {
+      std::vector<double> all;
+      for (fp8::DelayedScaling* s : states) all.insert(all.end(), s->pending().begin(), s->pending().end());
+      all = comm::all_reduce_values(*group, std::move(all), comm::ReduceOp::max);
+      size_t off = 0;
+      for (fp8::DelayedScaling* s : states) {
+        std::copy(all.begin() + long(off), all.begin() + long(off + s->pending().size()), s->pending().begin());
+        off += s->pending().size();
+      }
+    }
+    for (fp8::DelayedScaling* s : states) s->update();
+  };
+  reduce(layout_.mesh ? &layout_.mesh->world() : nullptr, dense);
+  reduce(layout_.mesh ? &layout_.mesh->edp() : nullptr, experts);
 }
 
 }  // namespace moe::model

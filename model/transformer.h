@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/matmul_precision.h"
 #include "model/attention.h"
 #include "model/config.pb.h"
 #include "model/moe_layer.h"
@@ -71,11 +72,19 @@ class Transformer : public Module {
   std::vector<MoeLayer*> moe_layers();
   std::vector<Attention*> attentions();  // every block's, MTP blocks included
   void update_selection_biases();
+  // Delayed FP8 scaling (model/fp8_gemms.h), after each optimizer step:
+  // every amax history takes the step's amaxes, the max over the ranks that
+  // share the weight. Collective under a mesh (a no-op without delayed
+  // scaling).
+  void update_fp8_scaling();
 
  private:
   Tensor hidden(const Tensor& ids, const BatchInfo& info, Tensor* emb_out);
   Tensor logits_of(const Tensor& h);
   Tensor cross_entropy_of(const Tensor& logits, const Tensor& targets);
+  // model.matmul_precision, the scope of every forward (core/matmul_precision.h).
+  MatmulPrecision matmul_precision_of_config() const;
+
   config::ModelConfig cfg_;
   Layout layout_;
   Tensor* embed_;

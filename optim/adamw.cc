@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/parallel.h"
+#include "optim/moments.h"
 #include "optim/param_rules.h"
 
 namespace moe::optim {
@@ -22,15 +23,17 @@ struct AdamWScalars {
   float eps;
 };
 
-// Element-wise, so any split over threads gives the same bits.
-void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, const AdamWScalars& s) {
+// Element-wise, so any split over threads gives the same bits. M: the
+// moments' storage type (optim/moments.h).
+template <typename M>
+void adamw_update(float* p, const float* g, M* m, M* v, int64_t n, const AdamWScalars& s) {
   parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const float gi = g[i];
-      const float mi = s.beta1 * m[i] + s.one_minus_beta1 * gi;
-      const float vi = s.beta2 * v[i] + s.one_minus_beta2 * gi * gi;
-      m[i] = mi;
-      v[i] = vi;
+      const float mi = s.beta1 * load_moment(m, i) + s.one_minus_beta1 * gi;
+      const float vi = s.beta2 * load_moment(v, i) + s.one_minus_beta2 * gi * gi;
+      store_moment(m, i, mi);
+      store_moment(v, i, vi);
       p[i] = p[i] * s.decay - s.step_size * mi / (std::sqrt(vi) * s.inv_sqrt_bc2 + s.eps);
     }
   });
@@ -41,10 +44,11 @@ void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, const
 AdamW::AdamW(std::vector<NamedParam> params, const config::OptimizerConfig& cfg)
     : Optimizer(std::move(params)), beta1_(cfg.beta1()), beta2_(cfg.beta2()), eps_(cfg.eps()) {
   const std::vector<std::string> patterns(cfg.no_decay().begin(), cfg.no_decay().end());
+  const DType moments = moment_dtype(cfg);
   for (const NamedParam& np : this->params()) {
     Slot s;
-    s.exp_avg = zeros(np.param.shape());
-    s.exp_avg_sq = zeros(np.param.shape());
+    s.exp_avg = zeros(np.param.shape(), moments);
+    s.exp_avg_sq = zeros(np.param.shape(), moments);
     s.step = zeros({}, DType::i64);
     s.weight_decay = is_no_decay(np.name, patterns) ? 0.0 : cfg.weight_decay();
     slots_.push_back(std::move(s));
@@ -68,8 +72,10 @@ void AdamW::step(double lr) {
                          float(lr / bc1),
                          float(1.0 / std::sqrt(bc2)),
                          float(eps_)};
-    adamw_update(p.data<float>(), g.data<float>(), s.exp_avg.data<float>(), s.exp_avg_sq.data<float>(),
-                 p.numel(), k);
+    dispatch_moment(s.exp_avg.dtype(), [&](auto tag) {
+      using M = typename decltype(tag)::type;
+      adamw_update(p.data<float>(), g.data<float>(), s.exp_avg.data<M>(), s.exp_avg_sq.data<M>(), p.numel(), k);
+    });
     p.bump_version();
     s.exp_avg.bump_version();
     s.exp_avg_sq.bump_version();

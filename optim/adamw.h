@@ -1,6 +1,7 @@
 #pragma once
-// AdamW (Loshchilov & Hutter; torch.optim.AdamW semantics), FP32 state, one
-// fused pass over each parameter:
+// AdamW (Loshchilov & Hutter; torch.optim.AdamW semantics), one fused pass
+// over each parameter, the moments m, v stored in f32 or bf16
+// (optim.moment_dtype, optim/moments.h), the math in f32 either way:
 //   p -= lr * wd * p
 //   m  = b1 m + (1 - b1) g
 //   v  = b2 v + (1 - b2) g^2
@@ -20,8 +21,8 @@ class AdamW final : public Optimizer {
   AdamW(std::vector<NamedParam> params, const config::OptimizerConfig& cfg);
 
   void step(double lr) override;
-  // "<name>.exp_avg", "<name>.exp_avg_sq" (f32, the parameter's shape) and
-  // "<name>.step" (i64 scalar) for every parameter.
+  // "<name>.exp_avg", "<name>.exp_avg_sq" (the moment dtype, the parameter's
+  // shape) and "<name>.step" (i64 scalar) for every parameter.
   NamedTensors state() const override;
 
   // The weight decay applied to params()[i] (0 for the no-decay group).

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/parallel.h"
+#include "optim/moments.h"
 #include "optim/newton_schulz.h"
 #include "optim/param_rules.h"
 
@@ -14,13 +15,14 @@ namespace moe::optim {
 Muon::Muon(std::vector<NamedParam> params, const config::OptimizerConfig& cfg)
     : Optimizer(std::move(params)), cfg_(cfg.muon()) {
   const std::vector<std::string> patterns(cfg.no_decay().begin(), cfg.no_decay().end());
+  const DType moments = moment_dtype(cfg);
   std::vector<NamedParam> rest;
   for (size_t i = 0; i < this->params().size(); ++i) {
     const NamedParam& np = this->params()[i];
     if (is_muon_matrix(np.name, np.param.shape()) && np.param.numel() > 0) {
       // An explicit no_decay pattern may still exempt a matrix from decay.
       const double wd = is_no_decay(np.name, patterns) ? 0.0 : cfg.weight_decay();
-      slots_.push_back({i, zeros(np.param.shape()), wd});
+      slots_.push_back({i, zeros(np.param.shape(), moments), wd});
     } else {
       rest.push_back(np);
     }
@@ -32,18 +34,24 @@ void Muon::update(const Slot& s, const Tensor& g, double lr) {
   const Tensor& p = params()[s.index].param;
   const int64_t n = p.numel();
   const float mu = float(cfg_.momentum());
-  float* buf = s.momentum.data<float>();
   const float* gd = g.data<float>();
-
-  // Momentum, and the Nesterov look-ahead direction in a fresh tensor.
-  Tensor dir = cfg_.nesterov() ? empty(p.shape()) : s.momentum;
-  float* dd = dir.data<float>();
   const bool nesterov = cfg_.nesterov();
-  parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      buf[i] = mu * buf[i] + gd[i];
-      if (nesterov) dd[i] = gd[i] + mu * buf[i];
-    }
+
+  // Momentum, and the direction: the Nesterov look-ahead, or the buffer's f32
+  // value; a fresh tensor unless it is the f32 buffer itself.
+  const bool f32_buffer = s.momentum.dtype() == DType::f32;
+  Tensor dir = nesterov || !f32_buffer ? empty(p.shape()) : s.momentum;
+  float* dd = dir.data<float>();
+  dispatch_moment(s.momentum.dtype(), [&](auto tag) {
+    using M = typename decltype(tag)::type;
+    M* buf = s.momentum.data<M>();
+    parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const float bi = mu * load_moment(buf, i) + gd[i];
+        store_moment(buf, i, bi);
+        dd[i] = nesterov ? gd[i] + mu * bi : bi;
+      }
+    });
   });
   s.momentum.bump_version();
 

@@ -9,7 +9,8 @@
 // rms_match = 0.2 makes the update's RMS about AdamW's, so both groups share
 // one learning rate. Every other parameter (embeddings, the head, norms,
 // biases, vectors) goes to an inner AdamW with the same lr. Muon has no step
-// counter: its update needs none.
+// counter: its update needs none. The momentum buffer B is stored in
+// optim.moment_dtype (optim/moments.h); the inner AdamW's moments too.
 #include <memory>
 #include <vector>
 

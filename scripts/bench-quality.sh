@@ -3,16 +3,20 @@
 # activated parameters, each trained the same number of steps on byte-level
 # tinyshakespeare. Prints one row per run (final val loss, mean tokens/s).
 #   ./scripts/bench-quality.sh [steps]      (default 2000; BUILD_DIR=build)
+#   MATMUL_PRECISION=MATMUL_BF16 ./scripts/bench-quality.sh   (every run in bf16;
+#   default MATMUL_FP32, the configs' own setting)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 STEPS=${1:-2000}
+MATMUL_PRECISION=${MATMUL_PRECISION:-MATMUL_FP32}
 [ -f data/tinyshakespeare_byte.h5 ] ||
   "$BUILD_DIR/launch/moe-prep" --input data/corpus/tinyshakespeare.txt --output data/tinyshakespeare_byte.h5
 run() {  # name config overrides...
   local name=$1 cfg=$2
   shift 2
-  local sets=(--set steps="$STEPS" --set eval_every="$STEPS" --set run_dir="runs/quality/$name")
+  local sets=(--set steps="$STEPS" --set eval_every="$STEPS" --set run_dir="runs/quality/$name"
+    --set model.matmul_precision="$MATMUL_PRECISION")
   for s in "$@"; do sets+=(--set "$s"); done
   local out
   out=$("$BUILD_DIR/launch/moe-train" --config "$cfg" "${sets[@]}" | tail -1)

@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <type_traits>
 #include <vector>
 
 #include "core/cpu/copy.h"
+#include "core/cpu/gemm_bf16.h"
 #include "core/dispatch.h"
 #include "core/ops.h"
 #include "core/parallel.h"
@@ -128,12 +130,21 @@ std::optional<BlasLayout> blas_layout(const Tensor& t) {
 
 int64_t matmul_operand_copies() { return g_operand_copies.load(); }
 
-void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
+// x rounded to bfloat16, held in f32 (the bf16 path where the kernels are off).
+Tensor rounded_to_bf16(const Tensor& x) { return cast(cast(x, DType::bf16), DType::f32); }
+
+void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out, MatmulPrecision precision) {
   const size_t nd = size_t(out.dim());
   const int64_t M = out.shape()[nd - 2], N = out.shape()[nd - 1], K = a_in.shape().back();
   if (out.numel() == 0) return;
   if (K == 0) {
     fill(out, 0.0);
+    return;
+  }
+  const bool bf16 = precision == MatmulPrecision::bf16 && out.dtype() == DType::f32;
+  const bool bf16_kernels = bf16 && bf16_kernels_enabled();
+  if (bf16 && !bf16_kernels) {
+    matmul(rounded_to_bf16(a_in), rounded_to_bf16(b_in), out, MatmulPrecision::fp32);
     return;
   }
   blas_single_thread();
@@ -165,6 +176,14 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
         rem /= batch[size_t(d)];
         off_a[size_t(p)] += i * sa[size_t(d)];
         off_b[size_t(p)] += i * sb[size_t(d)];
+      }
+    }
+    if constexpr (std::is_same_v<T, float>) {
+      if (bf16_kernels) {  // one packed product per batch, each threaded inside
+        for (int64_t p = 0; p < batches; ++p)
+          gemm_bf16(ta, lb.trans, rows, N, K, 1.0f, pa + off_a[size_t(p)], lda, pb + off_b[size_t(p)], lb.ld,
+                    po + p * M * N, N);
+        return;
       }
     }
     const Tiles t = tiles_for(rows, N);

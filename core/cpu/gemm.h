@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/matmul_precision.h"
 #include "core/tensor.h"
 
 namespace moe::cpu {
@@ -23,8 +24,11 @@ std::optional<BlasLayout> blas_layout(const Tensor& t);
 // BlasLayout go to BLAS as they are (per-batch pointers from their batch
 // strides); the others are copied first. The product runs as single-threaded
 // BLAS calls on tiles fixed by the shapes, spread over our threads: results
-// are bitwise the same whatever the thread count.
-void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
+// are bitwise the same whatever the thread count. With bf16 precision (f32
+// operands only) the operands are rounded to bfloat16 first: by the AVX-512
+// BF16 kernels of cpu/gemm_bf16.h where the CPU has them, else by rounding
+// into f32 copies for the f32 path.
+void matmul(const Tensor& a, const Tensor& b, const Tensor& out, MatmulPrecision precision = MatmulPrecision::fp32);
 
 // One single-threaded BLAS call, row-major: C = alpha op(A) op(B) + beta C
 // (OpenBLAS is kept at one thread by our ops; callers thread over calls).

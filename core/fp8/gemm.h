@@ -19,9 +19,11 @@
 // promotion step matter. sA(m, c): the scale of A at row m for the chunk's
 // K range; sB(c, n): the scale of B at column n for that K range.
 //
-// Layouts accepted: A: any (per_tensor, tile_1x128 [per row, per 128 of K],
-// block_128x128). B [K, N]: per_tensor or block_128x128 (a 1x128 layout on
-// B varies along K inside a chunk, which the promotion scheme cannot apply).
+// Layouts accepted: A [M, K]: per_tensor, tile_1x128 [per row, per 128 of K]
+// or block_128x128. B [K, N]: per_tensor, block_128x128 or tile_128x1 [per
+// column, per 128 of K] (the weight-gradient GEMM's dY). A layout whose scale
+// varies along K inside a chunk (tile_128x1 on A, tile_1x128 on B) is
+// refused: the promotion scheme applies one scale per chunk.
 // With a non-per-tensor layout on either side the chunk must divide 128, so
 // each chunk sits inside one scale tile; with per-tensor A and B any chunk
 // >= 1 is allowed (chunk >= K: a single f32 accumulation, no promotion).
@@ -37,5 +39,15 @@ inline constexpr int64_t kPromotionInterval = 128;  // N_C of DeepSeek-V3
 // Returns C row-major [A.rows, B.cols]. Throws moe::Error on a shape or
 // layout mismatch.
 std::vector<float> gemm(const Quantized& a, const Quantized& b, int64_t chunk = kPromotionInterval);
+
+// The pieces every implementation of the order above shares (the training
+// path, fp8/gemm_blas.h, uses them too):
+// throws unless A . B with this chunk is a GEMM gemm() accepts;
+void check_gemm(const Quantized& a, const Quantized& b, int64_t chunk);
+// inv_b[n] = 1 / sB(chunk starting at k0, n) for n < b.cols;
+void inverse_b_scales(const Quantized& b, int64_t k0, float* inv_b);
+// the promotion of one chunk's partial sums of row m:
+// acc[j] = fmaf(partial[j], inv_a * inv_b[j], acc[j]), inv_a = 1 / sA(m, k0).
+void promote(float* acc, const float* partial, float inv_a, const float* inv_b, int64_t n);
 
 }  // namespace moe::fp8

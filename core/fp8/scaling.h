@@ -18,6 +18,10 @@
 //                      channels along the last dim), shape rows x ceil(cols/128)
 //       block_128x128  scales[r / 128, c / 128]   (weights),
 //                      shape ceil(rows/128) x ceil(cols/128)
+//       tile_128x1     scales[r / 128, c]         (the transposed tile: per column,
+//                      per 128 rows; the weight-gradient GEMM's operands are
+//                      quantised along tokens, DeepSeek-V3's "128x1" tiles),
+//                      shape ceil(rows/128) x cols
 //     A ragged edge tile/block uses the amax of its own (fewer) elements.
 //   * Non-finite input (inf or NaN) is an error: quantise throws moe::Error
 //     naming the tensor and the [row, col] of the first such element (row-major
@@ -36,7 +40,7 @@ namespace moe::fp8 {
 inline constexpr int64_t kTile = 128;
 
 enum class Format : uint8_t { e4m3, e5m2 };
-enum class Layout : uint8_t { per_tensor, tile_1x128, block_128x128 };
+enum class Layout : uint8_t { per_tensor, tile_1x128, block_128x128, tile_128x1 };
 enum class ScaleRounding : uint8_t { none, pow2_down };
 
 const char* format_name(Format f);
@@ -48,6 +52,12 @@ float format_max(Format f);
 // NaN maps to the NaN code (callers reject NaN before, see above).
 uint8_t to_code(float x, Format f);
 float from_code(uint8_t code, Format f);
+// out[i] = to_code(x[i] * scale, f) for finite x[i] (x * scale may
+// overflow to inf: it saturates), the vectorised form the quantisers use;
+// tests pin it to to_code bit for bit. The second form scales each element
+// by its own scale[i].
+void to_codes(const float* x, float scale, int64_t n, Format f, uint8_t* out);
+void to_codes(const float* x, const float* scale, int64_t n, Format f, uint8_t* out);
 
 // max |x| over n values; throws moe::Error naming `name` and the flat index
 // (reported as [row, col] with the given row length `cols`) of the first
@@ -86,6 +96,15 @@ Quantized quantize_with_scale(const float* x, int64_t rows, int64_t cols, Format
                               const std::string& name = "x");
 // x'[r, c] = fp8(q[r, c]) / scale_at(r, c), row-major rows * cols.
 std::vector<float> dequantize(const Quantized& q);
+// fp8(q[r, c]) without the scales (exact in f32), row-major rows * cols
+// (the second form writes them to out).
+std::vector<float> values(const Quantized& q);
+void values(const Quantized& q, float* out);
+// The same quantised matrix read transposed: codes [cols, rows], the scale
+// grid transposed with it (tile_1x128 <-> tile_128x1; per_tensor and
+// block_128x128 keep their layout). Exact: no value is re-rounded, so the
+// 128x128 weight blocks serve both W (forward) and W^T (input gradient).
+Quantized transposed(const Quantized& q);
 
 // Tensor forms: x must be f32, CPU, contiguous, dim >= 1; it is viewed as
 // [numel / last, last] (the last dim is the channel dim).

@@ -20,13 +20,13 @@ enum class Binary { add, sub, mul, div, eq, lt, gt };
 // Branch-free so that loops over it vectorise; exp(-x) overflowing to inf
 // (x < -88 in f32) gives the correct limit 0.
 template <typename T>
-MOE_HD T sigmoid(T x) {
+MOE_HD_INLINE T sigmoid(T x) {
   return T(1) / (T(1) + exp_t(-x));
 }
 
 // p: the op's scalar parameter (exponent of pow, operand of add/mul_scalar).
 template <typename T>
-MOE_HD T unary(Unary op, T x, T p) {
+MOE_HD_INLINE T unary(Unary op, T x, T p) {
   constexpr T kInvSqrt2 = T(0.70710678118654752440);
   constexpr T kInvSqrt2Pi = T(0.39894228040143267794);
   switch (op) {
@@ -57,7 +57,7 @@ MOE_HD T unary(Unary op, T x, T p) {
 }
 
 template <typename T>
-MOE_HD T binary(Binary op, T a, T b) {
+MOE_HD_INLINE T binary(Binary op, T a, T b) {
   switch (op) {
     case Binary::add: return a + b;
     case Binary::sub: return a - b;

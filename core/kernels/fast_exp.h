@@ -26,7 +26,7 @@ MOE_HD float bits_float(uint32_t u) {
 // vectorise (std::exp does not without -ffast-math). Cephes' expf: within
 // 1 ulp of the exact value; results below 2^-126 (x < -87.3) flush to 0, so
 // -inf gives 0; NaN stays NaN.
-MOE_HD float fast_exp(float x) {
+MOE_HD_INLINE float fast_exp(float x) {
   const float xc = x < -87.3f ? -87.3f : (x > 88.75f ? 88.75f : x);  // NaN passes
   // Adding 1.5 * 2^23 rounds x / ln2 to the integer k held in the low bits.
   const float t = xc * 1.44269504088896341f + 12582912.0f;
@@ -48,7 +48,7 @@ MOE_HD float fast_exp(float x) {
 // exp in T: fast_exp for f32, std::exp otherwise (f64 stays exact for the
 // gradient checks).
 template <typename T>
-MOE_HD T exp_t(T x) {
+MOE_HD_INLINE T exp_t(T x) {
   if constexpr (std::is_same_v<T, float>) {
     return fast_exp(x);
   } else {

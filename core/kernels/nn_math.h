@@ -17,7 +17,7 @@ MOE_HD T rms_rstd(T sumsq, int64_t d, T eps) {
 }
 // dx_j = rstd * (g_j w_j - xhat_j * c), c = mean over the row of g w xhat.
 template <typename T>
-MOE_HD T rms_dx(T g, T w, T xhat, T rstd, T c) {
+MOE_HD_INLINE T rms_dx(T g, T w, T xhat, T rstd, T c) {
   return rstd * (g * w - xhat * c);
 }
 
@@ -35,7 +35,7 @@ MOE_HD void rope_pair(bool interleaved, int64_t i, int64_t rot_dim, int64_t& j0,
 // (y0, y1) = (x0, x1) rotated by the angle with cosine c and sine s (the
 // backward rotates by -angle: pass -s).
 template <typename T>
-MOE_HD void rope_rotate(T x0, T x1, T c, T s, T& y0, T& y1) {
+MOE_HD_INLINE void rope_rotate(T x0, T x1, T c, T s, T& y0, T& y1) {
   y0 = x0 * c - x1 * s;
   y1 = x0 * s + x1 * c;
 }

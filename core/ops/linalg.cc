@@ -1,5 +1,7 @@
 // matmul and bmm. Forward is one cpu::matmul (OpenBLAS); backward is two
 // more on transposed views, which BLAS reads as transposes without copies.
+// Every product runs at the thread's MatmulPrecision of the forward: the
+// backward products reuse the precision their forward recorded.
 #include <algorithm>
 
 #include "core/cpu/gemm.h"
@@ -21,7 +23,7 @@ Tensor matmul_raw(const Tensor& a, const Tensor& b, const char* name) {
   shape.push_back(b.shape().back());
   const Tensor ac = to_compute(a), bc = to_compute(b);
   Tensor out = empty(shape, ac.dtype(), a.device());
-  cpu::matmul(ac, bc, out);
+  cpu::matmul(ac, bc, out, matmul_precision());
   return from_compute(out, a.dtype());
 }
 
@@ -46,7 +48,9 @@ Tensor matmul_impl(const Tensor& a, const Tensor& b, const char* name) {
   if (needs_grad({a, b})) {
     SavedTensor sa(a, name), sb(b, name);
     const bool need_a = a.requires_grad(), need_b = b.requires_grad();
-    attach_grad_fn(name, {out}, {a, b}, [sa, sb, need_a, need_b, full_shape](std::vector<Tensor>& g) {
+    const MatmulPrecision precision = matmul_precision();
+    attach_grad_fn(name, {out}, {a, b}, [sa, sb, need_a, need_b, full_shape, precision](std::vector<Tensor>& g) {
+      const MatmulPrecisionScope scope(precision);
       const Tensor x = sa.get(), y = sb.get();
       const Tensor a2 = as_lhs(x), b2 = as_rhs(y);
       const Tensor g2 = reshape(g[0], full_shape);
@@ -87,12 +91,12 @@ namespace {
 // out[rows of g] = x[rows of g] @ w[g] (or @ w[g]^T) for every group, no
 // autograd; transposes reach BLAS as transposes.
 void grouped_products(const Tensor& x, const Tensor& w, const std::vector<int64_t>& rows, bool trans_w,
-                      const Tensor& out) {
+                      MatmulPrecision precision, const Tensor& out) {
   int64_t off = 0;
   for (size_t g = 0; g < rows.size(); ++g) {
     if (rows[g] > 0) {
       const Tensor wg = trans_w ? transpose(select(w, 0, int64_t(g)), 0, 1) : select(w, 0, int64_t(g));
-      cpu::matmul(narrow(x, 0, off, rows[g]), wg, narrow(out, 0, off, rows[g]));
+      cpu::matmul(narrow(x, 0, off, rows[g]), wg, narrow(out, 0, off, rows[g]), precision);
     }
     off += rows[g];
   }
@@ -114,20 +118,21 @@ Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_
   }
   MOE_CHECK(total == x.shape()[0], name, ": group sizes sum to ", total, " but x has ", x.shape()[0], " rows");
   const Tensor xc = contiguous(to_compute(x.detach())), wc = to_compute(w.detach());
+  const MatmulPrecision precision = matmul_precision();
   Tensor out = zeros({x.shape()[0], w.shape()[2]}, xc.dtype());
-  grouped_products(xc, wc, group_rows, false, out);
+  grouped_products(xc, wc, group_rows, false, precision, out);
   out = from_compute(out, x.dtype());
 
   if (needs_grad({x, w})) {
     SavedTensor sx(x, name), sw(w, name);
     const bool need_x = x.requires_grad(), need_w = w.requires_grad();
-    attach_grad_fn(name, {out}, {x, w}, [sx, sw, need_x, need_w, group_rows](std::vector<Tensor>& g) {
+    attach_grad_fn(name, {out}, {x, w}, [sx, sw, need_x, need_w, group_rows, precision](std::vector<Tensor>& g) {
       const Tensor xv = to_compute(sx.get()), wv = to_compute(sw.get());
       const Tensor gy = contiguous(to_compute(g[0]));
       Tensor gx, gw;
       if (need_x) {  // dx_g = dy_g @ w[g]^T
         gx = zeros(xv.shape(), xv.dtype());
-        grouped_products(gy, wv, group_rows, true, gx);
+        grouped_products(gy, wv, group_rows, true, precision, gx);
         gx = from_compute(gx, sx.get().dtype());
       }
       if (need_w) {  // dw[g] = x_g^T @ dy_g (zero for empty groups)
@@ -136,7 +141,7 @@ Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_
         for (size_t e = 0; e < group_rows.size(); ++e) {
           if (group_rows[e] > 0)
             cpu::matmul(transpose(narrow(xv, 0, off, group_rows[e]), 0, 1), narrow(gy, 0, off, group_rows[e]),
-                        select(gw, 0, int64_t(e)));
+                        select(gw, 0, int64_t(e)), precision);
           off += group_rows[e];
         }
         gw = from_compute(gw, sw.get().dtype());

@@ -52,8 +52,10 @@ Tensor routed_to(int r, const std::vector<Tensor>& batches, const std::vector<st
 TEST(MpiAllToAll, RandomCountsMatchLocalRouting) {
   comm::Communicator& world = test_world();
   const int n = world.size(), r = world.rank();
-  for (uint64_t seed = 1; seed <= 6; ++seed) {
-    const DType dtype = seed % 3 == 0 ? DType::bf16 : (seed % 3 == 1 ? DType::f32 : DType::i64);
+  // Every element size: 4 (f32), 8 (i64), 2 (bf16), 1 (f8e4m3: the FP8 dispatch's codes).
+  const DType dtypes[] = {DType::f32, DType::i64, DType::bf16, DType::f8e4m3};
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    const DType dtype = dtypes[(seed - 1) % 4];
     const Shape tail = seed % 2 ? Shape{3} : Shape{2, 3};
     SCOPED_TRACE("seed " + std::to_string(seed));
     const auto c = random_counts(n, seed);

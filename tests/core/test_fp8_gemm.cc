@@ -2,22 +2,7 @@
 // against an f64 reference of the unquantised inputs, and bitwise against an
 // independent loop in the documented order of operations.
 //
-// Error bounds used here (u = relative half-ulp: 2^-4 for e4m3, 2^-3 for
-// e5m2; h = half the smallest subnormal: 2^-10 for e4m3, 2^-17 for e5m2;
-// s = the element's scale; eps = 2^-24 the f32 unit roundoff):
-//   quantisation of one element (RNE, no saturation beyond max):
-//     |x' - x| <= e(x) = u |x| + h / s
-//   one product: |a'b' - ab| <= e(a)|b| + |a|e(b) + e(a)e(b)
-//   f32 arithmetic: products of FP8 values are exact; a chunk of n terms
-//   summed in f32 errs by <= (n-1) eps sum|terms|, the scale product 1/sa*1/sb
-//   by 3 eps, each promotion fma by eps of the running total, so
-//     |C' - C| <= sum_k [e(a)|b| + |a|e(b) + e(a)e(b)]
-//                 + (N_C + K/N_C + 4) eps sum_k |a'_k||b'_k|          (worst case)
-//   typical (sqrt(K)) behaviour: RNE errors are zero-mean with relative std
-//   <= u/sqrt(3), independent over k, so the error of C[m,n] has std
-//     <= u sqrt(2/3) sqrt(sum_k a_k^2 b_k^2);
-//   we assert |C' - C| <= 6 such sigmas for every element (deterministic
-//   seeds; a 6-sigma miss over ~10^4 elements has probability ~1e-5).
+// (Error bounds: tests/core/fp8_test_util.h.)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -26,62 +11,14 @@
 #include <vector>
 
 #include "core/fp8/gemm.h"
+#include "tests/core/fp8_test_util.h"
 
 namespace moe::fp8 {
 namespace {
 
-std::vector<float> randn(int64_t n, uint32_t seed, float sigma = 1.0f) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> nd(0.0f, sigma);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = nd(gen);
-  return v;
-}
-
-std::vector<double> ref_gemm(const std::vector<float>& a, const std::vector<float>& b, int64_t M, int64_t K,
-                             int64_t N) {
-  std::vector<double> c(size_t(M * N), 0.0);
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t n = 0; n < N; ++n) c[size_t(m * N + n)] += double(a[size_t(m * K + k)]) * b[size_t(k * N + n)];
-  return c;
-}
-
-double half_ulp(Format f) { return f == Format::e4m3 ? 0x1p-4 : 0x1p-3; }
-double half_min_sub(Format f) { return f == Format::e4m3 ? 0x1p-10 : 0x1p-17; }
-
-// Checks every element against the worst-case and the sqrt(K) bound; returns
-// the Frobenius norm of C' - C.
-double check_against_f64(const std::vector<float>& a, const Quantized& qa, const std::vector<float>& b,
-                         const Quantized& qb, int64_t M, int64_t K, int64_t N) {
-  const std::vector<float> c = gemm(qa, qb);
-  const std::vector<double> ref = ref_gemm(a, b, M, K, N);
-  const double ua = half_ulp(qa.format), ub = half_ulp(qb.format);
-  const double gamma = (kPromotionInterval + double(K) / kPromotionInterval + 4) * 0x1p-24;
-  double worst_ratio = 0, sigma_ratio = 0, fro = 0;
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = 0; n < N; ++n) {
-      double bound = 0, abs_sum = 0, sq = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        const double x = a[size_t(m * K + k)], y = b[size_t(k * N + n)];
-        const double ex = ua * std::fabs(x) + half_min_sub(qa.format) / qa.scale_at(m, k);
-        const double ey = ub * std::fabs(y) + half_min_sub(qb.format) / qb.scale_at(k, n);
-        bound += ex * std::fabs(y) + std::fabs(x) * ey + ex * ey;
-        abs_sum += (std::fabs(x) + ex) * (std::fabs(y) + ey);
-        sq += x * x * y * y;
-      }
-      bound += gamma * abs_sum;
-      const double err = std::fabs(double(c[size_t(m * N + n)]) - ref[size_t(m * N + n)]);
-      fro += err * err;
-      const double sigma = std::sqrt(ua * ua / 3 + ub * ub / 3) * std::sqrt(sq);
-      worst_ratio = std::max(worst_ratio, err / bound);
-      sigma_ratio = std::max(sigma_ratio, err / sigma);
-    }
-  EXPECT_LE(worst_ratio, 1.0) << "worst-case bound violated";
-  EXPECT_LE(sigma_ratio, 6.0) << "error beyond 6 sigma of the sqrt(K) model";
-  std::printf("  max err / worst-case bound = %.3f, max err / sigma = %.2f\n", worst_ratio, sigma_ratio);
-  return std::sqrt(fro);
-}
+using bounds::check_against_f64;
+using bounds::randn;
+using bounds::ref_gemm;
 
 // Ragged shapes: K = 1000 = 7 * 128 + 104 (partial last K tile and chunk),
 // N = 200 (partial last block column), M = 70.
@@ -91,7 +28,7 @@ TEST(Fp8Gemm, PerTensorWithinDerivedBound) {
   for (Format fa : {Format::e4m3, Format::e5m2}) {
     const Quantized qa = quantize(a.data(), M, K, fa, Layout::per_tensor);
     const Quantized qb = quantize(b.data(), K, N, Format::e4m3, Layout::per_tensor);
-    check_against_f64(a, qa, b, qb, M, K, N);
+    check_against_f64(a, qa, b, qb, gemm(qa, qb));
   }
 }
 
@@ -101,8 +38,21 @@ TEST(Fp8Gemm, TileWiseWithinDerivedBound) {
   for (ScaleRounding r : {ScaleRounding::none, ScaleRounding::pow2_down}) {
     const Quantized qa = quantize(a.data(), M, K, Format::e4m3, Layout::tile_1x128, r);
     const Quantized qb = quantize(b.data(), K, N, Format::e4m3, Layout::block_128x128, r);
-    check_against_f64(a, qa, b, qb, M, K, N);
+    check_against_f64(a, qa, b, qb, gemm(qa, qb));
   }
+}
+
+// The weight-gradient GEMM's layouts: K is the token dimension and both
+// operands are scaled along it (A = x^T in 1x128 tiles, B = dy in 128x1
+// tiles), ragged in K (1000 tokens), M (70 channels) and N (200).
+TEST(Fp8Gemm, TokenWiseTilesWithinDerivedBound) {
+  const int64_t M = 70, K = 1000, N = 200;
+  const std::vector<float> a = randn(M * K, 12), b = randn(K * N, 13, 0.05f);
+  const Quantized qa = quantize(a.data(), M, K, Format::e4m3, Layout::tile_1x128);
+  const Quantized qb = quantize(b.data(), K, N, Format::e4m3, Layout::tile_128x1);
+  ASSERT_EQ(qb.scale_rows(), 8);
+  ASSERT_EQ(qb.scale_cols(), N);
+  check_against_f64(a, qa, b, qb, gemm(qa, qb));
 }
 
 // Outlier channels: 3 input channels (all inside the first 128-channel tile)
@@ -218,6 +168,9 @@ TEST(Fp8Gemm, RejectsBadShapesAndLayouts) {
   const Quantized qb_tile = quantize(b.data(), 256, 8, Format::e4m3, Layout::tile_1x128);
   const Quantized qb_short = quantize(b.data(), 128, 8, Format::e4m3, Layout::block_128x128);
   EXPECT_THROW(gemm(qa, qb_tile), Error);
+  const Quantized qa_col = quantize(a.data(), 4, 256, Format::e4m3, Layout::tile_128x1);
+  EXPECT_THROW(gemm(qa_col, qb), Error);  // A's scale would vary along K inside a chunk
+  EXPECT_NO_THROW(gemm(qa, quantize(b.data(), 256, 8, Format::e4m3, Layout::tile_128x1)));
   EXPECT_THROW(gemm(qa, qb_short), Error);
   EXPECT_THROW(gemm(qa, qb, 100), Error);  // tiled: chunk must divide 128
   EXPECT_THROW(gemm(qa, qb, 0), Error);

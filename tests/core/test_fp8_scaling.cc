@@ -7,6 +7,7 @@
 // here independently of the code under test.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -90,7 +91,7 @@ TEST_P(Fp8Formats, SaturatesBeyondMax) {
 TEST_P(Fp8Formats, ZeroTensorHasScaleOne) {
   const Format f = GetParam();
   const std::vector<float> z(200 * 300, 0.0f);
-  for (Layout l : {Layout::per_tensor, Layout::tile_1x128, Layout::block_128x128}) {
+  for (Layout l : {Layout::per_tensor, Layout::tile_1x128, Layout::block_128x128, Layout::tile_128x1}) {
     for (ScaleRounding r : {ScaleRounding::none, ScaleRounding::pow2_down}) {
       const Quantized q = quantize(z.data(), 200, 300, f, l, r, "zero");
       for (float s : q.scales) EXPECT_EQ(s, 1.0f);
@@ -158,6 +159,59 @@ TEST_P(Fp8Formats, PowerOfTwoScalesRoundDownAndNeverSaturate) {
   }
 }
 
+// The vectorised encoder of the quantisers (to_codes) against the reference
+// conversion (to_code, core/dtype_convert.h), bit for bit: every 127th f32
+// bit pattern (all exponents, both signs, NaNs skipped: they are rejected
+// before encoding) and, around every FP8 value and every midpoint between
+// neighbours, the 8 nearest f32 values on either side; inf saturates.
+TEST_P(Fp8Formats, VectorisedEncoderMatchesTheReference) {
+  const Format f = GetParam();
+  std::vector<float> x;
+  for (uint64_t u = 0; u < (uint64_t(1) << 32); u += 127) {
+    const float v = test::from_bits(uint32_t(u));
+    if (!std::isnan(v)) x.push_back(v);
+  }
+  const std::vector<uint8_t> codes = finite_codes(f);
+  std::vector<float> vals;
+  for (uint8_t c : codes) vals.push_back(ref_value(c, f));
+  std::sort(vals.begin(), vals.end());
+  for (size_t i = 0; i < vals.size(); ++i) {
+    std::vector<float> centres = {vals[i]};
+    if (i + 1 < vals.size()) centres.push_back(float((double(vals[i]) + vals[i + 1]) / 2));
+    for (float c : centres)
+      for (int d = -8; d <= 8; ++d) {
+        const float v = test::from_bits(uint32_t(int64_t(bits(c)) + d));
+        if (!std::isnan(v)) x.push_back(v);  // (-0 minus an ulp is a NaN pattern)
+      }
+  }
+  for (float v : {kInf, -kInf, 0.0f, -0.0f, format_max(f) * 1.0625f, -format_max(f) * 1.03125f}) x.push_back(v);
+  std::vector<uint8_t> fast(x.size());
+  to_codes(x.data(), 1.0f, int64_t(x.size()), f, fast.data());
+  int64_t bad = 0;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (fast[i] != to_code(x[i], f) && bad++ < 5)
+      ADD_FAILURE() << "x = " << x[i] << " (bits " << std::hex << bits(x[i]) << std::dec << "): " << int(fast[i])
+                    << " vs " << int(to_code(x[i], f));
+  EXPECT_EQ(bad, 0) << "of " << x.size();
+  // values(): every one of the 256 codes decodes as from_code (NaN as NaN).
+  Quantized all;
+  all.format = f;
+  all.rows = 1;
+  all.cols = 256;
+  for (int c = 0; c < 256; ++c) all.codes.push_back(uint8_t(c));
+  const std::vector<float> dec = values(all);
+  for (int c = 0; c < 256; ++c) {
+    const float want = from_code(uint8_t(c), f);
+    if (std::isnan(want)) EXPECT_TRUE(std::isnan(dec[size_t(c)])) << c;
+    else EXPECT_EQ(bits(dec[size_t(c)]), bits(want)) << c;
+  }
+  // The per-element-scale form: x[i] * s[i].
+  std::vector<float> s(x.size(), 0.5f), y(x.size());
+  for (size_t i = 0; i < x.size(); i += 3) s[i] = 3.0f;
+  to_codes(x.data(), s.data(), int64_t(x.size()), f, fast.data());
+  for (size_t i = 0; i < x.size(); i += 1001) EXPECT_EQ(fast[i], to_code(x[i] * s[i], f)) << x[i];
+}
+
 INSTANTIATE_TEST_SUITE_P(Fp8, Fp8Formats, ::testing::Values(Format::e4m3, Format::e5m2),
                          [](const auto& info) { return std::string(format_name(info.param)); });
 
@@ -198,6 +252,53 @@ TEST(Fp8Tiles, RaggedTilesUseTheirOwnAmax) {
   }
 }
 
+// 128x1 tiles (per column, per 128 rows: the weight-gradient GEMM's
+// operands) are the 1x128 tiles of the transpose, bit for bit, and
+// transposed() moves any quantisation to the transpose without re-rounding.
+TEST(Fp8Tiles, TransposedTilesAreTheTransposesTiles) {
+  const int64_t R = 300, C = 130;  // ragged both ways
+  std::mt19937 gen(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> x(size_t(R * C)), xt(size_t(R * C));
+  for (int64_t i = 0; i < R; ++i)
+    for (int64_t j = 0; j < C; ++j) {
+      x[size_t(i * C + j)] = nd(gen) * std::ldexp(1.0f, int((i / 128 + j) % 7) - 3);
+      xt[size_t(j * R + i)] = x[size_t(i * C + j)];
+    }
+  const Quantized col = quantize(x.data(), R, C, Format::e4m3, Layout::tile_128x1, ScaleRounding::none, "x");
+  ASSERT_EQ(col.scale_rows(), 3);
+  ASSERT_EQ(col.scale_cols(), C);
+  // Brute-force amax of column j, rows [128 ti, ...).
+  for (int64_t ti = 0; ti < 3; ++ti)
+    for (int64_t j = 0; j < C; ++j) {
+      float a = 0;
+      for (int64_t i = ti * 128; i < std::min(R, (ti + 1) * 128); ++i) a = std::max(a, std::fabs(x[size_t(i * C + j)]));
+      EXPECT_EQ(col.scale_at(std::min(R - 1, ti * 128 + 100), j), 448.0f / a) << ti << "," << j;
+    }
+  const Quantized row_t = quantize(xt.data(), C, R, Format::e4m3, Layout::tile_1x128);
+  for (const auto& [q, ref] : {std::pair{transposed(col), row_t}, std::pair{col, transposed(row_t)}}) {
+    EXPECT_EQ(q.rows, ref.rows);
+    EXPECT_EQ(q.layout, ref.layout);
+    EXPECT_EQ(q.codes, ref.codes);
+    EXPECT_EQ(q.scales, ref.scales);
+    EXPECT_EQ(q.amax, ref.amax);
+  }
+  // Blocks and per-tensor: the transpose's quantisation, exactly.
+  for (Layout l : {Layout::block_128x128, Layout::per_tensor}) {
+    const Quantized t = transposed(quantize(x.data(), R, C, Format::e5m2, l));
+    const Quantized ref = quantize(xt.data(), C, R, Format::e5m2, l);
+    EXPECT_EQ(t.layout, l);
+    EXPECT_EQ(t.codes, ref.codes) << layout_name(l);
+    EXPECT_EQ(t.scales, ref.scales) << layout_name(l);
+  }
+  // values() is the code table, dequantize() divides by the scale.
+  const std::vector<float> v = values(col), d = dequantize(col);
+  for (int64_t i = 0; i < R * C; i += 37) {
+    EXPECT_EQ(v[size_t(i)], from_code(col.codes[size_t(i)], Format::e4m3));
+    EXPECT_EQ(d[size_t(i)], v[size_t(i)] / col.scale_at(i / C, i % C));
+  }
+}
+
 TEST(Fp8Tiles, TensorOverloadViewsLastDimAsChannels) {
   std::vector<double> v(2 * 3 * 200);
   for (size_t i = 0; i < v.size(); ++i) v[i] = double(i % 97) - 48.0;
@@ -213,7 +314,7 @@ TEST(Fp8Errors, NonFiniteInputThrowsNamingTensorAndPosition) {
   std::vector<float> x(4 * 300, 1.0f);
   for (float bad : {kNaN, kInf, -kInf}) {
     x[1 * 300 + 257] = bad;
-    for (Layout l : {Layout::per_tensor, Layout::tile_1x128, Layout::block_128x128}) {
+    for (Layout l : {Layout::per_tensor, Layout::tile_1x128, Layout::block_128x128, Layout::tile_128x1}) {
       try {
         quantize(x.data(), 4, 300, Format::e4m3, l, ScaleRounding::none, "mlp.fc1.input");
         ADD_FAILURE() << "no throw for " << bad;

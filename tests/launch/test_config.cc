@@ -84,6 +84,30 @@ const BadCase kBadCases[] = {
      "model.mla.qk_rope_head_dim = 15 must be even"},
     {"zero MLA latent", nullptr, "tiny_mla_moe.pbtxt", {"model.mla.kv_lora_rank=0"}, -1,
      "model.mla.kv_lora_rank = 0 must be > 0"},
+    {"qk_norm with MLA", nullptr, "tiny_mla_moe.pbtxt", {"model.qk_norm=true"}, -1,
+     "model.qk_norm = true is for GQA/MHA attention, not model.attention = ATTENTION_MLA"},
+    {"QK-Clip with qk_norm", nullptr, "tiny_moe.pbtxt",
+     {"model.qk_norm=true", "optim.kind=OPTIMIZER_MUON", "optim.muon.qk_clip_threshold=100"}, -1,
+     "optim.muon.qk_clip_threshold = 100 (QK-Clip) cannot be used with model.qk_norm = true"},
+    {"FP8 dispatch without experts", nullptr, "dense_ref.pbtxt", {"model.fp8.dispatch=true"}, -1,
+     "model.fp8.dispatch = true but the model has no routed experts"},
+    {"FP8 tile-wise promotion interval not dividing 128", nullptr, "tiny_moe.pbtxt",
+     {"model.fp8.recipe=FP8_TILEWISE", "model.fp8.promotion_interval=100"}, -1,
+     "model.fp8.promotion_interval = 100 must divide 128 with FP8_TILEWISE"},
+    {"FP8 zero promotion interval", nullptr, "tiny_moe.pbtxt",
+     {"model.fp8.recipe=FP8_PER_TENSOR_CURRENT", "model.fp8.promotion_interval=0"}, -1,
+     "model.fp8.promotion_interval = 0 must be > 0"},
+    {"FP8 delayed with no history", nullptr, "tiny_moe.pbtxt",
+     {"model.fp8.recipe=FP8_PER_TENSOR_DELAYED", "model.fp8.amax_history_len=0"}, -1,
+     "model.fp8.amax_history_len = 0 must be > 0"},
+    {"FP8 with no GEMM selected", nullptr, "tiny_moe.pbtxt",
+     {"model.fp8.recipe=FP8_TILEWISE", "model.fp8.attention_proj=false", "model.fp8.dense_mlp=false",
+      "model.fp8.experts=false"}, -1,
+     "model.fp8.recipe = FP8_TILEWISE but no GEMM is selected (model.fp8.attention_proj, dense_mlp and experts"},
+    {"FP8 with no pass selected", nullptr, "tiny_moe.pbtxt",
+     {"model.fp8.recipe=FP8_PER_TENSOR_DELAYED", "model.fp8.fprop=false", "model.fp8.dgrad=false",
+      "model.fp8.wgrad=false"}, -1,
+     "model.fp8.recipe = FP8_PER_TENSOR_DELAYED but no pass is selected (model.fp8.fprop, dgrad and wgrad"},
     {"zero d_model", nullptr, "dense_ref.pbtxt", {"model.d_model=0"}, -1, "model.d_model = 0 must be > 0"},
     {"first_k_dense > n_layers", nullptr, "tiny_moe.pbtxt", {"model.first_k_dense=5"}, -1,
      "model.first_k_dense = 5 exceeds model.n_layers = 4"},
@@ -132,6 +156,15 @@ const BadLayout kBadLayouts[] = {
      "optim.kind = OPTIMIZER_MUON is not supported with parallel.tp > 1"},
     {"MTP with TP", "tiny_moe.pbtxt", {"parallel.tp=2", "model.mtp.depth=1"}, 2,
      "model.mtp.depth = 1: multi-token prediction is not supported with parallel.tp > 1"},
+    {"per-tensor FP8 with TP", "tiny_moe.pbtxt", {"parallel.tp=2", "model.fp8.recipe=FP8_PER_TENSOR_DELAYED"}, 2,
+     "model.fp8.recipe = FP8_PER_TENSOR_DELAYED is not supported with parallel.tp > 1"},
+    {"tile-wise FP8 with TP splitting a 128-channel tile", "tiny_moe.pbtxt",
+     {"parallel.tp=2", "model.fp8.recipe=FP8_TILEWISE"}, 2,
+     "model.fp8.recipe = FP8_TILEWISE with parallel.tp = 2: n_heads x head_dim = 128 must be a multiple of 128 x tp "
+     "= 256"},
+    {"tile-wise FP8 with TP splitting the dense FFN", "dense_ref.pbtxt",
+     {"parallel.tp=2", "model.fp8.recipe=FP8_TILEWISE", "model.fp8.attention_proj=false"}, 2,
+     "model.ffn_dim = 344 must be a multiple of 128 x tp = 256"},
 };
 
 TEST(ConfigErrors, EachBadLayoutNamesTheRule) {
@@ -149,10 +182,36 @@ TEST(ConfigErrors, GoodLayoutsPass) {
   auto cfg = load_train_config(config_path("tiny_moe.pbtxt"), {"parallel.tp=2", "parallel.ep=4"});
   ASSERT_TRUE(cfg.ok());
   EXPECT_TRUE(validate_layout(*cfg, 4).ok()) << validate_layout(*cfg, 4);
+  // FP8 with TP: tile-wise with whole 128-channel tiles per rank; per-tensor
+  // on the experts only (they are not TP-split).
+  auto fp8_tiles = load_train_config(config_path("tiny_moe.pbtxt"), {"parallel.tp=2", "model.fp8.recipe=FP8_TILEWISE",
+                                                                     "model.head_dim=64", "model.n_kv_heads=4"});
+  ASSERT_TRUE(fp8_tiles.ok());
+  EXPECT_TRUE(validate_layout(*fp8_tiles, 2).ok()) << validate_layout(*fp8_tiles, 2);
+  auto fp8_experts = load_train_config(config_path("tiny_moe.pbtxt"),
+                                       {"parallel.tp=2", "model.fp8.recipe=FP8_PER_TENSOR_DELAYED",
+                                        "model.fp8.attention_proj=false"});
+  ASSERT_TRUE(fp8_experts.ok());
+  EXPECT_TRUE(validate_layout(*fp8_experts, 2).ok()) << validate_layout(*fp8_experts, 2);
   auto nodes = load_train_config(config_path("tiny_moe.pbtxt"),
                                  {"parallel.ep=8", "parallel.ranks_per_node=2", "global_batch_size=8"});
   ASSERT_TRUE(nodes.ok());
   EXPECT_TRUE(validate_layout(*nodes, 8).ok()) << validate_layout(*nodes, 8);
+}
+
+// FP8 dispatch does not depend on the GEMM recipe, BF16 moments not on the
+// optimizer kind or ZeRO-1.
+TEST(ConfigErrors, Fp8DispatchAndBf16MomentsPassWithAnyRecipeAndOptimizer) {
+  for (const char* recipe : {"FP8_OFF", "FP8_TILEWISE"})
+    for (const char* kind : {"OPTIMIZER_ADAMW", "OPTIMIZER_MUON"}) {
+      auto cfg = load_train_config(
+          config_path("tiny_moe.pbtxt"),
+          {"model.fp8.dispatch=true", std::string("model.fp8.recipe=") + recipe, "optim.moment_dtype=MOMENT_BF16",
+           std::string("optim.kind=") + kind, "parallel.ep=2", "parallel.zero1=true"});
+      ASSERT_TRUE(cfg.ok()) << cfg.status();
+      EXPECT_TRUE(validate(*cfg).ok()) << recipe << " " << kind << ": " << validate(*cfg);
+      EXPECT_TRUE(validate_layout(*cfg, 2).ok()) << validate_layout(*cfg, 2);
+    }
 }
 // clang-format on
 

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "checkpoint/checkpoint.h"
 #include "tests/checkpoint/ckpt_test_util.h"
@@ -41,11 +42,13 @@ TrainResult run(const config::TrainConfig& cfg, parallel::Mesh* mesh, int64_t st
   return r.ok() ? *r : TrainResult{};
 }
 
-// The uninterrupted run against stop at step 6 + resume, bitwise.
-void expect_exact_resume(const std::string& dir, int tp, int ep) {
+// The uninterrupted run against stop at step 6 + resume, bitwise; `more`:
+// further overrides (BF16 moments, ZeRO-1).
+void expect_exact_resume(const std::string& dir, int tp, int ep, const std::vector<std::string>& more = {}) {
   comm::Communicator& world = test::test_world();
   std::vector<std::string> sets = {"steps=12", "parallel.tp=" + std::to_string(tp), "parallel.ep=" + std::to_string(ep),
                                    "micro_batch_size=2"};
+  sets.insert(sets.end(), more.begin(), more.end());
   const config::TrainConfig whole = test_util::small_run("tiny_moe_sigmoid_bias.pbtxt", dir + "/whole", sets);
   config::TrainConfig part = test_util::small_run("tiny_moe_sigmoid_bias.pbtxt", dir + "/part", sets);
   std::unique_ptr<parallel::Mesh> mesh = world.size() > 1 ? mesh_of(world, tp, ep) : nullptr;
@@ -71,6 +74,69 @@ TEST(Resume, OneRankContinuesBitwise) {
 TEST(MpiResume, ExpertTimesDataParallelContinuesBitwise) {
   MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 4);
   expect_exact_resume(fresh_dir(test_util::job_dir("resume_ep2dp2")), 1, 2);  // one directory for the job
+}
+
+// BF16 moments (the checkpoint holds them as bf16): one rank, and sharded by
+// ZeRO-1 over EP2 x DP2.
+TEST(Resume, Bf16MomentsContinueBitwise) {
+  if (test::test_world().size() != 1) GTEST_SKIP() << "one-rank test";
+  expect_exact_resume(fresh_dir(test_util::rank_dir("resume_bf16") + "/r"), 1, 1, {"optim.moment_dtype=MOMENT_BF16"});
+}
+
+TEST(MpiResume, Bf16MomentsWithZero1ContinueBitwise) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 4);
+  expect_exact_resume(fresh_dir(test_util::job_dir("resume_bf16_zero1")), 1, 2,
+                      {"optim.moment_dtype=MOMENT_BF16", "parallel.zero1=true"});
+}
+
+// Delayed FP8 scaling: each FP8 weight's amax histories are buffers of the
+// checkpoint (model/fp8_gemms.h), so the resumed run's scales, and losses,
+// are the uninterrupted run's, bitwise: one rank, and EP2 x DP2 (the expert
+// histories sliced by EP rank, every history reduced over its replicas).
+// A history of 4 steps is full by the stop at step 6; without it the
+// resumed step 6 would run at scale 1.
+const std::vector<std::string> kFp8Delayed = {"model.fp8.recipe=FP8_PER_TENSOR_DELAYED", "model.fp8.amax_history_len=4"};
+
+void expect_histories_saved(const std::string& root) {
+  absl::StatusOr<std::string> dir = checkpoint::resolve(root, "latest");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  absl::StatusOr<checkpoint::CheckpointMeta> meta = checkpoint::read_metadata(*dir);
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& t : meta->tensors()) shapes[t.name()] = {t.global_shape().begin(), t.global_shape().end()};
+  EXPECT_EQ(shapes["layers.0.attn.wq.weight.fp8_amax_history"], (std::vector<int64_t>{1, 3, 4}));
+  EXPECT_EQ(shapes["layers.1.ffn.shared.w2.weight.fp8_amax_history"], (std::vector<int64_t>{1, 3, 4}));
+  EXPECT_EQ(shapes["layers.1.ffn.experts.w1.fp8_amax_history"], (std::vector<int64_t>{8, 3, 4}));
+}
+
+TEST(Resume, Fp8DelayedScalingContinuesBitwise) {
+  if (test::test_world().size() != 1) GTEST_SKIP() << "one-rank test";
+  const std::string dir = fresh_dir(test_util::rank_dir("resume_fp8") + "/r");
+  expect_exact_resume(dir, 1, 1, kFp8Delayed);
+  expect_histories_saved(dir + "/part/checkpoints");
+}
+
+TEST(MpiResume, Fp8DelayedScalingContinuesBitwise) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 4);
+  const std::string dir = fresh_dir(test_util::job_dir("resume_fp8_ep2dp2"));
+  expect_exact_resume(dir, 1, 2, kFp8Delayed);
+  expect_histories_saved(dir + "/part/checkpoints");
+}
+
+// Switching delayed FP8 scaling on at a resume is a config change (refused
+// unless allowed); allowed, the histories the checkpoint lacks start empty.
+TEST(Resume, TurningDelayedFp8OnNeedsAllowAndStartsEmptyHistories) {
+  if (test::test_world().size() != 1) GTEST_SKIP() << "one-rank test";
+  const std::string dir = fresh_dir(test_util::rank_dir("resume_fp8_on") + "/r");
+  run(test_util::small_run("tiny_moe.pbtxt", dir, {"steps=2", "optim.schedule.warmup_steps=1"}), nullptr);
+  std::vector<std::string> sets = {"steps=4", "optim.schedule.warmup_steps=1", "checkpoint.resume_from=latest",
+                                   "model.fp8.recipe=FP8_PER_TENSOR_DELAYED"};
+  absl::StatusOr<TrainResult> refused = train(test_util::small_run("tiny_moe.pbtxt", dir, sets), nullptr, true, nullptr);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(std::string(refused.status().message()).find("fp8"), std::string::npos) << refused.status();
+  sets.push_back("checkpoint.allow_config_change=true");
+  const TrainResult r = run(test_util::small_run("tiny_moe.pbtxt", dir, sets), nullptr);
+  EXPECT_EQ(r.steps_done, 4);
 }
 
 // Saves after `k` steps on (tp, ep, zero1) over the whole world and returns

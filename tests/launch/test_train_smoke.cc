@@ -5,6 +5,7 @@
 // finite statistics.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -49,27 +50,51 @@ TEST(TrainSmoke, TinyMoeLearnsInTwoHundredSteps) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/run/config.pbtxt"));
 }
 
-// MuonClip in the loop: a low threshold keeps clipping, training still runs;
-// MLA is refused with a message naming the field.
+// MuonClip in the loop, with GQA and with MLA (queries projected directly
+// or through a latent): a threshold far under the initial logits clips
+// every step and training still runs; the losses after step 0 differ
+// from an unclipped run's, so the clip reached the weights.
 TEST(TrainSmoke, MuonWithQkClip) {
   const std::string dir = testing::TempDir() + "/train_qkclip";
   std::filesystem::create_directories(dir);
   const std::string data = prepare_corpus(dir);
-  const std::vector<std::string> sets = {"steps=3", "optim.schedule.warmup_steps=1", "eval_every=0",
-                                         "log_every=1000", "threads=1", "optim.kind=OPTIMIZER_MUON",
-                                         "optim.muon.qk_clip_threshold=0.5", "data.path=" + data,
-                                         "run_dir=" + dir + "/run"};
-  absl::StatusOr<config::TrainConfig> cfg = load_train_config(std::string(MOE_SOURCE_DIR) + "/configs/tiny_moe.pbtxt", sets);
-  ASSERT_TRUE(cfg.ok()) << cfg.status().message();
-  absl::StatusOr<TrainResult> r = train(*cfg, nullptr, true);
-  ASSERT_TRUE(r.ok()) << r.status().message();
-  EXPECT_EQ(r->steps_done, 3);
-  absl::StatusOr<config::TrainConfig> mla =
-      load_train_config(std::string(MOE_SOURCE_DIR) + "/configs/tiny_mla_moe.pbtxt", sets);
-  ASSERT_TRUE(mla.ok());
-  absl::StatusOr<TrainResult> rm = train(*mla, nullptr, true);
-  ASSERT_FALSE(rm.ok());
-  EXPECT_NE(std::string(rm.status().message()).find("qk_clip_threshold"), std::string::npos);
+  auto run = [&](const std::string& config, const std::string& name,
+                 const std::vector<std::string>& extra) -> std::vector<double> {
+    std::vector<std::string> sets = {"steps=3", "optim.schedule.warmup_steps=1", "eval_every=0", "log_every=1000",
+                                     "threads=1", "optim.kind=OPTIMIZER_MUON", "data.path=" + data,
+                                     "run_dir=" + dir + "/" + name};
+    sets.insert(sets.end(), extra.begin(), extra.end());
+    absl::StatusOr<config::TrainConfig> cfg =
+        load_train_config(std::string(MOE_SOURCE_DIR) + "/configs/" + config, sets);
+    if (!cfg.ok()) {
+      ADD_FAILURE() << name << ": " << cfg.status().message();
+      return {};
+    }
+    absl::StatusOr<TrainResult> r = train(*cfg, nullptr, true);
+    if (!r.ok()) {
+      ADD_FAILURE() << name << ": " << r.status().message();
+      return {};
+    }
+    EXPECT_EQ(r->steps_done, 3) << name;
+    EXPECT_TRUE(std::isfinite(r->last_train_loss)) << name;
+    return r->train_losses;
+  };
+  struct Case {
+    const char* config;
+    const char* name;
+    std::vector<std::string> sets;
+  };
+  for (const Case& c : {Case{"tiny_moe.pbtxt", "gqa", {}}, Case{"tiny_mla_moe.pbtxt", "mla", {}},
+                        Case{"tiny_mla_moe.pbtxt", "mla_q_lora", {"model.mla.q_lora_rank=32"}}}) {
+    std::vector<std::string> clip_sets = c.sets;
+    clip_sets.push_back("optim.muon.qk_clip_threshold=0.02");
+    const std::vector<double> plain = run(c.config, std::string(c.name) + "_plain", c.sets);
+    const std::vector<double> clipped = run(c.config, std::string(c.name) + "_clip", clip_sets);
+    ASSERT_EQ(plain.size(), 3u) << c.name;
+    ASSERT_EQ(clipped.size(), 3u) << c.name;
+    EXPECT_EQ(clipped[0], plain[0]) << c.name;
+    EXPECT_NE(clipped[2], plain[2]) << c.name;
+  }
 }
 
 TEST(TrainSmoke, MissingDatasetIsAClearError) {

@@ -53,10 +53,10 @@ config::ModelConfig base_config(config::AttentionKind kind = config::ATTENTION_G
 
 constexpr int64_t kBatch = 4, kSeq = 8;
 
-Tensor tokens(int64_t vocab, uint64_t salt) {
-  std::vector<double> v(size_t(kBatch * kSeq));
+Tensor tokens(int64_t vocab, uint64_t salt, int64_t batch = kBatch, int64_t seq = kSeq) {
+  std::vector<double> v(size_t(batch * seq));
   for (size_t i = 0; i < v.size(); ++i) v[i] = double((i * 37 + salt * 11 + (i * i) % 7) % uint64_t(vocab));
-  return from_vector(v, {kBatch, kSeq}, DType::i64);
+  return from_vector(v, {batch, seq}, DType::i64);
 }
 
 struct Result {
@@ -88,7 +88,7 @@ Result parallel_run(const config::ModelConfig& c, int tp, int ep, const Tensor& 
   comm::Communicator& world = test::test_world();
   parallel::Mesh mesh(world.split(0, world.rank(), "world"), tp, ep);
   Transformer m(c, Layout{&mesh});
-  const int64_t dp = mesh.sizes().dp(), per = kBatch / dp, first = mesh.dp_rank() * per;
+  const int64_t dp = mesh.sizes().dp(), per = ids.size(0) / dp, first = mesh.dp_rank() * per;
   BatchInfo info;
   info.seed = 7;
   for (int64_t i = 0; i < per; ++i) info.global_sequence.push_back(first + i);
@@ -124,8 +124,8 @@ void expect_same(const Result& ref, const Result& got, double rel) {
   }
 }
 
-void check_layout(const config::ModelConfig& c, int tp, int ep) {
-  const Tensor ids = tokens(c.vocab_size(), 1), tgt = tokens(c.vocab_size(), 2);
+void check_layout(const config::ModelConfig& c, int tp, int ep, int64_t batch = kBatch, int64_t seq = kSeq) {
+  const Tensor ids = tokens(c.vocab_size(), 1, batch, seq), tgt = tokens(c.vocab_size(), 2, batch, seq);
   const Result ref = single_rank(c, ids, tgt);
   if (c.moe().drop_policy() != config::DROP_NONE) {
     EXPECT_GT(ref.dropped, 0) << "the case must drop to mean anything";
@@ -145,6 +145,14 @@ TEST(MpiLayouts, TensorParallel) {
 TEST(MpiLayouts, TensorParallelMla) {
   MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2);
   check_layout(base_config(config::ATTENTION_MLA), 2, 1);
+}
+TEST(MpiLayouts, TensorParallelQkNorm) {
+  // q_norm / k_norm are replicated while their heads are split: each TP
+  // rank holds part of their gradient.
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
+  config::ModelConfig c = base_config();
+  c.set_qk_norm(true);
+  check_layout(c, 2, 1);
 }
 TEST(MpiLayouts, ExpertParallel) {
   MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
@@ -187,6 +195,54 @@ TEST(MpiLayouts, ExpertParallelWithMtpAndSigmoidRouter) {
   c.mutable_moe()->set_routed_scaling_factor(2.5);
   c.mutable_moe()->set_group_score(config::GROUP_SCORE_TOPN_SUM);
   check_layout(c, 1, MOE_WORLD_SIZE);
+}
+// FP8 dispatch: the EP all-to-all carries E4M3 codes + 1x128 tile scales and
+// one rank applies the same quantise-dequantise, so EP gives one rank's
+// loss and gradients. d_model 160: two tiles per row, one of them ragged.
+TEST(MpiLayouts, ExpertParallelFp8Dispatch) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
+  config::ModelConfig c = base_config();
+  c.set_d_model(160);
+  c.mutable_fp8()->set_dispatch(true);
+  check_layout(c, 1, MOE_WORLD_SIZE);
+  if (MOE_WORLD_SIZE == 4) check_layout(c, 2, 2);
+  // The quantisation is on: without it one rank's loss moves by 6.3e-5
+  // relative (6.80540 vs 6.80583), several times the tolerance above.
+  config::ModelConfig off = c;
+  off.mutable_fp8()->set_dispatch(false);
+  const Tensor ids = tokens(c.vocab_size(), 1), tgt = tokens(c.vocab_size(), 2);
+  const double on_lm = single_rank(c, ids, tgt).lm, off_lm = single_rank(off, ids, tgt).lm;
+  EXPECT_GT(std::abs(on_lm - off_lm), 3e-5 * std::abs(off_lm)) << on_lm << " vs " << off_lm;
+}
+// FP8 GEMMs with DeepSeek-V3 tile-wise scaling (attention projections, the
+// dense MLP, routed and shared experts; every pass): scales are per token
+// (1x128 along channels), per 128x128 weight block and, in the weight-
+// gradient GEMM, per 128 tokens of a channel. Those token tiles are one
+// rank's when every rank holds a multiple of 128 of the GEMM's tokens: for
+// the dense GEMMs, 128 tokens per DP rank; for a routed expert, its rows
+// must not be split over EDP replicas, i.e. EP = world (EP over the whole
+// world gives each expert one rank's rows in one rank's order). Then DP and
+// EP give one rank's loss and gradients (f32 summation order aside).
+// 8 x 64 tokens: 256 per rank at DP2, 128 at DP4.
+config::ModelConfig fp8_tilewise() {
+  config::ModelConfig c = base_config();
+  c.set_max_seq_len(64);
+  c.mutable_fp8()->set_recipe(config::FP8_TILEWISE);
+  return c;
+}
+TEST(MpiLayouts, Fp8TileWiseDataAndExpertParallel) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
+  config::ModelConfig dense_only = fp8_tilewise();  // DP: each rank runs every expert on its own rows
+  dense_only.mutable_fp8()->set_experts(false);
+  check_layout(dense_only, 1, 1, 8, 64);
+  check_layout(fp8_tilewise(), 1, MOE_WORLD_SIZE, 8, 64);
+  // FP8 is on: one rank's loss moves against f32 by far more than the
+  // tolerance above.
+  config::ModelConfig f32 = fp8_tilewise();
+  f32.mutable_fp8()->set_recipe(config::FP8_OFF);
+  const Tensor ids = tokens(f32.vocab_size(), 1, 8, 64), tgt = tokens(f32.vocab_size(), 2, 8, 64);
+  const double on = single_rank(fp8_tilewise(), ids, tgt).lm, off = single_rank(f32, ids, tgt).lm;
+  EXPECT_GT(std::abs(on - off), 1e-4 * std::abs(off)) << on << " vs " << off;
 }
 // Dropping under sequence parallelism: the decision covers the DP replica's
 // micro-batch (per expert) or the tp_ep block's tokens (per device), so it

@@ -74,6 +74,28 @@ TEST(ParamCount, GqaKvHeadsAndExplicitHeadDim) {
   EXPECT_EQ(p.total.attention, kL * (kD * 64 + 2 * kD * 32 + 64 * kD));
 }
 
+// Qwen3 QK-norm: q_norm and k_norm [Dh] per layer, replicated norms; the
+// activations keep q and k once more (the norms' inputs).
+TEST(ParamCount, GqaQkNorm) {
+  config::ModelConfig base = preset("dense-ref");
+  base.set_n_kv_heads(2);
+  config::ModelConfig c = base;
+  c.set_qk_norm(true);
+  const ParamCount p = count_params(c), without = count_params(base);
+  EXPECT_EQ(p.total.norms, without.total.norms + kL * 2 * 32);
+  EXPECT_EQ(p.total.attention, without.total.attention);
+  EXPECT_EQ(p.total_params, without.total_params + kL * 2 * 32);
+  EXPECT_EQ(p.activated_params, without.activated_params + kL * 2 * 32);
+  EXPECT_DOUBLE_EQ(flops_per_token(c, 64).total, flops_per_token(base, 64).total);  // norms are no matmuls
+  MemoryLayout l;
+  l.tp = 2;
+  auto m = memory_per_rank(c, l), m0 = memory_per_rank(base, l);
+  ASSERT_TRUE(m.ok() && m0.ok());
+  EXPECT_EQ(m->dense_params, (p.total_params - p.total.norms) / 2 + p.total.norms);
+  // Per token and layer H*Dh + Hkv*Dh = 128 + 64 more elements, f32, over tp 2.
+  EXPECT_DOUBLE_EQ(m->activation_bytes - m0->activation_bytes, 64.0 * kL * (128 + 64) * 4 / 2);
+}
+
 TEST(ParamCount, FirstKDenseTiedEmbeddingsAndMtp) {
   config::ModelConfig c = preset("tiny-moe");
   c.set_first_k_dense(1);
@@ -132,6 +154,11 @@ TEST(ParamCount, MatchesTheModel) {
   c.set_head_dim(16);
   c.mutable_mtp()->set_depth(1);
   expect_matches_model(c, "gqa + head_dim + dense mtp");
+  c = preset("tiny-moe");
+  c.set_n_kv_heads(2);
+  c.set_qk_norm(true);
+  c.mutable_mtp()->set_depth(1);
+  expect_matches_model(c, "gqa + qk_norm + moe mtp");
 }
 
 // Exact totals of the full-size presets (sums of the formulas; the
@@ -140,7 +167,9 @@ TEST(ParamCount, FullSizePresetTotals) {
   EXPECT_EQ(count_params(preset("deepseek-v3")).total_params, 671026404352);
   EXPECT_EQ(count_params(preset("deepseek-v2")).total_params, 235741434880);
   EXPECT_EQ(count_params(preset("mixtral-8x7b")).total_params, 46702792704);
-  EXPECT_EQ(count_params(preset("qwen3-235b-a22b")).total_params, 235093610496);
+  // Qwen3 with its q_norm / k_norm (94 layers x 2 x 128 = 24,064 weights):
+  // the sum of the tensor shapes of the released config.json.
+  EXPECT_EQ(count_params(preset("qwen3-235b-a22b")).total_params, 235093634560);
 }
 
 TEST(ParamCount, FlopsFollowSixNPlusTwelveLTD) {
@@ -210,6 +239,26 @@ TEST(ParamCount, MemoryShardsExpertsAndOptimizerState) {
   // Dense states over dp = 4 replicas, expert states over dp*tp/ep = 2.
   EXPECT_DOUBLE_EQ(m->optimizer_bytes, 8.0 * (m->dense_params / 4.0 + m->expert_params / 2.0));
   EXPECT_DOUBLE_EQ(m->compute_copy_bytes, 2.0 * (m->dense_params + m->expert_params));
+}
+
+TEST(ParamCount, MemoryBf16MomentsHalveTheOptimizerState) {
+  const config::ModelConfig d = preset("dense-ref");
+  const int64_t n = count_params(d).total_params;
+  MemoryLayout l;
+  l.bf16_moments = true;
+  auto m = memory_per_rank(d, l);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_DOUBLE_EQ(m->optimizer_bytes, 4.0 * n);  // m, v: 2 bytes each
+  EXPECT_DOUBLE_EQ(m->master_bytes, 4.0 * n);     // master weights stay f32
+  EXPECT_DOUBLE_EQ(m->total_bytes(), 12.0 * n + m->activation_bytes);
+  // Sharded by ZeRO-1 as the f32 moments are.
+  const config::ModelConfig c = preset("tiny-moe");
+  l.dp = 4;
+  l.ep = 2;
+  l.zero1 = true;
+  m = memory_per_rank(c, l);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_DOUBLE_EQ(m->optimizer_bytes, 4.0 * (m->dense_params / 4.0 + m->expert_params / 2.0));
 }
 
 TEST(ParamCount, MemoryTensorParallelKeepsNormsAndRouterWhole) {

@@ -2,6 +2,8 @@
 // FFNs and MTP, plus structure checks (names, tying, dense-then-MoE layers).
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "core/ops.h"
 #include "model/transformer.h"
 #include "tests/model/grad_check.h"
@@ -40,9 +42,19 @@ config::ModelConfig tiny(config::AttentionKind kind) {
   return c;
 }
 
+// Norm weights start at 1; spread them so that the check sees a general point.
+void spread_norm_weights(Transformer& m) {
+  for (const Named& p : m.named_parameters()) {
+    if (p.name.find("norm") == std::string::npos) continue;
+    double* w = p.tensor.data<double>();
+    for (int64_t i = 0; i < p.tensor.numel(); ++i) w[i] = 0.7 + 0.1 * double(i % 7);
+  }
+}
+
 void grad_check(const config::ModelConfig& c) {
   Transformer m(c);
   m.cast_parameters(DType::f64);
+  spread_norm_weights(m);
   const Tensor ids = from_vector({1, 5, 3, 7, 2, 9, 4, 0, 3, 3, 8, 6}, {2, 6}, DType::i64);
   const Tensor tgt = from_vector({5, 3, 7, 2, 9, 4, 0, 3, 3, 8, 6, 1}, {2, 6}, DType::i64);
   std::vector<Tensor> leaves;
@@ -58,6 +70,28 @@ void grad_check(const config::ModelConfig& c) {
 
 TEST(TransformerGrad, GqaMoeMtp) { grad_check(tiny(config::ATTENTION_GQA)); }
 TEST(TransformerGrad, MlaMoeMtp) { grad_check(tiny(config::ATTENTION_MLA)); }
+TEST(TransformerGrad, GqaQkNormMoeMtp) {
+  config::ModelConfig c = tiny(config::ATTENTION_GQA);
+  c.set_qk_norm(true);
+  grad_check(c);
+}
+
+// qk_norm adds one q_norm and one k_norm [head_dim] per attention layer
+// (MTP blocks included).
+TEST(Transformer, QkNormParameters) {
+  config::ModelConfig c = tiny(config::ATTENTION_GQA);
+  c.set_qk_norm(true);
+  Transformer m(c);
+  int found = 0;
+  for (const Named& p : m.named_parameters()) {
+    if (p.name.find("q_norm") == std::string::npos && p.name.find("k_norm") == std::string::npos) continue;
+    EXPECT_EQ(p.tensor.shape(), (Shape{4})) << p.name;  // head_dim = 8 / 2
+    EXPECT_EQ(p.shard.cls, parallel::ParamClass::replicated) << p.name;
+    ++found;
+  }
+  EXPECT_EQ(found, 2 * 3);  // 2 layers + 1 MTP block
+  EXPECT_EQ(m.num_parameters(), Transformer(tiny(config::ATTENTION_GQA)).num_parameters() + 3 * 2 * 4);
+}
 
 TEST(Transformer, StructureAndNames) {
   config::ModelConfig c = tiny(config::ATTENTION_GQA);
@@ -72,6 +106,7 @@ TEST(Transformer, StructureAndNames) {
   EXPECT_TRUE(has("layers.1.ffn.router.weight"));
   EXPECT_TRUE(has("layers.1.ffn.experts.w1"));
   EXPECT_TRUE(has("layers.1.attn.wk.weight"));
+  EXPECT_FALSE(has("layers.1.attn.q_norm.weight"));  // qk_norm off
   EXPECT_TRUE(has("mtp.0.proj.weight"));
   EXPECT_EQ(m.moe_layers().size(), 2u);  // layer 1 and the MTP block
   const auto bufs = m.named_buffers();

@@ -32,6 +32,7 @@ TEST(DefaultNoDecay, NormsBiasesAndSelectionBiases) {
   EXPECT_TRUE(default_no_decay("layers.3.ffn_norm.weight"));
   EXPECT_TRUE(default_no_decay("final_norm.weight"));
   EXPECT_TRUE(default_no_decay("layers.0.attn.q_norm.weight"));
+  EXPECT_TRUE(default_no_decay("layers.0.attn.k_norm.weight"));  // GQA qk_norm
   EXPECT_TRUE(default_no_decay("layers.0.attn.wq.bias"));
   EXPECT_TRUE(default_no_decay("bias"));
   EXPECT_TRUE(default_no_decay("layers.0.ffn.router.expert_bias"));

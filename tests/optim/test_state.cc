@@ -38,20 +38,29 @@ config::OptimizerConfig config_of(config::OptimizerKind kind) {
   return c;
 }
 
-class StateRoundTrip : public ::testing::TestWithParam<config::OptimizerKind> {};
+class StateRoundTrip
+    : public ::testing::TestWithParam<std::tuple<config::OptimizerKind, config::MomentDtype>> {
+ protected:
+  config::OptimizerConfig config() const {
+    config::OptimizerConfig c = config_of(std::get<0>(GetParam()));
+    c.set_moment_dtype(std::get<1>(GetParam()));
+    return c;
+  }
+};
 
 // Two steps, save, load into a fresh optimizer over copies of the
-// parameters, one more step on both: bitwise the same parameters and state.
+// parameters, one more step on both: bitwise the same parameters and state
+// (f32 or bf16 moments).
 TEST_P(StateRoundTrip, NextStepIsBitwiseIdentical) {
   std::vector<NamedParam> ps = model_params();
-  auto a = make_optimizer(config_of(GetParam()), ps);
+  auto a = make_optimizer(config(), ps);
   for (uint64_t s = 0; s < 2; ++s) {
     give_grads(ps, 10 + s);
     a->step(1e-2);
   }
   const NamedTensors saved = snapshot(a->state());
   std::vector<NamedParam> qs = clone_params(ps);
-  auto b = make_optimizer(config_of(GetParam()), qs);
+  auto b = make_optimizer(config(), qs);
   ASSERT_TRUE(b->load_state(saved).ok());
 
   give_grads(ps, 20);
@@ -68,7 +77,8 @@ TEST_P(StateRoundTrip, NextStepIsBitwiseIdentical) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, StateRoundTrip,
-                         ::testing::Values(config::OPTIMIZER_ADAMW, config::OPTIMIZER_MUON));
+                         ::testing::Combine(::testing::Values(config::OPTIMIZER_ADAMW, config::OPTIMIZER_MUON),
+                                            ::testing::Values(config::MOMENT_FP32, config::MOMENT_BF16)));
 
 TEST(LoadState, RejectsMismatchesAndChangesNothing) {
   std::vector<NamedParam> ps = model_params();

@@ -1,5 +1,6 @@
 // ZeRO-1: ownership planning, and on every (tp, ep) layout the sharded step
-// lands bitwise where GradSync + the unsharded optimizer do (AdamW, Muon),
+// lands bitwise where GradSync + the unsharded optimizer do (AdamW, Muon,
+// f32 or bf16 moments),
 // with the optimizer state of each owned parameter equal to the unsharded
 // one's; the grad norm from the owned shards.
 #include <gtest/gtest.h>
@@ -56,13 +57,15 @@ std::vector<optim::NamedParam> named(const std::vector<ClassedParam>& ps) {
 }
 
 // Three steps of Zero1 against GradSync + the unsharded optimizer.
-void expect_matches_unsharded(Mesh& mesh, config::OptimizerKind kind) {
+void expect_matches_unsharded(Mesh& mesh, config::OptimizerKind kind,
+                              config::MomentDtype moments = config::MOMENT_FP32) {
   const std::vector<ParamSpec> specs = mixed_specs();
   const int me = mesh.rank();
   std::vector<ClassedParam> ref = make_params(specs, mesh.sizes(), me);
   std::vector<ClassedParam> sh = clone_params(ref);
   config::OptimizerConfig cfg;
   cfg.set_kind(kind);
+  cfg.set_moment_dtype(moments);
   GradSync gs(mesh, ref, {.overlap = false});
   auto opt = optim::make_optimizer(cfg, named(ref));
   Zero1 zero(mesh, sh, cfg);
@@ -97,6 +100,8 @@ void expect_matches_unsharded(Mesh& mesh, config::OptimizerKind kind) {
     auto it = std::find_if(full.begin(), full.end(), [&](const auto& e) { return e.first == name; });
     ASSERT_NE(it, full.end()) << name;
     EXPECT_TRUE(same_tensor_bits(t, it->second)) << name;
+    if (!name.ends_with(".step"))
+      EXPECT_EQ(t.dtype(), moments == config::MOMENT_BF16 ? DType::bf16 : DType::f32) << name;
   }
 }
 
@@ -104,6 +109,7 @@ TEST(Zero1Single, OneRankIsTheUnshardedOptimizer) {
   auto mesh = Mesh::single();
   expect_matches_unsharded(*mesh, config::OPTIMIZER_ADAMW);
   expect_matches_unsharded(*mesh, config::OPTIMIZER_MUON);
+  expect_matches_unsharded(*mesh, config::OPTIMIZER_ADAMW, config::MOMENT_BF16);
 }
 
 TEST(Zero1Single, RejectsNonContiguousParameters) {
@@ -132,6 +138,16 @@ TEST(MpiZero1, MuonMatchesUnshardedBitwiseOnEveryLayout) {
     SCOPED_TRACE(::testing::Message() << "tp " << tp << " ep " << ep);
     auto mesh = make_mesh(tp, ep);
     expect_matches_unsharded(*mesh, config::OPTIMIZER_MUON);
+  }
+}
+
+TEST(MpiZero1, Bf16MomentsMatchUnshardedBitwiseOnEveryLayout) {
+  MOE_REQUIRE_MIN_RANKS(2);
+  for (auto [tp, ep] : layouts(MOE_WORLD_SIZE)) {
+    SCOPED_TRACE(::testing::Message() << "tp " << tp << " ep " << ep);
+    auto mesh = make_mesh(tp, ep);
+    expect_matches_unsharded(*mesh, config::OPTIMIZER_ADAMW, config::MOMENT_BF16);
+    expect_matches_unsharded(*mesh, config::OPTIMIZER_MUON, config::MOMENT_BF16);
   }
 }
 

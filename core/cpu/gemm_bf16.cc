@@ -1,0 +1,105 @@
+#include "core/cpu/gemm_bf16.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/cpu/gemm_bf16_kernels.h"
+#include "core/parallel.h"
+
+namespace moe::cpu {
+
+namespace {
+
+using bf16k::kMR;
+using bf16k::kNR;
+
+bool cpu_has_avx512_bf16() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+}
+
+std::atomic<bool>& kernels_on() {
+  static std::atomic<bool> on{[] {
+    const char* env = std::getenv("MOE_BF16_KERNELS");
+    return cpu_has_avx512_bf16() && !(env && std::strcmp(env, "0") == 0);
+  }()};
+  return on;
+}
+
+// Output block of one task, a function of the shape alone: up to 4 A panels
+// (48 rows) by 2 B panels (64 columns), made smaller until there are at least
+// kMinTasks blocks to balance over the threads.
+struct Block {
+  int64_t m, n;  // panels
+};
+constexpr int64_t kMinTasks = 16;
+Block block_for(int64_t mp, int64_t np) {
+  Block b{4, 2};
+  auto tasks = [&] { return ((mp + b.m - 1) / b.m) * ((np + b.n - 1) / b.n); };
+  while (tasks() < kMinTasks && b.m > 1) --b.m;
+  while (tasks() < kMinTasks && b.n > 1) --b.n;
+  return b;
+}
+
+}  // namespace
+
+bool bf16_kernels_enabled() { return kernels_on().load(); }
+
+bool use_bf16_kernels(bool on) { return kernels_on().exchange(on && cpu_has_avx512_bf16()); }
+
+void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  const int64_t Kp = (K + 1) / 2, mp = (M + kMR - 1) / kMR, np = (N + kNR - 1) / kNR;
+  // A is K-contiguous unless transposed: then it is only converted, lane-major
+  // (row stride Kp), else packed into [kp][kMR] panels. B is always packed.
+  const int64_t a_panel = Kp * kMR, b_panel = Kp * kNR;
+  const int64_t a_lane_stride = ta ? 1 : Kp, a_kp_stride = ta ? kMR : 1;
+  // Packed operands, reused across calls of this thread (grown, never shrunk).
+  thread_local std::vector<uint32_t> packed;
+  packed.resize(size_t(mp * a_panel + np * b_panel));
+  uint32_t* pa = packed.data();
+  uint32_t* pb = pa + mp * a_panel;
+
+  // A and B panels differ in size: two loops, each split evenly over the threads.
+  parallel_for(mp, 1, [&](int64_t s, int64_t e) {
+    for (int64_t ip = s; ip < e; ++ip) {  // lanes = rows of op(A)
+      const int64_t i0 = ip * kMR, lanes = std::min(kMR, M - i0);
+      uint32_t* dst = pa + ip * a_panel;
+      if (ta) {
+        bf16k::pack_lanes_contiguous(A + i0, lda, lanes, K, kMR, dst);
+      } else {
+        bf16k::convert_rows(A + i0 * lda, lda, lanes, K, dst, Kp);
+        std::fill(dst + lanes * Kp, dst + a_panel, 0u);  // the micro-tile reads all kMR rows
+      }
+    }
+  });
+  parallel_for(np, 1, [&](int64_t s, int64_t e) {
+    for (int64_t jp = s; jp < e; ++jp) {  // lanes = columns of op(B)
+      const int64_t j0 = jp * kNR, lanes = std::min(kNR, N - j0);
+      if (tb) bf16k::pack_k_contiguous(B + j0 * ldb, ldb, lanes, K, kNR, pb + jp * b_panel);
+      else bf16k::pack_lanes_contiguous(B + j0, ldb, lanes, K, kNR, pb + jp * b_panel);
+    }
+  });
+
+  const Block blk = block_for(mp, np);
+  const int64_t bm = (mp + blk.m - 1) / blk.m, bn = (np + blk.n - 1) / blk.n;
+  parallel_for(bm * bn, 1, [&](int64_t s, int64_t e) {
+    for (int64_t task = s; task < e; ++task) {
+      const int64_t ib = task / bn, jb = task % bn;
+      const int64_t ip_end = std::min(mp, (ib + 1) * blk.m), jp_end = std::min(np, (jb + 1) * blk.n);
+      for (int64_t jp = jb * blk.n; jp < jp_end; ++jp)  // B panel stays in cache over the A panels
+        for (int64_t ip = ib * blk.m; ip < ip_end; ++ip) {
+          const int64_t i0 = ip * kMR, j0 = jp * kNR;
+          bf16k::micro_tile(Kp, pa + ip * a_panel, a_lane_stride, a_kp_stride, pb + jp * b_panel, alpha,
+                            C + i0 * ldc + j0, ldc, std::min(kMR, M - i0), std::min(kNR, N - j0));
+        }
+    }
+  });
+}
+
+}  // namespace moe::cpu

@@ -1,0 +1,25 @@
+#pragma once
+// The bf16 matrix product of MatmulPrecision::bf16: operands rounded to
+// bfloat16 (nearest even), products summed in f32. On CPUs with AVX-512 BF16
+// it runs our own packed VDPBF16PS kernel (twice the FMA rate of f32); else
+// cpu::matmul rounds the operands into f32 copies and uses the f32 path.
+#include <cstdint>
+
+namespace moe::cpu {
+
+// True when this CPU has AVX-512 BF16 and the kernels are not switched off
+// (use_bf16_kernels(false), or MOE_BF16_KERNELS=0 in the environment).
+bool bf16_kernels_enabled();
+// Tests: switch the kernels off (true is ignored on a CPU without them).
+// Returns the previous setting.
+bool use_bf16_kernels(bool on);
+
+// C[M, N] = alpha * bf16(op(A)) . bf16(op(B)), row-major, C overwritten;
+// op(A) = A^T when ta (A stored [K, M]), op(B) = B^T when tb (B stored [N, K]).
+// Multi-threaded over output tiles fixed by the shape, each output element
+// summed by one thread in increasing K order: bitwise the same for any thread
+// count. Requires bf16_kernels_enabled().
+void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float* C, int64_t ldc);
+
+}  // namespace moe::cpu

@@ -1,0 +1,138 @@
+// FP8 linear layers: fp8_matmul and fp8_grouped_matmul. Each pass is either
+// the recipe's FP8 GEMM (core/fp8/linear.h) or the f32 / MatmulPrecision
+// product the plain ops would run; backward reuses the forward's precision.
+#include "core/fp8/linear.h"
+#include "core/ops/op_utils.h"
+
+namespace moe {
+
+namespace {
+
+void check_fp8_operands(const char* name, const Tensor& x, const Tensor& w) {
+  check_float_operands(name, x, w);
+  MOE_CHECK(x.dtype() == DType::f32, name, ": FP8 GEMMs take f32 operands, got ", x.str());
+}
+
+void check_state(const char* name, const fp8::GemmRecipe& r, const fp8::DelayedScaling* s, int64_t groups) {
+  if (r.scaling != fp8::Scaling::per_tensor_delayed) return;
+  MOE_CHECK(s != nullptr, name, ": per_tensor_delayed scaling needs a DelayedScaling state");
+  MOE_CHECK(s->groups() == groups, name, ": the DelayedScaling state has ", s->groups(), " groups, need ", groups);
+}
+
+// The three products of one linear (x [M, K], w [K, N], dy [M, N], all
+// contiguous f32), FP8 where the recipe says.
+Tensor forward_product(const Tensor& x, const Tensor& w, const fp8::GemmRecipe& r, const fp8::ScaleSource& s) {
+  return r.fprop ? fp8::product(fp8::fprop_operands(x, w, r, s), r) : matmul(x, w);
+}
+Tensor input_grad(const Tensor& dy, const Tensor& w, const fp8::GemmRecipe& r, const fp8::ScaleSource& s) {
+  return r.dgrad ? fp8::product(fp8::dgrad_operands(dy, w, r, s), r) : matmul(dy, transpose(w, 0, 1));
+}
+Tensor weight_grad(const Tensor& x, const Tensor& dy, const fp8::GemmRecipe& r, const fp8::ScaleSource& s) {
+  return r.wgrad ? fp8::product(fp8::wgrad_operands(x, dy, r, s), r) : matmul(transpose(x, 0, 1), dy);
+}
+
+// fn(group, first row, rows) for every non-empty group.
+template <typename Fn>
+void for_each_group(const std::vector<int64_t>& group_rows, Fn&& fn) {
+  int64_t off = 0;
+  for (int64_t g = 0; g < int64_t(group_rows.size()); ++g) {
+    if (group_rows[size_t(g)] > 0) fn(g, off, group_rows[size_t(g)]);
+    off += group_rows[size_t(g)];
+  }
+}
+
+}  // namespace
+
+Tensor fp8_matmul(const Tensor& x, const Tensor& w, const fp8::GemmRecipe& recipe, fp8::DelayedScaling* state) {
+  const char* name = "fp8_matmul";
+  check_fp8_operands(name, x, w);
+  MOE_CHECK(x.dim() >= 1 && w.dim() == 2 && x.shape().back() == w.size(0), name,
+            ": needs x [..., K] and w [K, N], got ", x.str(), " and ", w.str());
+  check_state(name, recipe, state, 1);
+  const int64_t K = w.size(0), N = w.size(1);
+  Shape out_shape = x.shape();
+  out_shape.back() = N;
+  const bool train = needs_grad({x, w});
+  const Tensor x2 = contiguous(reshape(x.detach(), {-1, K})), wc = contiguous(w.detach());
+  const Tensor out = view(forward_product(x2, wc, recipe, {state, 0, train}), out_shape);
+
+  if (train) {
+    SavedTensor sx(x, name), sw(w, name);
+    const bool need_x = x.requires_grad(), need_w = w.requires_grad();
+    const MatmulPrecision precision = matmul_precision();
+    attach_grad_fn(name, {out}, {x, w}, [=](std::vector<Tensor>& g) {
+      const MatmulPrecisionScope scope(precision);
+      const Tensor xv = sx.get();
+      const Tensor dy = contiguous(reshape(g[0], {-1, N}));
+      const fp8::ScaleSource src{state, 0, true};
+      Tensor gx, gw;
+      if (need_x) gx = reshape(input_grad(dy, contiguous(sw.get()), recipe, src), xv.shape());
+      if (need_w) gw = weight_grad(contiguous(reshape(xv, {-1, K})), dy, recipe, src);
+      return std::vector<Tensor>{gx, gw};
+    });
+  }
+  return out;
+}
+
+Tensor fp8_grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_rows,
+                          const fp8::GemmRecipe& recipe, fp8::DelayedScaling* state) {
+  const char* name = "fp8_grouped_matmul";
+  check_fp8_operands(name, x, w);
+  MOE_CHECK(x.dim() == 2 && w.dim() == 3 && x.shape()[1] == w.shape()[1], name,
+            ": needs x [R, K] and w [G, K, N], got ", x.str(), " and ", w.str());
+  const int64_t G = w.size(0), K = w.size(1), N = w.size(2);
+  MOE_CHECK(int64_t(group_rows.size()) == G, name, ": ", group_rows.size(), " group sizes for ", w.str());
+  int64_t total = 0;
+  for (int64_t r : group_rows) {
+    MOE_CHECK(r >= 0, name, ": negative group size ", r);
+    total += r;
+  }
+  MOE_CHECK(total == x.size(0), name, ": group sizes sum to ", total, " but x has ", x.size(0), " rows");
+  check_state(name, recipe, state, G);
+  const bool train = needs_grad({x, w});
+  const Tensor xc = contiguous(x.detach()), wc = contiguous(w.detach());
+  Tensor out;
+  if (recipe.fprop) {
+    out = zeros({total, N});
+    for_each_group(group_rows, [&](int64_t g, int64_t off, int64_t rows) {
+      Tensor dst = narrow(out, 0, off, rows);
+      copy_(dst, forward_product(narrow(xc, 0, off, rows), select(wc, 0, g), recipe, {state, g, train}));
+    });
+  } else {
+    out = grouped_matmul(xc, wc, group_rows);
+  }
+
+  if (train) {
+    SavedTensor sx(x, name), sw(w, name);
+    const bool need_x = x.requires_grad(), need_w = w.requires_grad();
+    const MatmulPrecision precision = matmul_precision();
+    attach_grad_fn(name, {out}, {x, w}, [=](std::vector<Tensor>& g) {
+      const MatmulPrecisionScope scope(precision);
+      const Tensor xv = contiguous(sx.get()), wv = contiguous(sw.get());
+      const Tensor dy = contiguous(g[0]);
+      Tensor gx, gw;
+      if (need_x) {
+        if (recipe.dgrad) {
+          gx = zeros({total, K});
+          for_each_group(group_rows, [&](int64_t e, int64_t off, int64_t rows) {
+            Tensor dst = narrow(gx, 0, off, rows);
+            copy_(dst, input_grad(narrow(dy, 0, off, rows), select(wv, 0, e), recipe, {state, e, true}));
+          });
+        } else {
+          gx = grouped_matmul(dy, transpose(wv, 1, 2), group_rows);
+        }
+      }
+      if (need_w) {
+        gw = zeros({G, K, N});  // zero for empty groups
+        for_each_group(group_rows, [&](int64_t e, int64_t off, int64_t rows) {
+          Tensor dst = select(gw, 0, e);
+          copy_(dst, weight_grad(narrow(xv, 0, off, rows), narrow(dy, 0, off, rows), recipe, {state, e, true}));
+        });
+      }
+      return std::vector<Tensor>{gx, gw};
+    });
+  }
+  return out;
+}
+
+}  // namespace moe
