@@ -30,21 +30,6 @@ std::atomic<bool>& kernels_on() {
   return on;
 }
 
-// Output block of one task, a function of the shape alone: up to 4 A panels
-// (48 rows) by 2 B panels (64 columns), made smaller until there are at least
-// kMinTasks blocks to balance over the threads.
-struct Block {
-  int64_t m, n;  // panels
-};
-constexpr int64_t kMinTasks = 16;
-Block block_for(int64_t mp, int64_t np) {
-  Block b{4, 2};
-  auto tasks = [&] { return ((mp + b.m - 1) / b.m) * ((np + b.n - 1) / b.n); };
-  while (tasks() < kMinTasks && b.m > 1) --b.m;
-  while (tasks() < kMinTasks && b.n > 1) --b.n;
-  return b;
-}
-
 }  // namespace
 
 bool bf16_kernels_enabled() { return kernels_on().load(); }
@@ -65,39 +50,41 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
   uint32_t* pa = packed.data();
   uint32_t* pb = pa + mp * a_panel;
 
-  // A and B panels differ in size: two loops, each split evenly over the threads.
-  parallel_for(mp, 1, [&](int64_t s, int64_t e) {
-    for (int64_t ip = s; ip < e; ++ip) {  // lanes = rows of op(A)
-      const int64_t i0 = ip * kMR, lanes = std::min(kMR, M - i0);
-      uint32_t* dst = pa + ip * a_panel;
-      if (ta) {
-        bf16k::pack_lanes_contiguous(A + i0, lda, lanes, K, kMR, dst);
-      } else {
-        bf16k::convert_rows(A + i0 * lda, lda, lanes, K, dst, Kp);
-        std::fill(dst + lanes * Kp, dst + a_panel, 0u);  // the micro-tile reads all kMR rows
-      }
+  // One parallel region packs both operands: part c of `parts` packs its
+  // share of the A panels and of the B panels (which are larger), so the
+  // parts are even whatever the panel counts.
+  auto pack_a = [&](int64_t ip) {  // lanes = rows of op(A)
+    const int64_t i0 = ip * kMR, lanes = std::min(kMR, M - i0);
+    uint32_t* dst = pa + ip * a_panel;
+    if (ta) {
+      bf16k::pack_lanes_contiguous(A + i0, lda, lanes, K, kMR, dst);
+    } else {
+      bf16k::convert_rows(A + i0 * lda, lda, lanes, K, dst, Kp);
+      std::fill(dst + lanes * Kp, dst + a_panel, 0u);  // the micro-tile reads all kMR rows
     }
-  });
-  parallel_for(np, 1, [&](int64_t s, int64_t e) {
-    for (int64_t jp = s; jp < e; ++jp) {  // lanes = columns of op(B)
-      const int64_t j0 = jp * kNR, lanes = std::min(kNR, N - j0);
-      if (tb) bf16k::pack_k_contiguous(B + j0 * ldb, ldb, lanes, K, kNR, pb + jp * b_panel);
-      else bf16k::pack_lanes_contiguous(B + j0, ldb, lanes, K, kNR, pb + jp * b_panel);
+  };
+  auto pack_b = [&](int64_t jp) {  // lanes = columns of op(B)
+    const int64_t j0 = jp * kNR, lanes = std::min(kNR, N - j0);
+    if (tb) bf16k::pack_k_contiguous(B + j0 * ldb, ldb, lanes, K, kNR, pb + jp * b_panel);
+    else bf16k::pack_lanes_contiguous(B + j0, ldb, lanes, K, kNR, pb + jp * b_panel);
+  };
+  const int64_t parts = std::min<int64_t>(num_threads(), mp + np);
+  parallel_for(parts, 1, [&](int64_t s, int64_t e) {
+    for (int64_t c = s; c < e; ++c) {
+      for (int64_t ip = mp * c / parts; ip < mp * (c + 1) / parts; ++ip) pack_a(ip);
+      for (int64_t jp = np * c / parts; jp < np * (c + 1) / parts; ++jp) pack_b(jp);
     }
   });
 
-  const Block blk = block_for(mp, np);
-  const int64_t bm = (mp + blk.m - 1) / blk.m, bn = (np + blk.n - 1) / blk.n;
-  parallel_for(bm * bn, 1, [&](int64_t s, int64_t e) {
+  // One task per 12 x 32 output tile, B panel major: a thread's contiguous
+  // run of tasks walks the A panels under one B panel before the next. Which
+  // thread computes a tile never changes its value (each tile sums its whole
+  // K alone), so results are the same for any thread count.
+  parallel_for(mp * np, 1, [&](int64_t s, int64_t e) {
     for (int64_t task = s; task < e; ++task) {
-      const int64_t ib = task / bn, jb = task % bn;
-      const int64_t ip_end = std::min(mp, (ib + 1) * blk.m), jp_end = std::min(np, (jb + 1) * blk.n);
-      for (int64_t jp = jb * blk.n; jp < jp_end; ++jp)  // B panel stays in cache over the A panels
-        for (int64_t ip = ib * blk.m; ip < ip_end; ++ip) {
-          const int64_t i0 = ip * kMR, j0 = jp * kNR;
-          bf16k::micro_tile(Kp, pa + ip * a_panel, a_lane_stride, a_kp_stride, pb + jp * b_panel, alpha,
-                            C + i0 * ldc + j0, ldc, std::min(kMR, M - i0), std::min(kNR, N - j0));
-        }
+      const int64_t jp = task / mp, ip = task % mp, i0 = ip * kMR, j0 = jp * kNR;
+      bf16k::micro_tile(Kp, pa + ip * a_panel, a_lane_stride, a_kp_stride, pb + jp * b_panel, alpha,
+                        C + i0 * ldc + j0, ldc, std::min(kMR, M - i0), std::min(kNR, N - j0));
     }
   });
 }
