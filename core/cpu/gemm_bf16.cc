@@ -50,29 +50,32 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
   uint32_t* pa = packed.data();
   uint32_t* pb = pa + mp * a_panel;
 
-  // One parallel region packs both operands: part c of `parts` packs its
-  // share of the A panels and of the B panels (which are larger), so the
-  // parts are even whatever the panel counts.
-  auto pack_a = [&](int64_t ip) {  // lanes = rows of op(A)
-    const int64_t i0 = ip * kMR, lanes = std::min(kMR, M - i0);
-    uint32_t* dst = pa + ip * a_panel;
-    if (ta) {
-      bf16k::pack_lanes_contiguous(A + i0, lda, lanes, K, kMR, dst);
-    } else {
-      bf16k::convert_rows(A + i0 * lda, lda, lanes, K, dst, Kp);
-      std::fill(dst + lanes * Kp, dst + a_panel, 0u);  // the micro-tile reads all kMR rows
-    }
-  };
-  auto pack_b = [&](int64_t jp) {  // lanes = columns of op(B)
-    const int64_t j0 = jp * kNR, lanes = std::min(kNR, N - j0);
-    if (tb) bf16k::pack_k_contiguous(B + j0 * ldb, ldb, lanes, K, kNR, pb + jp * b_panel);
-    else bf16k::pack_lanes_contiguous(B + j0, ldb, lanes, K, kNR, pb + jp * b_panel);
-  };
-  const int64_t parts = std::min<int64_t>(num_threads(), mp + np);
+  // One parallel region packs both operands, part c of `parts` doing its
+  // share of each, so the parts are even whatever the shapes. Lane-contiguous
+  // operands are split by K pairs (each pass reads whole rows for every
+  // panel), the others by panels.
+  const int64_t parts = std::min<int64_t>(num_threads(), std::max(mp + np, Kp));
   parallel_for(parts, 1, [&](int64_t s, int64_t e) {
     for (int64_t c = s; c < e; ++c) {
-      for (int64_t ip = mp * c / parts; ip < mp * (c + 1) / parts; ++ip) pack_a(ip);
-      for (int64_t jp = np * c / parts; jp < np * (c + 1) / parts; ++jp) pack_b(jp);
+      const int64_t kp0 = Kp * c / parts, kp1 = Kp * (c + 1) / parts;
+      if (ta) {
+        bf16k::pack_lanes_contiguous(A, lda, M, K, kMR, kp0, kp1, pa, a_panel);
+      } else {
+        for (int64_t ip = mp * c / parts; ip < mp * (c + 1) / parts; ++ip) {
+          const int64_t i0 = ip * kMR, lanes = std::min(kMR, M - i0);
+          uint32_t* dst = pa + ip * a_panel;
+          bf16k::convert_rows(A + i0 * lda, lda, lanes, K, dst, Kp);
+          std::fill(dst + lanes * Kp, dst + a_panel, 0u);  // the micro-tile reads all kMR rows
+        }
+      }
+      if (tb) {
+        for (int64_t jp = np * c / parts; jp < np * (c + 1) / parts; ++jp) {
+          const int64_t j0 = jp * kNR;
+          bf16k::pack_k_contiguous(B + j0 * ldb, ldb, std::min(kNR, N - j0), K, kNR, pb + jp * b_panel);
+        }
+      } else {
+        bf16k::pack_lanes_contiguous(B, ldb, N, K, kNR, kp0, kp1, pb, b_panel);
+      }
     }
   });
 

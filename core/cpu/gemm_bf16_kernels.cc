@@ -36,21 +36,36 @@ void convert_rows(const float* src, int64_t src_stride, int64_t lanes, int64_t K
 }
 
 void pack_lanes_contiguous(const float* src, int64_t k_stride, int64_t lanes, int64_t K, int64_t width,
-                           uint32_t* dst) {
+                           int64_t kp0, int64_t kp1, uint32_t* dst, int64_t panel_stride) {
   // Interleaves the bf16 of K row 2kp (lanes 0..15 in the low half of the
   // converted vector) with those of row 2kp + 1 (high half).
   const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
                                               22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  const int64_t Kp = (K + 1) / 2;
-  for (int64_t kp = 0; kp < Kp; ++kp) {
+  const int64_t panels = (lanes + width - 1) / width;
+  // One K pair's words for every lane (panels * width <= 64 lanes a chunk).
+  constexpr int64_t kChunkLanes = 64;
+  alignas(64) uint32_t row[kChunkLanes + 16];
+  for (int64_t kp = kp0; kp < kp1; ++kp) {
     const float* r0 = src + 2 * kp * k_stride;
     const bool has_hi = 2 * kp + 1 < K;
-    for (int64_t l = 0; l < width; l += 16) {
-      const __mmask16 m = first(lanes - l);
-      const __m512 lo = _mm512_maskz_loadu_ps(m, r0 + l);
-      const __m512 hi = has_hi ? _mm512_maskz_loadu_ps(m, r0 + k_stride + l) : _mm512_setzero_ps();
-      const __m512i w = _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-      _mm512_mask_storeu_epi32(dst + kp * width + l, first(width - l), w);
+    for (int64_t p0 = 0; p0 < panels;) {
+      // A chunk of whole panels: at most kChunkLanes lanes (at least one panel).
+      int64_t np = kChunkLanes / width;
+      if (np < 1) np = 1;
+      if (p0 + np > panels) np = panels - p0;
+      const int64_t l0 = p0 * width, span = np * width;
+      for (int64_t l = 0; l < span; l += 16) {
+        const __mmask16 m = first(lanes - l0 - l);
+        const __m512 lo = _mm512_maskz_loadu_ps(m, r0 + l0 + l);
+        const __m512 hi = has_hi ? _mm512_maskz_loadu_ps(m, r0 + k_stride + l0 + l) : _mm512_setzero_ps();
+        _mm512_store_si512(row + l, _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(hi, lo)));
+      }
+      for (int64_t p = 0; p < np; ++p) {
+        uint32_t* out = dst + (p0 + p) * panel_stride + kp * width;
+        for (int64_t w = 0; w < width; w += 16)
+          _mm512_mask_storeu_epi32(out + w, first(width - w), _mm512_loadu_si512(row + p * width + w));
+      }
+      p0 += np;
     }
   }
 }

@@ -24,10 +24,12 @@ inline constexpr int64_t kNR = 32;  // columns of B per micro-tile (two zmm of f
 void convert_rows(const float* src, int64_t src_stride, int64_t lanes, int64_t K, uint32_t* dst,
                   int64_t dst_stride);
 
-// Panel of `width` lanes from an operand whose lanes are contiguous (element
-// (l, k) at src[l + k * k_stride]).
+// All panels of `width` lanes (panel p at dst + p * panel_stride, lanes
+// [p * width, (p + 1) * width)) from an operand whose lanes are contiguous
+// (element (l, k) at src[l + k * k_stride]), for the K pairs [kp0, kp1):
+// each pair of K rows is read once, whole.
 void pack_lanes_contiguous(const float* src, int64_t k_stride, int64_t lanes, int64_t K, int64_t width,
-                           uint32_t* dst);
+                           int64_t kp0, int64_t kp1, uint32_t* dst, int64_t panel_stride);
 
 // Panel of `width` lanes from an operand whose K is contiguous (element (l, k)
 // at src[l * lane_stride + k]): converted, then transposed.
