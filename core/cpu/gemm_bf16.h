@@ -17,8 +17,9 @@ bool use_bf16_kernels(bool on);
 // C[M, N] = alpha * bf16(op(A)) . bf16(op(B)), row-major, C overwritten;
 // op(A) = A^T when ta (A stored [K, M]), op(B) = B^T when tb (B stored [N, K]).
 // Multi-threaded over output tiles fixed by the shape, each output element
-// summed by one thread in increasing K order: bitwise the same for any thread
-// count. Requires bf16_kernels_enabled().
+// summed by one thread in increasing K-pair order (within a pair VDPBF16PS
+// adds the K = 2kp + 1 product before the 2kp one): bitwise the same for any
+// thread count. Requires bf16_kernels_enabled().
 void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float* C, int64_t ldc);
 

@@ -1,5 +1,5 @@
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512bf16 (core/CMakeLists.txt).
-// No C++ library headers here: see gemm_bf16_kernels.h.
+// No inline functions of C++ library headers here: see gemm_bf16_kernels.h.
 #include "core/cpu/gemm_bf16_kernels.h"
 
 // GCC 12 reports its own _mm512_undefined_* temporaries in these intrinsics as

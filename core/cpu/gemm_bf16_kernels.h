@@ -1,7 +1,8 @@
 #pragma once
 // AVX-512 BF16 building blocks of the bf16 matmul (core/cpu/gemm_bf16.cc).
 // They live in their own translation unit, compiled with -mavx512bf16, which
-// includes no C++ library header: an inline function instantiated there could
+// uses no inline function of a C++ library header (only <cstdint> types and
+// the intrinsics): an inline function instantiated there could
 // otherwise be picked by the linker for code that runs on CPUs without
 // AVX-512. Call them only when the CPU has AVX-512 BF16.
 //
@@ -40,7 +41,9 @@ void pack_k_contiguous(const float* src, int64_t lane_stride, int64_t lanes, int
 // row-major with row stride ldc). A's pair (i, kp) is a[i * a_lane_stride +
 // kp * a_kp_stride] (a panel: 1, kMR; lane-major: row stride, 1); all kMR
 // rows are read. Each element sums its products in increasing K-pair order in
-// f32 (VDPBF16PS: bf16 subnormals read as zero).
+// f32, the odd K of a pair before the even one (VDPBF16PS: two fused
+// multiply-adds, 2kp + 1 then 2kp; bf16 subnormals read as zero, subnormal
+// results flush to zero).
 void micro_tile(int64_t Kp, const uint32_t* a, int64_t a_lane_stride, int64_t a_kp_stride, const uint32_t* b,
                 float alpha, float* c, int64_t ldc, int64_t m, int64_t n);
 
