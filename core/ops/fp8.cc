@@ -78,16 +78,8 @@ Tensor fp8_grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<in
                           const fp8::GemmRecipe& recipe, fp8::DelayedScaling* state) {
   const char* name = "fp8_grouped_matmul";
   check_fp8_operands(name, x, w);
-  MOE_CHECK(x.dim() == 2 && w.dim() == 3 && x.shape()[1] == w.shape()[1], name,
-            ": needs x [R, K] and w [G, K, N], got ", x.str(), " and ", w.str());
-  const int64_t G = w.size(0), K = w.size(1), N = w.size(2);
-  MOE_CHECK(int64_t(group_rows.size()) == G, name, ": ", group_rows.size(), " group sizes for ", w.str());
-  int64_t total = 0;
-  for (int64_t r : group_rows) {
-    MOE_CHECK(r >= 0, name, ": negative group size ", r);
-    total += r;
-  }
-  MOE_CHECK(total == x.size(0), name, ": group sizes sum to ", total, " but x has ", x.size(0), " rows");
+  check_grouped_operands(name, x, w, group_rows);
+  const int64_t G = w.size(0), K = w.size(1), N = w.size(2), total = x.size(0);
   check_state(name, recipe, state, G);
   const bool train = needs_grad({x, w});
   const Tensor xc = contiguous(x.detach()), wc = contiguous(w.detach());

@@ -107,16 +107,7 @@ void grouped_products(const Tensor& x, const Tensor& w, const std::vector<int64_
 Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_rows) {
   const char* name = "grouped_matmul";
   check_float_operands(name, x, w);
-  MOE_CHECK(x.dim() == 2 && w.dim() == 3 && x.shape()[1] == w.shape()[1], name,
-            ": needs x [R, K] and w [G, K, N], got ", x.str(), " and ", w.str());
-  MOE_CHECK(int64_t(group_rows.size()) == w.shape()[0], name, ": ", group_rows.size(), " group sizes for ",
-            w.str());
-  int64_t total = 0;
-  for (int64_t r : group_rows) {
-    MOE_CHECK(r >= 0, name, ": negative group size ", r);
-    total += r;
-  }
-  MOE_CHECK(total == x.shape()[0], name, ": group sizes sum to ", total, " but x has ", x.shape()[0], " rows");
+  check_grouped_operands(name, x, w, group_rows);
   const Tensor xc = contiguous(to_compute(x.detach())), wc = to_compute(w.detach());
   const MatmulPrecision precision = matmul_precision();
   Tensor out = zeros({x.shape()[0], w.shape()[2]}, xc.dtype());

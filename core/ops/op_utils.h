@@ -1,5 +1,7 @@
 #pragma once
 // Helpers shared by the op implementations in core/ops/.
+#include <vector>
+
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
@@ -33,6 +35,21 @@ inline void check_float_operands(const char* op, const Tensor& a, const Tensor& 
   check_same_dtype(op, a, b);
   check_same_device(op, a, b);
   check_cpu(op, a);
+}
+
+// The shapes of a grouped product (grouped_matmul, fp8_grouped_matmul): x
+// [R, K], w [G, K, N], G group sizes, none negative, summing to R.
+inline void check_grouped_operands(const char* op, const Tensor& x, const Tensor& w,
+                                   const std::vector<int64_t>& group_rows) {
+  MOE_CHECK(x.dim() == 2 && w.dim() == 3 && x.shape()[1] == w.shape()[1], op,
+            ": needs x [R, K] and w [G, K, N], got ", x.str(), " and ", w.str());
+  MOE_CHECK(int64_t(group_rows.size()) == w.shape()[0], op, ": ", group_rows.size(), " group sizes for ", w.str());
+  int64_t total = 0;
+  for (int64_t r : group_rows) {
+    MOE_CHECK(r >= 0, op, ": negative group size ", r);
+    total += r;
+  }
+  MOE_CHECK(total == x.shape()[0], op, ": group sizes sum to ", total, " but x has ", x.shape()[0], " rows");
 }
 
 // Compute dtype of floating kernels: f64 stays f64, everything else runs in f32.
