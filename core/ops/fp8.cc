@@ -41,6 +41,18 @@ void for_each_group(const std::vector<int64_t>& group_rows, Fn&& fn) {
   }
 }
 
+// A [sum(group_rows), cols] tensor whose rows of group g are
+// product(g, first row, rows) (zero rows for empty groups).
+template <typename Fn>
+Tensor rows_by_group(const std::vector<int64_t>& group_rows, int64_t total, int64_t cols, Fn&& product) {
+  Tensor out = zeros({total, cols});
+  for_each_group(group_rows, [&](int64_t g, int64_t off, int64_t rows) {
+    Tensor dst = narrow(out, 0, off, rows);
+    copy_(dst, product(g, off, rows));
+  });
+  return out;
+}
+
 }  // namespace
 
 Tensor fp8_matmul(const Tensor& x, const Tensor& w, const fp8::GemmRecipe& recipe, fp8::DelayedScaling* state) {
@@ -85,10 +97,8 @@ Tensor fp8_grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<in
   const Tensor xc = contiguous(x.detach()), wc = contiguous(w.detach());
   Tensor out;
   if (recipe.fprop) {
-    out = zeros({total, N});
-    for_each_group(group_rows, [&](int64_t g, int64_t off, int64_t rows) {
-      Tensor dst = narrow(out, 0, off, rows);
-      copy_(dst, forward_product(narrow(xc, 0, off, rows), select(wc, 0, g), recipe, {state, g, train}));
+    out = rows_by_group(group_rows, total, N, [&](int64_t g, int64_t off, int64_t rows) {
+      return forward_product(narrow(xc, 0, off, rows), select(wc, 0, g), recipe, {state, g, train});
     });
   } else {
     out = grouped_matmul(xc, wc, group_rows);
@@ -105,10 +115,8 @@ Tensor fp8_grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<in
       Tensor gx, gw;
       if (need_x) {
         if (recipe.dgrad) {
-          gx = zeros({total, K});
-          for_each_group(group_rows, [&](int64_t e, int64_t off, int64_t rows) {
-            Tensor dst = narrow(gx, 0, off, rows);
-            copy_(dst, input_grad(narrow(dy, 0, off, rows), select(wv, 0, e), recipe, {state, e, true}));
+          gx = rows_by_group(group_rows, total, K, [&](int64_t e, int64_t off, int64_t rows) {
+            return input_grad(narrow(dy, 0, off, rows), select(wv, 0, e), recipe, {state, e, true});
           });
         } else {
           gx = grouped_matmul(dy, transpose(wv, 1, 2), group_rows);
