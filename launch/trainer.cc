@@ -186,8 +186,9 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
   if (!quiet && cfg.model().matmul_precision() == config::MATMUL_BF16)
     std::printf("matmul precision bf16: %s\n", cpu::bf16_kernels_enabled()
                                                     ? "AVX-512 BF16 kernels"
-                                                    : "no AVX-512 BF16 on this CPU, so operands are rounded to bf16 "
-                                                      "and multiplied on the f32 path (slower than fp32)");
+                                                    : "AVX-512 BF16 kernels off (not on this CPU, or "
+                                                      "MOE_BF16_KERNELS=0), so operands are rounded to bf16 and "
+                                                      "multiplied on the f32 path (slower than fp32)");
 
   const int64_t G = cfg.global_batch_size();
   const Shard shard = dp_shard(mesh, G);

@@ -130,8 +130,25 @@ std::optional<BlasLayout> blas_layout(const Tensor& t) {
 
 int64_t matmul_operand_copies() { return g_operand_copies.load(); }
 
-// x rounded to bfloat16, held in f32 (the bf16 path where the kernels are off).
-Tensor rounded_to_bf16(const Tensor& x) { return cast(cast(x, DType::bf16), DType::f32); }
+namespace {
+
+// x rounded to bfloat16 and held in f32, for the bf16 path where the kernels
+// are off: the bits of fp::f32_to_bf16 (nearest even; NaN -> the canonical
+// quiet NaN with its sign), in a loop that vectorises.
+Tensor rounded_to_bf16(const Tensor& x) {
+  Tensor r = clone(x);
+  uint32_t* u = reinterpret_cast<uint32_t*>(r.data<float>());
+  parallel_for(r.numel(), 1 << 15, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const uint32_t v = u[i];
+      const uint32_t rounded = (v + 0x7FFFu + ((v >> 16) & 1u)) & 0xFFFF0000u;
+      u[i] = (v & 0x7FFFFFFFu) > 0x7F800000u ? (v & 0x80000000u) | 0x7FC00000u : rounded;
+    }
+  });
+  return r;
+}
+
+}  // namespace
 
 void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out, MatmulPrecision precision) {
   const size_t nd = size_t(out.dim());

@@ -166,13 +166,19 @@ TEST(MatmulBf16, NanAndInfPropagate) {
   std::vector<double> va = a.to_vector();
   va[2 * 8 + 5] = test::kNaN;
   va[3 * 8 + 1] = test::kInf;
+  va[0] = 3.4e38;  // finite in f32, past the midpoint above bf16's largest value: inf
   a = from_vector(va, {4, 8});
   const MatmulPrecisionScope scope(MatmulPrecision::bf16);
-  const std::vector<double> o = matmul(a, b).to_vector();
-  for (int j = 0; j < 3; ++j) {
-    EXPECT_TRUE(std::isnan(o[size_t(2 * 3 + j)])) << j;
-    EXPECT_TRUE(std::isinf(o[size_t(3 * 3 + j)]) || std::isnan(o[size_t(3 * 3 + j)])) << j;
-    EXPECT_TRUE(std::isfinite(o[size_t(j)])) << j;
+  for (bool kernels : {true, false}) {
+    const bool saved = cpu::use_bf16_kernels(kernels);
+    const std::vector<double> o = matmul(a, b).to_vector();
+    cpu::use_bf16_kernels(saved);
+    for (int j = 0; j < 3; ++j) {
+      EXPECT_TRUE(std::isnan(o[size_t(j)]) || std::isinf(o[size_t(j)])) << kernels << " " << j;
+      EXPECT_TRUE(std::isfinite(o[size_t(1 * 3 + j)])) << kernels << " " << j;
+      EXPECT_TRUE(std::isnan(o[size_t(2 * 3 + j)])) << kernels << " " << j;
+      EXPECT_TRUE(std::isinf(o[size_t(3 * 3 + j)]) || std::isnan(o[size_t(3 * 3 + j)])) << kernels << " " << j;
+    }
   }
 }
 
