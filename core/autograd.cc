@@ -37,11 +37,23 @@ class LambdaNode final : public Node {
 
 // Sink of a leaf: runs the leaf's hooks once on the summed gradient, then
 // accumulates into .grad.
+// True when nothing but `g` can see its values: the only handle on its impl,
+// the only user of its storage (no view aliases it), contiguous over exactly
+// that storage, and outside any graph. AccumulateGrad then takes it as the
+// leaf's .grad instead of copying it (a copy per parameter per step, on the
+// serial autograd thread, otherwise).
+bool sole_owner(const Tensor& g) {
+  const TensorImpl* t = g.impl();
+  return g.impl_ptr().use_count() == 1 && t->storage && t->storage.use_count() == 1 && t->offset == 0 &&
+         !g.requires_grad() && g.is_contiguous() &&
+         t->storage->nbytes() == size_t(g.numel()) * dtype_size(g.dtype());
+}
+
 class AccumulateGrad final : public Node {
  public:
   explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : leaf_(std::move(leaf)) {}
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
-    Tensor g = grads[0];
+    Tensor g = std::move(grads[0]);
     for (auto& hook : leaf_->hooks) {
       Tensor r = hook(g);
       if (r.defined()) {
@@ -52,7 +64,7 @@ class AccumulateGrad final : public Node {
     }
     if (g.dtype() != leaf_->dtype) g = cast(g, leaf_->dtype);
     if (!leaf_->grad) {
-      leaf_->grad = clone(g).impl_ptr();  // own copy: g may alias another tensor
+      leaf_->grad = sole_owner(g) ? g.impl_ptr() : clone(g).impl_ptr();
     } else {
       Tensor acc(leaf_->grad);
       add_(acc, g);

@@ -173,6 +173,51 @@ void bench_bandwidth(const char* op, const std::string& shape, double bytes, F&&
   print_row(op, shape, bytes * 1e-9 / t.ours, bytes * 1e-9 / t.ref, "GB/s", "memcpy");
 }
 
+// Causal attention forward + backward through autograd (ours: the fused
+// per-head kernel, masked half skipped) against only the BLAS part of the
+// textbook method: per (batch, head) the seven full T x T products of forward
+// (QK^T, PV) and backward (recomputed QK^T, P^T dO, dO V^T, dS K, dS^T Q) as
+// single-thread cblas_sgemm calls over our threads. Both are counted at the
+// reference's 14 T^2 D FLOPs a head, so the ratio is a speed ratio.
+void bench_attention(int64_t B, int64_t T, int64_t H, int64_t D, int repeats) {
+  const Tensor q = randn({B, T, H, D}, 8), k = randn({B, T, H, D}, 9), v = randn({B, T, H, D}, 10),
+               g = randn({B, T, H, D}, 11);
+  auto ours = [&] {
+    Tensor qg = q.detach().set_requires_grad(true), kg = k.detach().set_requires_grad(true),
+           vg = v.detach().set_requires_grad(true);
+    scaled_dot_product_attention(qg, kg, vg).backward(g);
+  };
+  const int64_t ld = H * D;
+  auto blas = [&] {
+    openblas_set_num_threads(1);
+    parallel_for(B * H, 1, [&](int64_t tb, int64_t te) {
+      std::vector<float> s(size_t(T * T)), s2(size_t(T * T)), out(size_t(T * D));
+      for (int64_t t = tb; t < te; ++t) {
+        const int64_t off = (t / H) * T * ld + (t % H) * D;  // head t's [T, D] view, row stride ld
+        const float *qh = q.data<float>() + off, *kh = k.data<float>() + off, *vh = v.data<float>() + off,
+                    *gh = g.data<float>() + off;
+        auto mm = [&](bool ta, bool tb_, int64_t m, int64_t n, int64_t kk, const float* a, int64_t lda, const float* b,
+                      int64_t ldb, float* c, int64_t ldc) {
+          cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb_ ? CblasTrans : CblasNoTrans, int(m), int(n),
+                      int(kk), 1.0f, a, int(lda), b, int(ldb), 0.0f, c, int(ldc));
+        };
+        mm(false, true, T, T, D, qh, ld, kh, ld, s.data(), T);          // S = Q K^T
+        mm(false, false, T, D, T, s.data(), T, vh, ld, out.data(), D);  // O = P V
+        mm(false, true, T, T, D, qh, ld, kh, ld, s.data(), T);          // S again
+        mm(true, false, T, D, T, s.data(), T, gh, ld, out.data(), D);   // dV = P^T dO
+        mm(false, true, T, T, D, gh, ld, vh, ld, s2.data(), T);         // dP = dO V^T
+        mm(false, false, T, D, T, s2.data(), T, kh, ld, out.data(), D); // dQ = dS K
+        mm(true, false, T, D, T, s2.data(), T, qh, ld, out.data(), D);  // dK = dS^T Q
+      }
+    });
+  };
+  const Timing t = measure(ours, blas, repeats);
+  const double gflop = 14.0 * double(B * H) * double(T * T * D) * 1e-9;
+  print_row("attn f+b", "B" + std::to_string(B) + " T" + std::to_string(T) + " H" + std::to_string(H) + " D" +
+                            std::to_string(D),
+            gflop / t.ours, gflop / t.ref, "GFLOP/s", "7 mm");
+}
+
 }  // namespace
 
 int run_ops(const std::vector<std::string>& args) {
@@ -201,6 +246,10 @@ int run_ops(const std::vector<std::string>& args) {
   } else {
     std::printf("bf16 mm   (no AVX-512 BF16 on this CPU: bf16 runs as rounded operands on the f32 path)\n");
   }
+  // The dense reference's attention, and a longer context.
+  bench_attention(12, 64, 4, 32, o.repeats);
+  bench_attention(4, 256, 8, 64, o.repeats);
+  std::fflush(stdout);
   const double f = sizeof(float);
   {
     const Tensor x = randn({4096, 4096}, 3);

@@ -41,6 +41,37 @@ TEST(Autograd, GradientsAccumulateAcrossBackwardCalls) {
   EXPECT_FALSE(x.grad().defined());
 }
 
+// A leaf takes its first gradient without a copy only when nothing else can
+// see it: add's backward hands one tensor to both leaves, and a caller's
+// explicit gradient stays the caller's, so those are copied; a gradient that
+// only the engine held is taken as it is.
+TEST(Autograd, LeafGradIsTakenOnlyWhenNobodyElseSeesIt) {
+  Tensor a = leaf({1.0, 2.0}, {2}), b = leaf({3.0, 4.0}, {2});
+  Tensor g = from_vector({5.0, 6.0}, {2}, DType::f64);
+  add(a, b).backward(g);
+  EXPECT_NE(a.grad().raw_data(), b.grad().raw_data());
+  EXPECT_NE(a.grad().raw_data(), g.raw_data());
+  Tensor ag = a.grad();
+  add_(ag, ag);  // in place on one leaf's grad: nobody else moves
+  EXPECT_EQ(a.grad().to_vector(), (std::vector<double>{10.0, 12.0}));
+  EXPECT_EQ(b.grad().to_vector(), (std::vector<double>{5.0, 6.0}));
+  EXPECT_EQ(g.to_vector(), (std::vector<double>{5.0, 6.0}));
+
+  Tensor x = leaf({1.0, -2.0}, {2});
+  x.backward(g);  // the leaf itself is the root: g is the caller's
+  EXPECT_NE(x.grad().raw_data(), g.raw_data());
+
+  Tensor w = leaf({2.0, 3.0}, {2});
+  const void* incoming = nullptr;
+  w.register_hook([&](const Tensor& t) {
+    incoming = t.raw_data();
+    return Tensor();
+  });
+  mul(w, 4.0).backward(g);  // mul's backward makes a fresh tensor for w alone
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{20.0, 24.0}));
+  EXPECT_EQ(w.grad().raw_data(), incoming) << "taken, not copied";
+}
+
 TEST(Autograd, NoGradGuardRecordsNothing) {
   Tensor x = leaf({1.0}, {1});
   Tensor y;

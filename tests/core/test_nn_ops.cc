@@ -258,8 +258,12 @@ TEST(NnOps, AttentionMatchesNaiveAndComposite) {
     double scale;
     int64_t window;
   };
+  // The last four cross the kernel's 6-row blocks and 16-key chunks: head
+  // dims that are and are not multiples of 16, windows that start mid-chunk.
   for (const Case& c : {Case{{2, 5, 2, 2, 4, 4}, 0.0, 0}, Case{{1, 6, 4, 2, 3, 5}, 0.0, 0},
-                        Case{{2, 7, 4, 1, 4, 2}, 0.4, 3}, Case{{1, 4, 2, 2, 2, 2}, 1.3, 1}}) {
+                        Case{{2, 7, 4, 1, 4, 2}, 0.4, 3}, Case{{1, 4, 2, 2, 2, 2}, 1.3, 1},
+                        Case{{1, 70, 4, 2, 32, 32}, 0.0, 0}, Case{{1, 45, 2, 1, 20, 24}, 0.0, 19},
+                        Case{{2, 17, 2, 2, 16, 40}, 0.3, 0}, Case{{1, 38, 3, 3, 9, 16}, 0.0, 5}}) {
     const AttnShape& s = c.s;
     std::ostringstream os;
     os << "B" << s.B << " T" << s.T << " H" << s.H << " Hkv" << s.Hkv << " window " << c.window;
@@ -283,6 +287,50 @@ TEST(NnOps, AttentionMatchesNaiveAndComposite) {
     expect_near_all(k.grad().to_vector(), k2.grad().to_vector(), 1e-10, what + " dk");
     expect_near_all(v.grad().to_vector(), v2.grad().to_vector(), 1e-10, what + " dv");
   }
+}
+
+// The f32 kernel (the one training runs) against the f64 one at the dense
+// reference's head shape, forward and all three gradients.
+TEST(NnOps, AttentionF32MatchesF64) {
+  const AttnShape s{3, 64, 4, 2, 32, 32};
+  Tensor q = randn({s.B, s.T, s.H, s.Dh}, 11, 0, DType::f64), k = randn({s.B, s.T, s.Hkv, s.Dh}, 12, 0, DType::f64),
+         v = randn({s.B, s.T, s.Hkv, s.Dv}, 13, 0, DType::f64), g = randn({s.B, s.T, s.H, s.Dv}, 14, 0, DType::f64);
+  for (int64_t window : {int64_t(0), int64_t(23)}) {
+    std::vector<Tensor> in64{q.clone().set_requires_grad(true), k.clone().set_requires_grad(true),
+                             v.clone().set_requires_grad(true)};
+    std::vector<Tensor> in32{q.to(DType::f32).set_requires_grad(true), k.to(DType::f32).set_requires_grad(true),
+                             v.to(DType::f32).set_requires_grad(true)};
+    Tensor o64 = scaled_dot_product_attention(in64[0], in64[1], in64[2], 0.0, window);
+    Tensor o32 = scaled_dot_product_attention(in32[0], in32[1], in32[2], 0.0, window);
+    o64.backward(g);
+    o32.backward(g.to(DType::f32));
+    const std::string what = "window " + std::to_string(window);
+    expect_near_all(o32.to_vector(), o64.to_vector(), 2e-6, what + " out");
+    const char* names[] = {"dq", "dk", "dv"};
+    for (int t = 0; t < 3; ++t)
+      expect_near_all(in32[size_t(t)].grad().to_vector(), in64[size_t(t)].grad().to_vector(), 2e-5,
+                      what + " " + names[t]);
+  }
+}
+
+// Data and expert parallelism split the batch, tensor parallelism the heads:
+// each (batch, head) must come out bitwise the same whatever else is in the
+// call, forward and backward.
+TEST(NnOps, AttentionIsBitwiseTheSameOnABatchAndHeadSlice) {
+  const int64_t B = 4, T = 40, H = 4, D = 32;
+  const Tensor q = randn({B, T, H, D}, 21), k = randn({B, T, H, D}, 22), v = randn({B, T, H, D}, 23),
+               g = randn({B, T, H, D}, 24);
+  auto run = [&](int64_t b0, int64_t nb, int64_t h0, int64_t nh) {
+    auto part = [&](const Tensor& x) { return contiguous(narrow(narrow(x, 0, b0, nb), 2, h0, nh)); };
+    Tensor qs = part(q).set_requires_grad(true), ks = part(k).set_requires_grad(true),
+           vs = part(v).set_requires_grad(true);
+    Tensor o = scaled_dot_product_attention(qs, ks, vs);
+    o.backward(part(g));
+    return std::vector<Tensor>{o, qs.grad(), ks.grad(), vs.grad()};
+  };
+  const std::vector<Tensor> full = run(0, B, 0, H), part = run(1, 2, 2, 2);
+  for (size_t t = 0; t < full.size(); ++t)
+    EXPECT_TRUE(bitwise_equal(contiguous(narrow(narrow(full[t], 0, 1, 2), 2, 2, 2)), part[t])) << "output " << t;
 }
 
 TEST(NnOps, AttentionErrors) {
