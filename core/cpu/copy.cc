@@ -1,5 +1,6 @@
 #include "core/cpu/copy.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/cpu/convert.h"
@@ -26,8 +27,13 @@ void copy_strided(const Tensor& dst, const Tensor& src, bool saturate) {
       D* d = dst.data<D>();
       strided_loop<2>(dst.shape(), {dst.strides(), st_src},
                       [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
-                        for (int64_t j = 0; j < n; ++j)
-                          d[off[0] + j * st[0]] = convert<S, D>(s[off[1] + j * st[1]], saturate);
+                        D* rd = d + off[0];
+                        const S* rs = s + off[1];
+                        if (st[0] == 1 && st[1] == 1) {  // contiguous rows: a loop that vectorises
+                          for (int64_t j = 0; j < n; ++j) rd[j] = convert<S, D>(rs[j], saturate);
+                        } else {
+                          for (int64_t j = 0; j < n; ++j) rd[j * st[0]] = convert<S, D>(rs[j * st[1]], saturate);
+                        }
                       });
     });
   });
@@ -38,6 +44,10 @@ void fill(const Tensor& dst, double value) {
     using D = typename decltype(td)::type;
     const D v = store<D>(value, false);
     D* d = dst.data<D>();
+    if (dst.is_contiguous()) {
+      parallel_for(dst.numel(), 1 << 16, [&](int64_t b, int64_t e) { std::fill(d + b, d + e, v); });
+      return;
+    }
     strided_loop<1>(dst.shape(), {dst.strides()},
                     [&](const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& st) {
                       for (int64_t j = 0; j < n; ++j) d[off[0] + j * st[0]] = v;

@@ -38,8 +38,22 @@ void binary_loop(const Tensor& a, const Tensor& b, const Tensor& out) {
   }
   strided_loop<3>(out.shape(), {out.strides(), broadcast_strides(a, out.shape()), broadcast_strides(b, out.shape())},
                   [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
-                    for (int64_t j = 0; j < n; ++j)
-                      o[off[0] + j] = O(math::binary(Op, pa[off[1] + j * st[1]], pb[off[2] + j * st[2]]));
+                    O* ro = o + off[0];
+                    const T *ra = pa + off[1], *rb = pb + off[2];
+                    // The broadcasts that matter (rows times a per-row scalar,
+                    // rows plus a bias row) get loops that vectorise.
+                    if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
+                      for (int64_t j = 0; j < n; ++j) ro[j] = O(math::binary(Op, ra[j], rb[j]));
+                    } else if (st[0] == 1 && st[1] == 1 && st[2] == 0) {
+                      const T vb = rb[0];
+                      for (int64_t j = 0; j < n; ++j) ro[j] = O(math::binary(Op, ra[j], vb));
+                    } else if (st[0] == 1 && st[1] == 0 && st[2] == 1) {
+                      const T va = ra[0];
+                      for (int64_t j = 0; j < n; ++j) ro[j] = O(math::binary(Op, va, rb[j]));
+                    } else {
+                      for (int64_t j = 0; j < n; ++j)
+                        o[off[0] + j * st[0]] = O(math::binary(Op, ra[j * st[1]], rb[j * st[2]]));
+                    }
                   });
 }
 

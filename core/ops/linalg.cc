@@ -4,6 +4,7 @@
 // backward products reuse the precision their forward recorded.
 #include <algorithm>
 
+#include "core/cpu/copy.h"
 #include "core/cpu/gemm.h"
 #include "core/ops/op_utils.h"
 
@@ -110,7 +111,10 @@ Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_
   check_grouped_operands(name, x, w, group_rows);
   const Tensor xc = contiguous(to_compute(x.detach())), wc = to_compute(w.detach());
   const MatmulPrecision precision = matmul_precision();
-  Tensor out = zeros({x.shape()[0], w.shape()[2]}, xc.dtype());
+  // The groups cover every row (check_grouped_operands), so each output row
+  // is written by its group's product; only an empty contraction needs zeros.
+  Tensor out = x.shape()[1] > 0 ? empty({x.shape()[0], w.shape()[2]}, xc.dtype())
+                                : zeros({x.shape()[0], w.shape()[2]}, xc.dtype());
   grouped_products(xc, wc, group_rows, false, precision, out);
   out = from_compute(out, x.dtype());
 
@@ -122,17 +126,20 @@ Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_
       const Tensor gy = contiguous(to_compute(g[0]));
       Tensor gx, gw;
       if (need_x) {  // dx_g = dy_g @ w[g]^T
-        gx = zeros(xv.shape(), xv.dtype());
+        gx = wv.shape()[2] > 0 ? empty(xv.shape(), xv.dtype()) : zeros(xv.shape(), xv.dtype());
         grouped_products(gy, wv, group_rows, true, precision, gx);
         gx = from_compute(gx, sx.get().dtype());
       }
       if (need_w) {  // dw[g] = x_g^T @ dy_g (zero for empty groups)
-        gw = zeros(wv.shape(), wv.dtype());
+        gw = empty(wv.shape(), wv.dtype());
         int64_t off = 0;
         for (size_t e = 0; e < group_rows.size(); ++e) {
+          const Tensor gw_e = select(gw, 0, int64_t(e));
           if (group_rows[e] > 0)
             cpu::matmul(transpose(narrow(xv, 0, off, group_rows[e]), 0, 1), narrow(gy, 0, off, group_rows[e]),
-                        select(gw, 0, int64_t(e)), precision);
+                        gw_e, precision);
+          else
+            cpu::fill(gw_e, 0.0);
           off += group_rows[e];
         }
         gw = from_compute(gw, sw.get().dtype());
