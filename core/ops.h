@@ -71,6 +71,9 @@ Tensor rsqrt(const Tensor& x);
 Tensor pow(const Tensor& x, double exponent);
 Tensor silu(const Tensor& x);
 Tensor gelu(const Tensor& x);  // exact (erf) form
+// silu(gate) * up, SwiGLU's product, as one op: one pass forward, one pass
+// backward giving both gradients (the two-op form makes five). Same shapes.
+Tensor swiglu(const Tensor& gate, const Tensor& up);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor relu(const Tensor& x);

@@ -130,7 +130,7 @@ Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
   {
     prof::PhaseScope scope(prof::Phase::experts);
     const Tensor h =
-        mul(silu(fp8_w1_.grouped(d.rows, *w1_, d.local_rows)), fp8_w3_.grouped(d.rows, *w3_, d.local_rows));
+        swiglu(fp8_w1_.grouped(d.rows, *w1_, d.local_rows), fp8_w3_.grouped(d.rows, *w3_, d.local_rows));
     expert_out = fp8_w2_.grouped(h, *w2_, d.local_rows);
     if (shared_) shared_out = shared_->forward(u);
   }

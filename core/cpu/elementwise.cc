@@ -91,6 +91,33 @@ void binary(math::Binary op, const Tensor& a, const Tensor& b, const Tensor& out
   });
 }
 
+void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
+  dispatch_float(gate.dtype(), "swiglu", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T *a = gate.data<T>(), *b = up.data<T>();
+    T* o = out.data<T>();
+    parallel_for(out.numel(), 16384, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) o[i] = math::unary(math::Unary::silu, a[i], T(0)) * b[i];
+    });
+  });
+}
+
+void swiglu_backward(const Tensor& g, const Tensor& gate, const Tensor& up, const Tensor& dgate, const Tensor& dup) {
+  dispatch_float(gate.dtype(), "swiglu backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T *pg = g.data<T>(), *a = gate.data<T>(), *b = up.data<T>();
+    T *da = dgate.data<T>(), *db = dup.data<T>();
+    parallel_for(g.numel(), 16384, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) {
+        // silu'(x) = s (1 + x (1 - s)) with s = sigmoid(x), silu(x) = x s.
+        const T x = a[i], sg = math::sigmoid(x);
+        da[i] = pg[i] * b[i] * (sg * (T(1) + x * (T(1) - sg)));
+        db[i] = pg[i] * (x * sg);
+      }
+    });
+  });
+}
+
 void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
   dispatch_native(a.dtype(), "where", [&](auto tag) {
     using T = typename decltype(tag)::type;

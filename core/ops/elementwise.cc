@@ -171,6 +171,32 @@ Tensor pow(const Tensor& x, double exponent) {
 
 Tensor silu(const Tensor& x) { return unary_with_derivative(Unary::silu, Unary::dsilu, x, "silu"); }
 Tensor gelu(const Tensor& x) { return unary_with_derivative(Unary::gelu, Unary::dgelu, x, "gelu"); }
+
+Tensor swiglu(const Tensor& gate, const Tensor& up) {
+  const char* name = "swiglu";
+  check_defined(name, gate);
+  check_defined(name, up);
+  check_floating(name, gate);
+  check_same_dtype(name, gate, up);
+  check_same_device(name, gate, up);
+  check_cpu(name, gate);
+  MOE_CHECK(gate.shape() == up.shape(), name, ": gate ", gate.str(), " and up ", up.str(), " need one shape");
+  const Tensor a = contiguous(to_compute(gate)), b = contiguous(to_compute(up));
+  Tensor out = empty(gate.shape(), a.dtype(), gate.device());
+  cpu::swiglu(a, b, out);
+  out = from_compute(out, gate.dtype());
+  if (needs_grad({gate, up})) {
+    SavedTensor sa(gate, name), sb(up, name);
+    attach_grad_fn(name, {out}, {gate, up}, [sa, sb](std::vector<Tensor>& g) {
+      const Tensor a = contiguous(to_compute(sa.get())), b = contiguous(to_compute(sb.get()));
+      const Tensor gc = contiguous(to_compute(g[0]));
+      Tensor da = empty(a.shape(), a.dtype(), a.device()), db = empty(b.shape(), b.dtype(), b.device());
+      cpu::swiglu_backward(gc, a, b, da, db);
+      return std::vector<Tensor>{from_compute(da, sa.get().dtype()), from_compute(db, sb.get().dtype())};
+    });
+  }
+  return out;
+}
 Tensor relu(const Tensor& x) { return unary_with_derivative(Unary::relu, Unary::step, x, "relu"); }
 Tensor abs(const Tensor& x) { return unary_with_derivative(Unary::abs, Unary::sign, x, "abs"); }
 

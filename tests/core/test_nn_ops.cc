@@ -194,6 +194,24 @@ TEST(NnOps, MatmulErrorsNameShapes) {
   EXPECT_NE(error_of([] { matmul(zeros({}), zeros({3})); }), "");
 }
 
+// The fused SwiGLU product against its two-op form, values and gradients.
+TEST(NnOps, SwigluMatchesSiluTimesUp) {
+  for (DType t : {DType::f64, DType::f32}) {
+    Tensor a = randn({37, 29}, 31, 0, t).set_requires_grad(true), b = randn({37, 29}, 32, 0, t).set_requires_grad(true);
+    Tensor a2 = a.detach().set_requires_grad(true), b2 = b.detach().set_requires_grad(true);
+    const Tensor g = randn({37, 29}, 33, 0, t);
+    Tensor y = swiglu(a, b), y2 = mul(silu(a2), b2);
+    y.backward(g);
+    y2.backward(g);
+    const double tol = t == DType::f64 ? 1e-14 : 1e-6;
+    const std::string what = t == DType::f64 ? "f64" : "f32";
+    expect_near_all(y.to_vector(), y2.to_vector(), tol, what + " out");
+    expect_near_all(a.grad().to_vector(), a2.grad().to_vector(), tol, what + " dgate");
+    expect_near_all(b.grad().to_vector(), b2.grad().to_vector(), tol, what + " dup");
+  }
+  EXPECT_NE(error_of([] { swiglu(zeros({2, 3}), zeros({3, 2})); }).find("one shape"), std::string::npos);
+}
+
 // ---------------- attention ----------------
 
 struct AttnShape {
