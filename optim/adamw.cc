@@ -1,6 +1,8 @@
 #include "optim/adamw.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/error.h"
 #include "core/ops.h"
@@ -23,21 +25,24 @@ struct AdamWScalars {
   float eps;
 };
 
-// Element-wise, so any split over threads gives the same bits. M: the
-// moments' storage type (optim/moments.h).
+// Elements [b, e) of one parameter. Element-wise, so any split over threads
+// gives the same bits. M: the moments' storage type (optim/moments.h).
 template <typename M>
-void adamw_update(float* p, const float* g, M* m, M* v, int64_t n, const AdamWScalars& s) {
-  parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const float gi = g[i];
-      const float mi = s.beta1 * load_moment(m, i) + s.one_minus_beta1 * gi;
-      const float vi = s.beta2 * load_moment(v, i) + s.one_minus_beta2 * gi * gi;
-      store_moment(m, i, mi);
-      store_moment(v, i, vi);
-      p[i] = p[i] * s.decay - s.step_size * mi / (std::sqrt(vi) * s.inv_sqrt_bc2 + s.eps);
-    }
-  });
+void adamw_update(float* p, const float* g, M* m, M* v, int64_t b, int64_t e, const AdamWScalars& s) {
+  for (int64_t i = b; i < e; ++i) {
+    const float gi = g[i];
+    const float mi = s.beta1 * load_moment(m, i) + s.one_minus_beta1 * gi;
+    const float vi = s.beta2 * load_moment(v, i) + s.one_minus_beta2 * gi * gi;
+    store_moment(m, i, mi);
+    store_moment(v, i, vi);
+    p[i] = p[i] * s.decay - s.step_size * mi / (std::sqrt(vi) * s.inv_sqrt_bc2 + s.eps);
+  }
 }
+
+// Elements of all parameters go in chunks of this many to one parallel pass
+// (one region a step instead of one a parameter, most of which were too
+// small to split and ran on one thread).
+constexpr int64_t kUpdateChunk = 1 << 14;
 
 }  // namespace
 
@@ -56,30 +61,49 @@ AdamW::AdamW(std::vector<NamedParam> params, const config::OptimizerConfig& cfg)
 }
 
 void AdamW::step(double lr) {
+  struct Chunk {
+    size_t slot;
+    int64_t begin, end;
+  };
+  std::vector<AdamWScalars> consts(slots_.size());
+  std::vector<Tensor> grads(slots_.size());
+  std::vector<Chunk> chunks;
   for (size_t i = 0; i < slots_.size(); ++i) {
-    const Tensor g = grad_of(i);
-    if (!g.defined()) continue;
+    grads[i] = grad_of(i);
+    if (!grads[i].defined()) continue;
     Slot& s = slots_[i];
-    const Tensor& p = params()[i].param;
+    dispatch_moment(s.exp_avg.dtype(), [](auto) {});  // a bad dtype throws here, not inside the parallel pass
     const int64_t t = ++*s.step.data<int64_t>();
     const double bc1 = 1.0 - std::pow(beta1_, double(t));
     const double bc2 = 1.0 - std::pow(beta2_, double(t));
-    const AdamWScalars k{float(1.0 - lr * s.weight_decay),
-                         float(beta1_),
-                         float(1.0 - beta1_),
-                         float(beta2_),
-                         float(1.0 - beta2_),
-                         float(lr / bc1),
-                         float(1.0 / std::sqrt(bc2)),
-                         float(eps_)};
-    dispatch_moment(s.exp_avg.dtype(), [&](auto tag) {
-      using M = typename decltype(tag)::type;
-      adamw_update(p.data<float>(), g.data<float>(), s.exp_avg.data<M>(), s.exp_avg_sq.data<M>(), p.numel(), k);
-    });
-    p.bump_version();
-    s.exp_avg.bump_version();
-    s.exp_avg_sq.bump_version();
-    s.step.bump_version();
+    consts[i] = AdamWScalars{float(1.0 - lr * s.weight_decay),
+                             float(beta1_),
+                             float(1.0 - beta1_),
+                             float(beta2_),
+                             float(1.0 - beta2_),
+                             float(lr / bc1),
+                             float(1.0 / std::sqrt(bc2)),
+                             float(eps_)};
+    const int64_t n = params()[i].param.numel();
+    for (int64_t b = 0; b < n; b += kUpdateChunk) chunks.push_back({i, b, std::min(n, b + kUpdateChunk)});
+  }
+  parallel_for(int64_t(chunks.size()), 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const Chunk& k = chunks[size_t(c)];
+      const Slot& s = slots_[k.slot];
+      dispatch_moment(s.exp_avg.dtype(), [&](auto tag) {
+        using M = typename decltype(tag)::type;
+        adamw_update(params()[k.slot].param.data<float>(), grads[k.slot].data<float>(), s.exp_avg.data<M>(),
+                     s.exp_avg_sq.data<M>(), k.begin, k.end, consts[k.slot]);
+      });
+    }
+  });
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (!grads[i].defined()) continue;
+    params()[i].param.bump_version();
+    slots_[i].exp_avg.bump_version();
+    slots_[i].exp_avg_sq.bump_version();
+    slots_[i].step.bump_version();
   }
 }
 

@@ -1,6 +1,8 @@
 #include "optim/clip.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/error.h"
@@ -20,20 +22,31 @@ void check_grad(const Tensor& g) {
 }  // namespace
 
 double grad_sq_norm(const std::vector<Tensor>& params) {
-  double total = 0.0;
+  std::vector<Tensor> held;  // keeps contiguous copies alive
+  std::vector<FloatArray> arrays;
   for (const Tensor& p : params) {
     const Tensor g = p.grad();
     if (!g.defined()) continue;
     check_grad(g);
-    const Tensor c = g.is_contiguous() ? g : contiguous(g);
-    total += sum_squares(c.data<float>(), c.numel());
+    held.push_back(g.is_contiguous() ? g : contiguous(g));
+    arrays.push_back({held.back().data<float>(), held.back().numel()});
   }
+  double total = 0.0;
+  for (double s : sum_squares_each(arrays)) total += s;  // in parameter order
   return total;
 }
 
 void scale_grads(const std::vector<Tensor>& params, double factor) {
   NoGradGuard no_grad;
   const float f = float(factor);
+  // Contiguous gradients are scaled in place, in one parallel pass over
+  // chunks of all of them (not one small region per parameter).
+  struct Chunk {
+    float* data;
+    int64_t n;
+  };
+  constexpr int64_t kChunk = 1 << 15;
+  std::vector<Chunk> chunks;
   for (Tensor p : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
@@ -42,12 +55,14 @@ void scale_grads(const std::vector<Tensor>& params, double factor) {
       p.set_grad(mul(g, factor));
       continue;
     }
-    float* d = g.data<float>();
-    parallel_for(g.numel(), 1 << 15, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) d[i] *= f;
-    });
+    for (int64_t b = 0; b < g.numel(); b += kChunk)
+      chunks.push_back({g.data<float>() + b, std::min(kChunk, g.numel() - b)});
     g.bump_version();
   }
+  parallel_for(int64_t(chunks.size()), 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t i = 0; i < chunks[size_t(c)].n; ++i) chunks[size_t(c)].data[i] *= f;
+  });
 }
 
 double clip_factor(double norm, double max_norm) {

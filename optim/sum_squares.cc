@@ -35,4 +35,27 @@ double sum_squares(const float* x, int64_t n) {
   return total;
 }
 
+std::vector<double> sum_squares_each(const std::vector<FloatArray>& arrays) {
+  struct Block {
+    size_t array;
+    int64_t begin, n;
+  };
+  std::vector<Block> blocks;
+  for (size_t a = 0; a < arrays.size(); ++a)
+    for (int64_t b = 0; b < arrays[a].n; b += kSumBlock)
+      blocks.push_back({a, b, std::min(kSumBlock, arrays[a].n - b)});
+  std::vector<double> partial(blocks.size(), 0.0);
+  parallel_for(int64_t(blocks.size()), 4, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const Block& k = blocks[size_t(b)];
+      partial[size_t(b)] = block_sum_squares(arrays[k.array].data + k.begin, k.n);
+    }
+  });
+  // Block sums added in block order per array, as sum_squares does (one
+  // block is its own sum, exactly as there).
+  std::vector<double> total(arrays.size(), 0.0);
+  for (size_t b = 0; b < blocks.size(); ++b) total[blocks[b].array] += partial[b];
+  return total;
+}
+
 }  // namespace moe::optim

@@ -314,8 +314,10 @@ void attention_max_logits(const Tensor& q, const Tensor& k, double scale, int64_
         for (int64_t i0 = 0; i0 < d.T; i0 += kRows) {
           const int64_t rows = std::min<int64_t>(kRows, d.T - i0);
           score_rows(d, pq + d.q_off(b, h), kt.data(), i0, rows, window, scale, s.data(), Tp);
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t j = nn_math::attn_key_begin(i0 + r, window); j <= i0 + r; ++j) m = std::max(m, s[size_t(r * Tp + j)]);
+          for (int64_t r = 0; r < rows; ++r) {
+            const int64_t lo = nn_math::attn_key_begin(i0 + r, window);
+            m = std::max(m, row_max(s.data() + r * Tp + lo, i0 + r + 1 - lo));
+          }
         }
         po[task] = m;
       }

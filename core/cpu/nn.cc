@@ -95,20 +95,51 @@ void rms_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& w, const Tenso
 
 // ---------------- rope ----------------
 
+namespace {
+
+// cos/sin of every (position, pair) of one RoPE setting, angles in double.
+template <typename T>
+struct RopeTable {
+  double base;
+  int64_t rot_dim, offset, positions;
+  std::vector<T> cos, sin;
+};
+
+// The table for these settings, built once per thread and kept: every layer's
+// q and k, forward and backward, use the same one (building it took a
+// cos, sin and pow per entry on one thread while the others waited).
+template <typename T>
+const RopeTable<T>& rope_table(double base, int64_t rot_dim, int64_t offset, int64_t positions) {
+  constexpr size_t kKept = 8;
+  thread_local std::vector<RopeTable<T>> kept;
+  for (const RopeTable<T>& t : kept)
+    if (t.base == base && t.rot_dim == rot_dim && t.offset == offset && t.positions == positions) return t;
+  if (kept.size() == kKept) kept.erase(kept.begin());
+  const int64_t half = rot_dim / 2;
+  RopeTable<T> t{base, rot_dim, offset, positions, std::vector<T>(size_t(positions * half)),
+                 std::vector<T>(size_t(positions * half))};
+  for (int64_t p = 0; p < positions; ++p)
+    for (int64_t i = 0; i < half; ++i) {
+      const double a = double(offset + p) * nn_math::rope_inv_freq(base, i, rot_dim);
+      t.cos[size_t(p * half + i)] = T(std::cos(a));
+      t.sin[size_t(p * half + i)] = T(std::sin(a));
+    }
+  kept.push_back(std::move(t));
+  return kept.back();
+}
+
+}  // namespace
+
 void rope(const Tensor& x, double base, bool interleaved, int64_t offset, int64_t rot_dim, bool inverse,
           const Tensor& out) {
   const int64_t T_ = x.shape()[1], H = x.shape()[2], Dh = x.shape()[3], half = rot_dim / 2;
   const int64_t rows = x.numel() / std::max<int64_t>(Dh, 1);
   dispatch_float(x.dtype(), "rope", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    // cos/sin of every (position, pair), angles in double.
-    std::vector<T> cs(size_t(T_ * half)), sn(size_t(T_ * half));
-    for (int64_t t = 0; t < T_; ++t)
-      for (int64_t i = 0; i < half; ++i) {
-        const double a = double(offset + t) * nn_math::rope_inv_freq(base, i, rot_dim);
-        cs[size_t(t * half + i)] = T(std::cos(a));
-        sn[size_t(t * half + i)] = T(inverse ? -std::sin(a) : std::sin(a));
-      }
+    const RopeTable<T>& table = rope_table<T>(base, rot_dim, offset, T_);
+    const T* cs = table.cos.data();
+    const T* sn = table.sin.data();
+    const T sign = inverse ? T(-1) : T(1);
     const T* px = x.data<T>();
     T* po = out.data<T>();
     parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(Dh, 1)), [&](int64_t b, int64_t e) {
@@ -116,10 +147,15 @@ void rope(const Tensor& x, double base, bool interleaved, int64_t offset, int64_
         const int64_t t = (r / H) % T_;
         const T* xr = px + r * Dh;
         T* yr = po + r * Dh;
-        for (int64_t i = 0; i < half; ++i) {
-          int64_t j0, j1;
-          nn_math::rope_pair(interleaved, i, rot_dim, j0, j1);
-          nn_math::rope_rotate(xr[j0], xr[j1], cs[size_t(t * half + i)], sn[size_t(t * half + i)], yr[j0], yr[j1]);
+        const T *ct = cs + t * half, *st = sn + t * half;
+        // Pair i rotates dims (2i, 2i+1) interleaved, (i, i + rot_dim/2)
+        // half-split: one loop per convention, so each vectorises.
+        if (interleaved) {
+          for (int64_t i = 0; i < half; ++i)
+            nn_math::rope_rotate(xr[2 * i], xr[2 * i + 1], ct[i], sign * st[i], yr[2 * i], yr[2 * i + 1]);
+        } else {
+          for (int64_t i = 0; i < half; ++i)
+            nn_math::rope_rotate(xr[i], xr[i + half], ct[i], sign * st[i], yr[i], yr[i + half]);
         }
         for (int64_t j = rot_dim; j < Dh; ++j) yr[j] = xr[j];
       }

@@ -26,12 +26,6 @@ MOE_HD_INLINE T rms_dx(T g, T w, T xhat, T rstd, T c) {
 MOE_HD double rope_inv_freq(double base, int64_t i, int64_t rot_dim) {
   return std::pow(base, -2.0 * double(i) / double(rot_dim));
 }
-// The two dims rotated by pair i: (2i, 2i+1) interleaved, (i, i + rot_dim/2)
-// half-split.
-MOE_HD void rope_pair(bool interleaved, int64_t i, int64_t rot_dim, int64_t& j0, int64_t& j1) {
-  j0 = interleaved ? 2 * i : i;
-  j1 = interleaved ? 2 * i + 1 : i + rot_dim / 2;
-}
 // (y0, y1) = (x0, x1) rotated by the angle with cosine c and sine s (the
 // backward rotates by -angle: pass -s).
 template <typename T>
