@@ -174,12 +174,7 @@ Tensor gelu(const Tensor& x) { return unary_with_derivative(Unary::gelu, Unary::
 
 Tensor swiglu(const Tensor& gate, const Tensor& up) {
   const char* name = "swiglu";
-  check_defined(name, gate);
-  check_defined(name, up);
-  check_floating(name, gate);
-  check_same_dtype(name, gate, up);
-  check_same_device(name, gate, up);
-  check_cpu(name, gate);
+  check_float_operands(name, gate, up);
   MOE_CHECK(gate.shape() == up.shape(), name, ": gate ", gate.str(), " and up ", up.str(), " need one shape");
   const Tensor a = contiguous(to_compute(gate)), b = contiguous(to_compute(up));
   Tensor out = empty(gate.shape(), a.dtype(), gate.device());
