@@ -215,4 +215,27 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out, MatmulPre
   });
 }
 
+void matmul_each(const std::vector<MatmulJob>& jobs, MatmulPrecision precision) {
+  std::vector<Bf16Gemm> batch;
+  bool batched = precision == MatmulPrecision::bf16 && bf16_kernels_enabled();
+  for (const MatmulJob& j : jobs) {
+    MOE_CHECK(j.a.dim() == 2 && j.b.dim() == 2 && j.out.dim() == 2 && j.a.shape()[1] == j.b.shape()[0] &&
+                  j.out.shape()[0] == j.a.shape()[0] && j.out.shape()[1] == j.b.shape()[1],
+              "matmul_each: needs a [M, K], b [K, N], out [M, N], got ", j.a.str(), ", ", j.b.str(), ", ",
+              j.out.str());
+    if (!batched) continue;
+    const auto la = blas_layout(j.a), lb = blas_layout(j.b), lo = blas_layout(j.out);
+    batched = j.out.dtype() == DType::f32 && j.a.dtype() == DType::f32 && j.b.dtype() == DType::f32 && la && lb &&
+              lo && !lo->trans && j.a.shape()[1] > 0;
+    if (batched)
+      batch.push_back({la->trans, lb->trans, j.out.shape()[0], j.out.shape()[1], j.a.shape()[1], j.a.data<float>(),
+                       la->ld, j.b.data<float>(), lb->ld, j.out.data<float>(), lo->ld});
+  }
+  if (batched) {
+    gemm_bf16_batch(batch, 1.0f);
+    return;
+  }
+  for (const MatmulJob& j : jobs) matmul(j.a, j.b, j.out, precision);
+}
+
 }  // namespace moe::cpu

@@ -2,6 +2,7 @@
 // Matrix products through OpenBLAS (cblas_sgemm / cblas_dgemm).
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "core/matmul_precision.h"
 #include "core/tensor.h"
@@ -29,6 +30,16 @@ std::optional<BlasLayout> blas_layout(const Tensor& t);
 // BF16 kernels of cpu/gemm_bf16.h where the CPU has them, else by rounding
 // into f32 copies for the f32 path.
 void matmul(const Tensor& a, const Tensor& b, const Tensor& out, MatmulPrecision precision = MatmulPrecision::fp32);
+
+// out = a @ b for each job (2-D f32/f64 operands, out contiguous rows): a
+// grouped product's groups, e.g. MoE experts. With bf16 precision on the
+// AVX-512 BF16 kernels they run as one batch (gemm_bf16_batch: one packing
+// and one tile pass for all, balanced by work); otherwise, or when an operand
+// would need a copy, one matmul each. Bitwise the same as one matmul each.
+struct MatmulJob {
+  Tensor a, b, out;
+};
+void matmul_each(const std::vector<MatmulJob>& jobs, MatmulPrecision precision);
 
 // One single-threaded BLAS call, row-major: C = alpha op(A) op(B) + beta C
 // (OpenBLAS is kept at one thread by our ops; callers thread over calls).

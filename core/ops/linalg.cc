@@ -93,14 +93,16 @@ namespace {
 // autograd; transposes reach BLAS as transposes.
 void grouped_products(const Tensor& x, const Tensor& w, const std::vector<int64_t>& rows, bool trans_w,
                       MatmulPrecision precision, const Tensor& out) {
+  std::vector<cpu::MatmulJob> jobs;
   int64_t off = 0;
   for (size_t g = 0; g < rows.size(); ++g) {
     if (rows[g] > 0) {
       const Tensor wg = trans_w ? transpose(select(w, 0, int64_t(g)), 0, 1) : select(w, 0, int64_t(g));
-      cpu::matmul(narrow(x, 0, off, rows[g]), wg, narrow(out, 0, off, rows[g]), precision);
+      jobs.push_back({narrow(x, 0, off, rows[g]), wg, narrow(out, 0, off, rows[g])});
     }
     off += rows[g];
   }
+  cpu::matmul_each(jobs, precision);
 }
 
 }  // namespace
@@ -132,16 +134,18 @@ Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_
       }
       if (need_w) {  // dw[g] = x_g^T @ dy_g (zero for empty groups)
         gw = empty(wv.shape(), wv.dtype());
+        std::vector<cpu::MatmulJob> jobs;
         int64_t off = 0;
         for (size_t e = 0; e < group_rows.size(); ++e) {
           const Tensor gw_e = select(gw, 0, int64_t(e));
           if (group_rows[e] > 0)
-            cpu::matmul(transpose(narrow(xv, 0, off, group_rows[e]), 0, 1), narrow(gy, 0, off, group_rows[e]),
-                        gw_e, precision);
+            jobs.push_back({transpose(narrow(xv, 0, off, group_rows[e]), 0, 1), narrow(gy, 0, off, group_rows[e]),
+                            gw_e});
           else
             cpu::fill(gw_e, 0.0);
           off += group_rows[e];
         }
+        cpu::matmul_each(jobs, precision);
         gw = from_compute(gw, sw.get().dtype());
       }
       return std::vector<Tensor>{gx, gw};

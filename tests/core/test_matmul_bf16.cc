@@ -160,6 +160,43 @@ TEST(MatmulBf16, GroupedMatmulRoundsEachExpertsOperands) {
   EXPECT_GT(amax(abs(sub(out, grouped_matmul(x, w, rows)))).item(), 1e-4);
 }
 
+// grouped_matmul runs its groups as one batch of the bf16 kernels (one
+// packing and one tile pass, split by work): each group's output, dx rows
+// and dw slice must be bitwise what one matmul of that group alone gives,
+// with empty, one-row and ragged groups, at 1, 2 and 3 threads.
+TEST(MatmulBf16, GroupedBatchIsBitwiseEachGroupAlone) {
+  if (!cpu::bf16_kernels_enabled()) GTEST_SKIP() << "this CPU has no AVX-512 BF16";
+  const std::vector<int64_t> rows = {37, 0, 1, 130, 12, 0, 64};
+  const int64_t R = 244, K = 96, N = 72;
+  const Tensor x = randn({R, K}, 41, 1), w = randn({int64_t(rows.size()), K, N}, 41, 2), g = randn({R, N}, 41, 3);
+  const MatmulPrecisionScope scope(MatmulPrecision::bf16);
+  const int saved = num_threads();
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    Tensor xg = x.detach().set_requires_grad(true), wg = w.detach().set_requires_grad(true);
+    Tensor out = grouped_matmul(xg, wg, rows);
+    out.backward(g);
+    int64_t off = 0;
+    for (size_t e = 0; e < rows.size(); ++e) {
+      const std::string what = std::to_string(threads) + " threads, group " + std::to_string(e);
+      const Tensor we = select(w, 0, int64_t(e));
+      if (rows[e] == 0) {
+        EXPECT_EQ(amax(abs(select(wg.grad(), 0, int64_t(e)))).item(), 0.0) << what;
+        continue;
+      }
+      const Tensor xe = narrow(x, 0, off, rows[e]), ge = narrow(g, 0, off, rows[e]);
+      // f32 values are exact in to_vector's doubles: equal vectors, equal bits.
+      EXPECT_EQ(narrow(out, 0, off, rows[e]).to_vector(), matmul(xe, we).to_vector()) << what << " out";
+      EXPECT_EQ(narrow(xg.grad(), 0, off, rows[e]).to_vector(), matmul(ge, transpose(we, 0, 1)).to_vector())
+          << what << " dx";
+      EXPECT_EQ(select(wg.grad(), 0, int64_t(e)).to_vector(), matmul(transpose(xe, 0, 1), ge).to_vector())
+          << what << " dw";
+      off += rows[e];
+    }
+  }
+  set_num_threads(saved);
+}
+
 TEST(MatmulBf16, NanAndInfPropagate) {
   Tensor a = randn({4, 8}, 8, 1);
   const Tensor b = rand({8, 3}, 8, 2);  // in [0, 1): row 0 below stays finite in f32
