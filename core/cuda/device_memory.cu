@@ -1,0 +1,106 @@
+#include "core/cuda/device_memory.h"
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/cuda/runtime.h"
+
+namespace moe {
+
+namespace {
+
+thread_local cudaStream_t t_current_stream = nullptr;
+
+// Makes `device` current for the calls in its scope: cudaMalloc and event
+// creation act on the current device, which the caller may have set otherwise.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    MOE_CUDA_CHECK(cudaGetDevice(&prev_));
+    if (prev_ != device) MOE_CUDA_CHECK(cudaSetDevice(device));
+    switched_ = prev_ != device;
+  }
+  ~DeviceGuard() {
+    if (switched_) (void)cudaSetDevice(prev_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int prev_ = 0;
+  bool switched_ = false;
+};
+
+cudaEvent_t as_event(EventHandle e) { return static_cast<cudaEvent_t>(e); }
+
+}  // namespace
+
+CudaDeviceMemory::CudaDeviceMemory(int device) : device_(device) {
+  const int n = cuda_device_count();
+  MOE_CHECK(device >= 0 && device < n, "CudaDeviceMemory: device ", device, " does not exist (", n,
+            " CUDA devices)");
+}
+
+void* CudaDeviceMemory::allocate(size_t nbytes) {
+  DeviceGuard guard(device_);
+  void* p = nullptr;
+  const cudaError_t err = cudaMalloc(&p, nbytes);
+  if (err == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();  // not sticky: clear it so later calls start clean
+    return nullptr;
+  }
+  MOE_CUDA_CHECK(err);
+  return p;
+}
+
+void CudaDeviceMemory::release(void* p) {
+  DeviceGuard guard(device_);
+  MOE_CUDA_CHECK(cudaFree(p));
+}
+
+EventHandle CudaDeviceMemory::create_event() {
+  DeviceGuard guard(device_);
+  cudaEvent_t e = nullptr;
+  MOE_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return e;
+}
+
+void CudaDeviceMemory::record_event(EventHandle e, StreamHandle s) {
+  DeviceGuard guard(device_);
+  MOE_CUDA_CHECK(cudaEventRecord(as_event(e), static_cast<cudaStream_t>(s)));
+}
+
+bool CudaDeviceMemory::event_completed(EventHandle e) {
+  const cudaError_t err = cudaEventQuery(as_event(e));
+  if (err == cudaErrorNotReady) {
+    (void)cudaGetLastError();  // "not ready" is a status, not an error
+    return false;
+  }
+  MOE_CUDA_CHECK(err);
+  return true;
+}
+
+void CudaDeviceMemory::synchronize_event(EventHandle e) { MOE_CUDA_CHECK(cudaEventSynchronize(as_event(e))); }
+
+void CudaDeviceMemory::destroy_event(EventHandle e) { MOE_CUDA_CHECK(cudaEventDestroy(as_event(e))); }
+
+StreamHandle CudaDeviceMemory::current_stream() { return cuda_current_stream(); }
+
+cudaStream_t cuda_current_stream() { return t_current_stream; }
+
+void set_cuda_current_stream(cudaStream_t s) { t_current_stream = s; }
+
+CachingDeviceAllocator* cuda_caching_allocator(int device) {
+  static std::mutex mu;
+  static auto* allocators = new std::vector<CachingDeviceAllocator*>();
+  std::lock_guard<std::mutex> lock(mu);
+  if (allocators->empty()) allocators->resize(size_t(cuda_device_count()), nullptr);
+  MOE_CHECK(device >= 0 && size_t(device) < allocators->size(), "cuda_caching_allocator: device ", device,
+            " does not exist (", allocators->size(), " CUDA devices)");
+  auto& a = (*allocators)[size_t(device)];
+  if (a == nullptr) a = new CachingDeviceAllocator(new CudaDeviceMemory(device));
+  return a;
+}
+
+}  // namespace moe
