@@ -36,6 +36,10 @@ struct SaveTensor {
 struct SaveOptions {
   int64_t keep_last = 2;   // <= 0: keep every checkpoint
   int64_t keep_every = 0;  // > 0: also keep steps that are multiples of it
+  // Measure the root's free space first (statvfs on every rank) and fail
+  // the save, writing nothing, when the files, the metadata and a margin do
+  // not fit. Off only in tests that need a write itself to meet a full disk.
+  bool check_space = true;
 };
 
 struct SaveReport {
@@ -49,10 +53,22 @@ struct SaveReport {
 // Collective over `world`. `meta` carries what the caller knows (tokens
 // seen, layout, config text, code version, RNG seeds, extra); step, format
 // version, tensors and files are filled in here. On any rank's failure
-// nothing is committed and every rank returns that error (naming the rank).
+// nothing is committed (no temporary directory is left, `latest` and the
+// committed steps are untouched) and every rank returns the same error,
+// naming each failing rank with its file and errno's text. Refused before
+// anything is written: a tensor to write holding NaN or inf (the error
+// names it and its rank; is_nonfinite_error), too little free space (how
+// much is needed and available, on which file system).
 absl::StatusOr<SaveReport> save_checkpoint(comm::Communicator& world, const std::string& root, int64_t step,
                                            const std::vector<SaveTensor>& tensors, const CheckpointMeta& meta,
                                            const SaveOptions& options = {});
+// Whether a failed save refused non-finite values (no later save of the
+// same state can succeed, unlike a full disk).
+bool is_nonfinite_error(const absl::Status& s);
+// This rank's own part of a failed save's error ("" when this rank did its
+// part): the combined error every rank returns names all failing ranks, and
+// a failing rank may want to log its own in its own log.
+std::string own_save_error(const absl::Status& s);
 
 // "step_00000123" for 123.
 std::string step_dir_name(int64_t step);
@@ -74,8 +90,9 @@ absl::Status load_tensor(const std::string& step_dir, const CheckpointMeta& meta
 const TensorRecord* find_tensor(const CheckpointMeta& meta, const std::string& name);
 
 // Every file present with its recorded size, every dataset there with the
-// recorded shape and type, every checksum (checksums = false: skip reading
-// the data). The error lists every problem, each naming file and tensor.
+// recorded shape and type, every checksum, every floating value finite
+// (checksums = false: skip reading the data). The error lists every
+// problem, each naming file and tensor (non-finite: how many values).
 absl::Status verify_checkpoint(const std::string& step_dir, bool checksums = true);
 // Human-readable summary: step, layout, versions, files, tensors (global
 // shape, dtype, slices with file, dataset, bytes, checksum).

@@ -16,10 +16,22 @@ namespace moe::checkpoint::fs {
 namespace {
 
 absl::Status errno_error(const std::string& what, const std::string& path) {
-  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+  return errno_status(errno, absl::StrCat(what, " ", path));
 }
 
 }  // namespace
+
+absl::Status errno_status(int err, const std::string& message) {
+  const std::string text = absl::StrCat(message, ": ", std::strerror(err));
+  switch (err) {
+    case ENOSPC:
+    case EDQUOT: return absl::ResourceExhaustedError(text);
+    case EACCES:
+    case EPERM:
+    case EROFS: return absl::PermissionDeniedError(text);
+    default: return absl::InternalError(text);
+  }
+}
 
 std::string parent_dir(const std::string& path) {
   std::string p = std::filesystem::path(path).parent_path().string();
@@ -43,28 +55,41 @@ absl::Status rename_durable(const std::string& from, const std::string& to) {
   return fsync_path(parent_dir(to));
 }
 
-absl::Status write_file_atomic(const std::string& path, const std::string& content) {
+absl::Status write_file_atomic(const std::string& path, const std::string& content, int fail_errno) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return errno_error("cannot create", tmp);
+  // Nothing half-written is left behind: on a full disk the .tmp would
+  // hold the space the next attempt needs.
+  auto failed = [&](const char* what) {
+    absl::Status st = errno_error(what, tmp);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return st;
+  };
+  const size_t stop_at = fail_errno != 0 ? content.size() / 2 : content.size();
   size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+  while (done < stop_at) {
+    const ssize_t n = ::write(fd, content.data() + done, stop_at - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      absl::Status st = errno_error("cannot write", tmp);
-      ::close(fd);
-      return st;
-    }
+    if (n <= 0) return failed("cannot write");
     done += size_t(n);
   }
-  if (::fsync(fd) != 0) {
-    absl::Status st = errno_error("fsync failed on", tmp);
-    ::close(fd);
+  if (fail_errno != 0) {
+    errno = fail_errno;
+    return failed("cannot write");
+  }
+  if (::fsync(fd) != 0) return failed("fsync failed on");
+  if (::close(fd) != 0) {
+    absl::Status st = errno_error("cannot close", tmp);
+    ::unlink(tmp.c_str());
     return st;
   }
-  if (::close(fd) != 0) return errno_error("cannot close", tmp);
-  return rename_durable(tmp, path);
+  if (absl::Status st = rename_durable(tmp, path); !st.ok()) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> read_file(const std::string& path) {

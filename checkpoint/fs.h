@@ -10,11 +10,18 @@
 
 namespace moe::checkpoint::fs {
 
+// "<message>: <strerror(err)>" with a code by errno: ENOSPC/EDQUOT
+// resource exhausted, EACCES/EPERM/EROFS permission denied, else internal.
+absl::Status errno_status(int err, const std::string& message);
+
 // fsync of a file or a directory (opened read-only, which Linux allows).
 absl::Status fsync_path(const std::string& path);
 // Writes `content` to path.tmp, fsyncs it, renames it over `path`, fsyncs
-// the directory: readers see the old or the new content, never a mix.
-absl::Status write_file_atomic(const std::string& path, const std::string& content);
+// the directory: readers see the old or the new content, never a mix. On
+// failure path.tmp is removed and `path` is untouched. fail_errno != 0
+// (tests, checkpoint/test_hook.h): half the bytes are written, then the
+// write fails as write(2) would with that errno.
+absl::Status write_file_atomic(const std::string& path, const std::string& content, int fail_errno = 0);
 // rename(2) then fsync of the destination's parent directory.
 absl::Status rename_durable(const std::string& from, const std::string& to);
 absl::StatusOr<std::string> read_file(const std::string& path);

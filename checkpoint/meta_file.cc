@@ -18,11 +18,12 @@ std::string hex_sum(const std::string& bytes) {
 
 }  // namespace
 
-absl::Status write_metadata(const std::string& dir, const CheckpointMeta& meta) {
+absl::Status write_metadata(const std::string& dir, const CheckpointMeta& meta, int fail_errno) {
   std::string bytes;
   if (!meta.SerializeToString(&bytes))
     return absl::InternalError(absl::StrCat(dir, ": cannot serialize the checkpoint metadata"));
-  if (absl::Status st = fs::write_file_atomic(dir + "/" + kMetadataFile, bytes); !st.ok()) return st;
+  if (absl::Status st = fs::write_file_atomic(dir + "/" + kMetadataFile, bytes, fail_errno); !st.ok())
+    return st;
   return fs::write_file_atomic(dir + "/" + kMetadataSumFile, hex_sum(bytes) + "\n");
 }
 

@@ -13,6 +13,7 @@ inline constexpr const char* kMetadataFile = "metadata.pb";
 inline constexpr const char* kMetadataSumFile = "metadata.fnv1a64";
 
 // Both files, each written atomically and fsynced (which also fsyncs dir).
-absl::Status write_metadata(const std::string& dir, const CheckpointMeta& meta);
+// fail_errno != 0: metadata.pb's write fails with it (checkpoint/test_hook.h).
+absl::Status write_metadata(const std::string& dir, const CheckpointMeta& meta, int fail_errno = 0);
 
 }  // namespace moe::checkpoint

@@ -20,8 +20,17 @@ struct WrittenFile {
   std::vector<TensorRecord> tensors;  // one slice each
 };
 // Writes the write == true tensors to dir/rank_file_name(rank), flushes,
-// closes and fsyncs it. Nothing to write: no file, an empty record.
-absl::StatusOr<WrittenFile> write_rank_file(const std::string& dir, int rank, const std::vector<SaveTensor>& tensors);
+// closes and fsyncs it. Nothing to write: no file, an empty record. On
+// failure (a full disk, an I/O error, no permission) every HDF5 object is
+// closed, the partial file is removed, and the error names the file, the
+// dataset where known, and errno's text. fail_errno != 0: the test hook of
+// checkpoint/test_hook.h (ENOSPC halfway through, EACCES at creation).
+absl::StatusOr<WrittenFile> write_rank_file(const std::string& dir, int rank, const std::vector<SaveTensor>& tensors,
+                                            int fail_errno = 0);
+// Bytes write_rank_file will write for `tensors` (data plus HDF5's
+// per-dataset headers and attributes, measured for this format), for the
+// free-space check before a save.
+int64_t estimated_file_bytes(const std::vector<SaveTensor>& tensors);
 
 // Reads slice `s` of tensor `t` from step_dir. With `verify`, compares the
 // bytes' checksum with the recorded one (and the dataset's own attribute);

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -67,7 +68,8 @@ absl::StatusOr<std::string> resolve(const std::string& root_in, const std::strin
     absl::StatusOr<std::string> name = fs::read_file(latest);
     if (!name.ok()) return absl::NotFoundError(absl::StrCat("no checkpoint under ", root, " (no ", latest, ")"));
     const int64_t step = parse_step(std::string(absl::StripAsciiWhitespace(*name)));
-    if (step < 0) return absl::DataLossError(absl::StrCat(latest, ": not a step name: '", *name, "'"));
+    if (step < 0)
+      return absl::DataLossError(absl::StrCat(latest, ": not a step name: \"", absl::CHexEscape(*name), "\""));
     return step_in_root(root, step);
   }
   if (const int64_t step = parse_step(which); step >= 0 && !stdfs::is_directory(which)) return step_in_root(root, step);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/exchange.h"
+#include "checkpoint/finite.h"
 #include "checkpoint/fs.h"
 #include "checkpoint/region.h"
 #include "checkpoint/retention.h"
@@ -57,7 +58,14 @@ absl::Status verify_checkpoint(const std::string& step_dir, bool checksums) {
         continue;
       }
       absl::StatusOr<Tensor> r = read_slice(step_dir, t, s, recorded_file_bytes(*meta, s.file()), checksums);
-      if (!r.ok()) problems.emplace_back(r.status().message());
+      if (!r.ok()) {
+        problems.emplace_back(r.status().message());
+        continue;
+      }
+      // A checkpoint of NaN weights loads and checksums fine, and is useless.
+      if (const NonFinite n = find_nonfinite(*r); n.count > 0)
+        problems.push_back(absl::StrCat(step_dir, "/", s.file(), ":", s.dataset(), " (tensor ", t.name(), ", slice ",
+                                        s.index(), " of ", s.count(), "): ", describe(n)));
     }
   }
   if (problems.empty()) return absl::OkStatus();

@@ -10,8 +10,12 @@
 // - Every rank of the group calls the same collectives in the same order
 //   with matching shapes/dtypes (counts may differ where stated).
 // - Every blocking wait is watched: a rank that waits longer than
-//   timeout_s() reports the collective, the group name and its rank, and
-//   aborts the whole job (no rank hangs).
+//   timeout_s() reports the operation, its sequence number, the group name
+//   and its rank, learns from the ranks still answering which ranks never
+//   reached that operation (comm/watchdog.h), names them, and aborts the
+//   whole job (no rank hangs).
+// - Every operation is numbered per group: collectives 1, 2, ... alike on
+//   every rank of the group; send/recv by this rank's own count.
 // - Reductions support f32, f64, i32, i64; the data-movement collectives
 //   (gather, scatter, all-to-all, broadcast, send/recv) any dtype.
 // - avg is the sum divided by size(); on i32/i64 that is C++ integer
@@ -49,6 +53,12 @@ class Communicator {
   virtual const std::string& name() const = 0;
   virtual double timeout_s() const = 0;
   virtual void set_timeout_s(double seconds) = 0;
+  // Collectives this rank has started on the group (the latest one's
+  // sequence number), and its sends and receives on it.
+  virtual int64_t collectives_started() const = 0;
+  virtual int64_t p2p_started() const = 0;
+  // The world rank of group rank r (this process's own for a size-1 group).
+  virtual int world_rank_of(int group_rank) const = 0;
 
   // In place on a contiguous tensor: t = op over ranks of t.
   virtual void all_reduce(Tensor& t, ReduceOp op) = 0;

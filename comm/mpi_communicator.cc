@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "comm/checks.h"
+#include "comm/hang_exchange.h"
 #include "comm/layout.h"
 #include "comm/mpi_communicator.h"
 #include "comm/mpi_util.h"
@@ -47,8 +48,20 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+    // World ranks name the members in hang reports.
+    world_ranks_.resize(size_t(size_));
+    std::vector<int> own(world_ranks_.size());
+    std::iota(own.begin(), own.end(), 0);
+    MPI_Group group, world;
+    MPI_Comm_group(comm_, &group);
+    MPI_Comm_group(MPI_COMM_WORLD, &world);
+    MPI_Group_translate_ranks(group, size_, own.data(), world, world_ranks_.data());
+    MPI_Group_free(&group);
+    MPI_Group_free(&world);
+    track_group(*this);
   }
   ~MpiCommunicator() override {
+    untrack_group(*this);
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (owned_ && !finalized) MPI_Comm_free(&comm_);
@@ -61,6 +74,12 @@ class MpiCommunicator final : public Communicator {
   void set_timeout_s(double seconds) override {
     MOE_CHECK(seconds > 0, "set_timeout_s on group '", name_, "': ", seconds, " is not a positive timeout");
     timeout_s_ = seconds;
+  }
+  int64_t collectives_started() const override { return collectives_; }
+  int64_t p2p_started() const override { return p2p_; }
+  int world_rank_of(int group_rank) const override {
+    check_peer(group_rank, "world_rank_of", *this);
+    return world_ranks_[size_t(group_rank)];
   }
 
   void all_reduce(Tensor& t, ReduceOp op) override { all_reduce_async(t, op)->wait(); }
@@ -188,7 +207,7 @@ class MpiCommunicator final : public Communicator {
     check_mpi(MPI_Isend(send_buffer(src), to_mpi_count(src.numel(), "numel", kOp, *this),
                         mpi_move_type(src.dtype()), peer, tag, comm_, &req),
               kOp, *this);
-    start(kOp, req, src.impl_ptr(), nullptr)->wait();
+    start_p2p(kOp, peer, tag, req, src.impl_ptr(), nullptr)->wait();
   }
 
   void recv(Tensor& t, int peer, int tag) override {
@@ -201,7 +220,7 @@ class MpiCommunicator final : public Communicator {
     check_mpi(MPI_Irecv(recv_buffer(t), to_mpi_count(t.numel(), "numel", kOp, *this), type, peer, tag, comm_, &req),
               kOp, *this);
     Tensor target = t;
-    auto work = start(kOp, req, nullptr, [target] {
+    auto work = start_p2p(kOp, peer, tag, req, nullptr, [target] {
       target.bump_version();
       return Tensor();
     });
@@ -235,9 +254,16 @@ class MpiCommunicator final : public Communicator {
     check_mpi(MPI_Ibarrier(comm_, &req), op, *this);
     start(op, req, nullptr, nullptr)->wait();
   }
+  // Collectives are numbered alike on every rank of the group: each rank
+  // starts them in the same order.
   std::unique_ptr<MpiWork> start(const char* op, MPI_Request req, std::shared_ptr<void> keep,
-                                 std::function<Tensor()> finish) const {
-    return std::make_unique<MpiWork>(*this, op, req, std::move(keep), std::move(finish));
+                                 std::function<Tensor()> finish) {
+    return std::make_unique<MpiWork>(*this, WaitSite{op, ++collectives_}, req, std::move(keep), std::move(finish));
+  }
+  std::unique_ptr<MpiWork> start_p2p(const char* op, int peer, int tag, MPI_Request req, std::shared_ptr<void> keep,
+                                     std::function<Tensor()> finish) {
+    return std::make_unique<MpiWork>(*this, WaitSite{op, ++p2p_, peer, tag}, req, std::move(keep),
+                                     std::move(finish));
   }
   static Tensor run(std::unique_ptr<Work> w) {
     w->wait();
@@ -255,6 +281,8 @@ class MpiCommunicator final : public Communicator {
   int rank_ = 0;
   int size_ = 1;
   double timeout_s_;
+  int64_t collectives_ = 0, p2p_ = 0;
+  std::vector<int> world_ranks_;  // of each group rank
 };
 
 }  // namespace

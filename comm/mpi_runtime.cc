@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "comm/hang_exchange.h"
 #include "comm/mpi_communicator.h"
 #include "core/error.h"
 
@@ -58,6 +59,7 @@ bool mpi_init(int* argc, char*** argv) {
   }
   // Errors come back as codes and become moe::Error naming the op and group.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  init_hang_channel();
   g_state = State::active;
   return true;
 }

@@ -7,9 +7,9 @@
 
 namespace moe::comm {
 
-MpiWork::MpiWork(const Communicator& c, const char* op, MPI_Request request, std::shared_ptr<void> keep,
+MpiWork::MpiWork(const Communicator& c, const WaitSite& site, MPI_Request request, std::shared_ptr<void> keep,
                  std::function<Tensor()> finish)
-    : c_(c), op_(op), request_(request), keep_(std::move(keep)), finish_(std::move(finish)) {}
+    : c_(c), site_(site), request_(request), keep_(std::move(keep)), finish_(std::move(finish)) {}
 
 MpiWork::~MpiWork() {
   if (finished_ || request_ == MPI_REQUEST_NULL) return;
@@ -25,7 +25,7 @@ MpiWork::~MpiWork() {
 bool MpiWork::test() {
   if (request_ == MPI_REQUEST_NULL) return true;
   int flag = 0;
-  check_mpi(MPI_Test(&request_, &flag, &status_), op_, c_);
+  check_mpi(MPI_Test(&request_, &flag, &status_), site_.op, c_);
   return flag != 0;
 }
 
@@ -38,7 +38,7 @@ void MpiWork::complete() {
 }
 
 void MpiWork::wait() {
-  if (!finished_) watched_wait([this] { return test(); }, op_, c_);
+  if (!finished_) watched_wait([this] { return test(); }, site_, c_);
   complete();
 }
 
@@ -57,7 +57,7 @@ void MpiWork::cancel_receive() {
 }
 
 Tensor MpiWork::result() {
-  MOE_CHECK(finished_, where(op_, c_), ": result() before wait() or done()");
+  MOE_CHECK(finished_, where(site_.op, c_), ": result() before wait() or done()");
   return result_;
 }
 

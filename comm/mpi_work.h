@@ -9,14 +9,16 @@
 #include <vector>
 
 #include "comm/communicator.h"
+#include "comm/watchdog.h"
 
 namespace moe::comm {
 
 class MpiWork final : public Work {
  public:
   // finish() returns the result tensor (undefined for in-place ops). `keep`
-  // holds whatever MPI reads or writes; `c` must outlive the Work.
-  MpiWork(const Communicator& c, const char* op, MPI_Request request, std::shared_ptr<void> keep,
+  // holds whatever MPI reads or writes; `c` must outlive the Work. `site`
+  // names the operation and its sequence number for the watchdog.
+  MpiWork(const Communicator& c, const WaitSite& site, MPI_Request request, std::shared_ptr<void> keep,
           std::function<Tensor()> finish);
   ~MpiWork() override;  // waits for an unfinished operation
   MpiWork(const MpiWork&) = delete;
@@ -37,7 +39,7 @@ class MpiWork final : public Work {
   void complete();
 
   const Communicator& c_;
-  const char* op_;
+  WaitSite site_;
   MPI_Request request_;
   MPI_Status status_{};
   std::shared_ptr<void> keep_;

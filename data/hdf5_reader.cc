@@ -23,6 +23,7 @@ class Hdf5TokenDataset final : public TokenDataset {
   int64_t num_tokens() const override { return n_; }
   int32_t vocab_size() const override { return vocab_; }
   int32_t max_token() const override { return max_; }
+  int64_t max_token_offset() const override { return max_at_; }
   const std::vector<int64_t>& doc_offsets() const override { return docs_; }
   std::string describe() const override { return absl::StrCat(path_, ":", split_); }
 
@@ -50,7 +51,7 @@ class Hdf5TokenDataset final : public TokenDataset {
 
   std::string path_, split_;
   int32_t vocab_ = 0, max_ = -1;
-  int64_t n_ = 0;
+  int64_t n_ = 0, max_at_ = -1;
   std::vector<int64_t> docs_;
   std::vector<int32_t> cache_;  // all tokens, or empty when read from the file
   h5::Id file_, tokens_;        // kept open only when not cached
@@ -159,6 +160,7 @@ absl::Status verify_tokens(hid_t dset, const std::string& at, bool keep, Hdf5Tok
                            uint64_t stored) {
   Fnv1a64 h;
   int32_t lo = std::numeric_limits<int32_t>::max(), hi = -1;
+  int64_t lo_at = -1;
   std::vector<int32_t> block;
   if (keep) ds.cache_.resize(size_t(ds.n_));
   for (int64_t off = 0; off < ds.n_; off += kStreamBlock) {
@@ -170,15 +172,24 @@ absl::Status verify_tokens(hid_t dset, const std::string& at, bool keep, Hdf5Tok
     const std::span<const int32_t> part(out, size_t(cnt));
     h.update(part);
     const auto [mn, mx] = std::minmax_element(part.begin(), part.end());
-    lo = std::min(lo, *mn);
-    hi = std::max(hi, *mx);
+    if (*mn < lo) {
+      lo = *mn;
+      lo_at = off + (mn - part.begin());
+    }
+    if (*mx > hi) {
+      hi = *mx;
+      ds.max_at_ = off + (mx - part.begin());
+    }
   }
   if (h.value() != stored)
     return absl::DataLossError(absl::StrCat(at, "/tokens: checksum mismatch (stored ", hex(stored),
                                             ", computed ", hex(h.value()), ")"));
-  if (ds.n_ > 0 && (lo < 0 || hi >= ds.vocab_))
-    return absl::DataLossError(absl::StrCat(at, "/tokens: ids span [", lo, ", ", hi,
-                                            "], outside the vocabulary [0, ", ds.vocab_, ")"));
+  if (ds.n_ > 0 && (lo < 0 || hi >= ds.vocab_)) {
+    const bool low = lo < 0;
+    return absl::DataLossError(absl::StrCat(
+        token_location(ds, low ? lo_at : ds.max_at_), ": token ", low ? lo : hi,
+        " is outside the file's own vocabulary [0, ", ds.vocab_, ") (ids span [", lo, ", ", hi, "])"));
+  }
   ds.max_ = hi;
   return absl::OkStatus();
 }

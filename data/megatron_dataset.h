@@ -20,18 +20,31 @@
 namespace moe::data {
 
 // Writes PREFIX.bin and PREFIX.idx with one sequence per document, as
-// uint16 when vocab_size <= 65536 else int32. Each file is written to
-// NAME.tmp and renamed when complete (.bin first, then .idx).
+// uint16 when vocab_size <= 65536 else int32, and the checksum sidecar
+// PREFIX.fnv (data/megatron_checksums.h: vocab_size and FNV-1a sums). Each
+// file is written to NAME.tmp and renamed when complete (.bin, .idx, then
+// .fnv); a crash in between leaves a sidecar that does not match, which the
+// reader refuses.
 absl::Status write_megatron_dataset(const std::string& prefix, const TokenSplit& split,
                                     int32_t vocab_size);
 
-// Memory-maps PREFIX.bin and PREFIX.idx. The sequences must be stored
-// contiguously in .bin (Megatron's writer does this), so the dataset is the
-// token stream of .bin. The format records no vocabulary: vocab_size 0 means
-// max_token() + 1; a positive vocab_size is checked against the ids.
-// Opening scans all tokens once (range check and max_token). Errors name
-// the file: NotFound, or DataLoss for bad magic, version or dtype,
-// truncation or inconsistent sizes.
+// Opens PREFIX.bin and PREFIX.idx. The sequences must be stored
+// contiguously in .bin (Megatron's builder does this), so the dataset is
+// the token stream of .bin. Opening reads the whole index and every token
+// once: the index must be consistent and describe exactly the size of .bin;
+// with a sidecar PREFIX.fnv its sizes and FNV-1a sums must match (index and
+// every chunk of .bin: a corrupt byte is a DataLoss naming the chunk's bytes
+// and documents) and every id must be below its vocab_size (the file's own
+// vocabulary); a positive `vocab_size` must also exceed every id. Id errors
+// name the file, the token offset, the document and the id. The dataset's
+// vocab_size() is `vocab_size`, else the sidecar's, else max_token() + 1.
+// Without a sidecar (datasets built by Megatron) nothing is checksummed.
+// read() uses pread, not a mapping: a .bin truncated after open makes
+// read() throw moe::Error naming the file, the document and the expected
+// and actual sizes (never SIGBUS); an id outside vocab_size() found then
+// (the file rewritten in place) throws too. Open errors name the file:
+// NotFound, or DataLoss for bad magic, version or dtype, truncation,
+// inconsistent sizes, checksum mismatches and ids out of range.
 absl::StatusOr<std::unique_ptr<TokenDataset>> open_megatron_dataset(const std::string& prefix,
                                                                     int32_t vocab_size = 0);
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "data/megatron_checksums.h"
 #include "data/megatron_dataset.h"
 #include "data/megatron_format.h"
 
@@ -75,7 +76,9 @@ absl::Status write_megatron_dataset(const std::string& prefix, const TokenSplit&
   for (uint64_t d = 0; d <= seqs; ++d) append(idx, int64_t(d));
 
   if (absl::Status st = write_file_atomically(prefix + ".bin", bin); !st.ok()) return st;
-  return write_file_atomically(prefix + ".idx", idx);
+  if (absl::Status st = write_file_atomically(prefix + ".idx", idx); !st.ok()) return st;
+  const std::string sums = format_megatron_checksums(compute_megatron_checksums(idx, bin, vocab_size));
+  return write_file_atomically(megatron_checksum_path(prefix), std::vector<char>(sums.begin(), sums.end()));
 }
 
 }  // namespace moe::data

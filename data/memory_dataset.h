@@ -22,9 +22,13 @@ class MemoryDataset final : public TokenDataset {
         docs_(std::move(doc_offsets)),
         vocab_(vocab_size),
         name_(std::move(name)) {
-    for (int32_t t : tokens_) {
-      MOE_CHECK(t >= 0 && t < vocab_, name_, ": token ", t, " outside [0, ", vocab_, ")");
-      max_ = std::max(max_, t);
+    for (size_t i = 0; i < tokens_.size(); ++i) {
+      const int32_t t = tokens_[i];
+      MOE_CHECK(t >= 0 && t < vocab_, name_, ": token ", t, " at offset ", i, " outside [0, ", vocab_, ")");
+      if (t > max_) {
+        max_ = t;
+        max_at_ = int64_t(i);
+      }
     }
     if (docs_.empty() && !tokens_.empty()) docs_.push_back(0);
   }
@@ -32,6 +36,7 @@ class MemoryDataset final : public TokenDataset {
   int64_t num_tokens() const override { return int64_t(tokens_.size()); }
   int32_t vocab_size() const override { return vocab_; }
   int32_t max_token() const override { return max_; }
+  int64_t max_token_offset() const override { return max_at_; }
   const std::vector<int64_t>& doc_offsets() const override { return docs_; }
   std::string describe() const override { return name_; }
   void read(int64_t offset, int64_t count, int32_t* out) const override {
@@ -45,6 +50,7 @@ class MemoryDataset final : public TokenDataset {
   std::vector<int64_t> docs_;
   int32_t vocab_;
   int32_t max_ = -1;
+  int64_t max_at_ = -1;
   std::string name_;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
 #include "core/error.h"
 
 namespace moe::data {
@@ -72,6 +73,22 @@ std::pair<TokenSplit, TokenSplit> split_train_val(EncodedCorpus corpus, double v
   }
   if (val.doc_offsets.empty() && !val.tokens.empty()) val.doc_offsets.push_back(0);
   return {std::move(train), std::move(val)};
+}
+
+absl::Status check_prepared_splits(const TokenSplit& train, const TokenSplit& val, double val_fraction,
+                                   const std::string& inputs) {
+  const size_t total = train.tokens.size() + val.tokens.size();
+  if (total == 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat(inputs, ": no tokens to write (the input is empty or holds no documents); no dataset written"));
+  if (train.tokens.empty())
+    return absl::InvalidArgumentError(absl::StrCat(inputs, ": the train split would be empty (", total,
+                                                   " tokens, val_fraction ", val_fraction, "); no dataset written"));
+  if (val.tokens.empty() && val_fraction > 0)
+    return absl::InvalidArgumentError(absl::StrCat(inputs, ": val_fraction ", val_fraction, " of ", total,
+                                                   " tokens leaves the val split empty (use more text, or "
+                                                   "val_fraction 0 for no val split); no dataset written"));
+  return absl::OkStatus();
 }
 
 }  // namespace moe::data

@@ -9,6 +9,7 @@
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/plan.h"
 #include "comm/communicator.h"
+#include "comm/mpi_communicator.h"
 #include "launch/config.h"
 
 namespace moe::launch {
@@ -17,10 +18,6 @@ namespace {
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::string checkpoint_root(const config::TrainConfig& cfg) {
-  return cfg.checkpoint().dir().empty() ? cfg.run_dir() + "/checkpoints" : cfg.checkpoint().dir();
 }
 
 // The parts of the saved config a resumed run must share: what defines the
@@ -46,6 +43,10 @@ std::string run_identity_diff(const config::TrainConfig& saved, const config::Tr
 }
 
 }  // namespace
+
+std::string checkpoint_root(const config::TrainConfig& cfg) {
+  return cfg.checkpoint().dir().empty() ? cfg.run_dir() + "/checkpoints" : cfg.checkpoint().dir();
+}
 
 absl::Status TrainCheckpoints::same_run(const checkpoint::CheckpointMeta& meta) const {
   absl::StatusOr<config::TrainConfig> saved = parse_train_config(meta.config_text(), "the checkpoint's config");
@@ -87,6 +88,14 @@ absl::StatusOr<ResumePoint> TrainCheckpoints::resume() {
   absl::Status mine = [&]() -> absl::Status {
     absl::StatusOr<checkpoint::CheckpointMeta> meta = checkpoint::read_metadata(pick->step_dir);
     if (!meta.ok()) return meta.status();
+    at.step = meta->step();
+    at.tokens_seen = meta->tokens_seen();
+    at.from = pick->step_dir;
+    // A finished run (a requeue after the end): nothing to load or train.
+    if (at.step >= cfg_.steps()) {
+      at.finished = true;
+      return absl::OkStatus();
+    }
     for (model::Named& n : model_.named_parameters())
       if (absl::Status s = checkpoint::load_tensor(pick->step_dir, *meta, n.name, n.shard, n.tensor); !s.ok())
         return s;
@@ -106,16 +115,10 @@ absl::StatusOr<ResumePoint> TrainCheckpoints::resume() {
     // settings, seeds, batch).
     if (!cfg_.checkpoint().allow_config_change())
       if (absl::Status s = same_run(*meta); !s.ok()) return s;
-    at.step = meta->step();
-    at.tokens_seen = meta->tokens_seen();
-    at.from = pick->step_dir;
     return absl::OkStatus();
   }();
   if (absl::Status s = checkpoint::agree(mesh_.world(), mine); !s.ok())
     return absl::Status(s.code(), absl::StrCat("resume from ", pick->step_dir, ": ", s.message()));
-  if (at.step >= cfg_.steps())
-    return absl::InvalidArgumentError(absl::StrCat("resume from ", at.from, ": the checkpoint is at step ", at.step,
-                                                   ", the run has steps = ", cfg_.steps(), " (nothing left to do)"));
   last_save_s_ = now_s();
   return at;
 }
@@ -130,7 +133,51 @@ bool TrainCheckpoints::due(int64_t steps_done) {
   return comm::all_reduce_values(mesh_.world(), std::move(flag), comm::ReduceOp::max)[0] > 0;
 }
 
-absl::Status TrainCheckpoints::save(int64_t steps_done, int64_t tokens_seen, bool quiet) {
+absl::Status TrainCheckpoints::save_failed(const absl::Status& error, int64_t steps_done, bool final) {
+  ++failed_saves_;
+  absl::StatusOr<std::string> good = checkpoint::resolve(root_, "latest");
+  const std::string last_good =
+      good.ok() ? *good : absl::StrCat("none (no checkpoint committed under ", root_, ")");
+  const bool nonfinite = checkpoint::is_nonfinite_error(error);
+  const bool stop = final || nonfinite || cfg_.checkpoint().on_save_error() == config::SAVE_ERROR_STOP;
+  const bool lead = mesh_.rank() == 0;
+  // Each failing rank also logs its own part (per-rank logs under a
+  // scheduler); rank 0's report below already holds every rank's.
+  if (const std::string own = checkpoint::own_save_error(error); !lead && !own.empty()) {
+    std::fprintf(stderr, "moe-train: [%s] this rank's part of checkpoint step %lld failed: %s\n",
+                 comm::rank_label().c_str(), static_cast<long long>(steps_done), own.c_str());
+    std::fflush(stderr);
+  }
+  if (stop) {
+    const std::string why = nonfinite ? "the state holds non-finite values; no later save can succeed"
+                            : final   ? "the run's last save failed"
+                                      : "checkpoint.on_save_error=SAVE_ERROR_STOP";
+    // The same text on every rank: rank 0 prints it (moe-train prints
+    // kAborted errors only on rank 0).
+    return absl::Status(lead ? error.code() : absl::StatusCode::kAborted,
+                        absl::StrCat(error.message(), "\nstopping (", why, "); the last good checkpoint is ",
+                                     last_good));
+  }
+  if (lead) {
+    const config::CheckpointConfig& c = cfg_.checkpoint();
+    std::string next = "the end of the run";
+    if (const int64_t at = c.every_steps() > 0 ? (steps_done / c.every_steps() + 1) * c.every_steps() : 0;
+        at > 0 && at < cfg_.steps())
+      next = absl::StrCat("step ", at);
+    if (c.every_minutes() > 0)
+      next = absl::StrCat(next, " or ", c.every_minutes(), " min from now, whichever comes first");
+    std::fprintf(stderr,
+                 "moe-train: WARNING: %s\nmoe-train: WARNING: training continues "
+                 "(checkpoint.on_save_error=SAVE_ERROR_CONTINUE; %lld failed save%s in a row); the last good "
+                 "checkpoint is %s; next attempt at %s\n",
+                 std::string(error.message()).c_str(), static_cast<long long>(failed_saves_),
+                 failed_saves_ == 1 ? "" : "s", last_good.c_str(), next.c_str());
+    std::fflush(stderr);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TrainCheckpoints::save(int64_t steps_done, int64_t tokens_seen, bool quiet, bool final) {
   const checkpoint::Place place = checkpoint::Place::of(&mesh_);
   std::vector<model::Named> params = model_.named_parameters(), buffers = model_.named_buffers();
   std::vector<checkpoint::SaveTensor> tensors = checkpoint::model_save_tensors(params, place);
@@ -160,8 +207,11 @@ absl::Status TrainCheckpoints::save(int64_t steps_done, int64_t tokens_seen, boo
   opt.keep_every = cfg_.checkpoint().keep_every();
   absl::StatusOr<checkpoint::SaveReport> r =
       checkpoint::save_checkpoint(mesh_.world(), root_, steps_done, tensors, meta, opt);
-  if (!r.ok()) return r.status();
+  // A failed save restarts the every_minutes clock too: retrying at every
+  // step would stall training on a file system that is failing.
   last_save_s_ = now_s();
+  if (!r.ok()) return save_failed(r.status(), steps_done, final);
+  failed_saves_ = 0;
   if (!quiet && mesh_.rank() == 0)
     std::printf("checkpoint %s: %.1f MB from rank 0 in %.2f s (write %.2f s)\n", r->step_dir.c_str(),
                 double(r->bytes_written) / 1e6, r->total_seconds, r->write_seconds);

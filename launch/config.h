@@ -20,9 +20,12 @@ namespace moe::launch {
 absl::StatusOr<config::TrainConfig> parse_train_config(const std::string& text, const std::string& source);
 
 // Reads and parses `path`, then applies `overrides` in order. Does not
-// validate (call validate() once the dataset is known).
+// validate (call validate() once the dataset is known). A directory is an
+// error, and so is a file that sets no field (empty, or only comments)
+// unless allow_empty: it would silently train with every default.
 absl::StatusOr<config::TrainConfig> load_train_config(const std::string& path,
-                                                      const std::vector<std::string>& overrides);
+                                                      const std::vector<std::string>& overrides,
+                                                      bool allow_empty = false);
 
 // One override "a.b.c=value": nested messages are created as needed;
 // integers, floats, bools (true/false/1/0), strings and enums by value name
@@ -32,12 +35,16 @@ absl::StatusOr<config::TrainConfig> load_train_config(const std::string& path,
 absl::Status apply_override(config::TrainConfig& cfg, std::string_view override_text);
 
 // Checks the whole config; the error lists every violation found, each as
-// "field.path = value: reason". dataset_max_token >= 0 also checks that
-// model.vocab_size covers the dataset's largest token id.
-absl::Status validate(const config::TrainConfig& cfg, int64_t dataset_max_token = -1);
+// "field.path = value: reason" (every floating-point field must be finite).
+// dataset_max_token >= 0 also checks that model.vocab_size covers the
+// dataset's largest token id; max_token_at says where that token is (file,
+// offset, document: data::token_location) for the message.
+absl::Status validate(const config::TrainConfig& cfg, int64_t dataset_max_token = -1,
+                      const std::string& max_token_at = "");
 // The parallel layout against `world` ranks and the model (parallel/mesh.h's
-// rules plus batch divisibility and device-limited groups vs EP). Pure:
-// every rank reaches the same verdict before any communication.
+// rules plus batch divisibility and device-limited groups vs EP), and
+// parallel.comm_timeout_s, which the launcher applies right after this
+// check. Pure: every rank reaches the same verdict before any communication.
 absl::Status validate_layout(const config::TrainConfig& cfg, int world);
 
 // Text format with every default written out, so the file alone says what

@@ -1,10 +1,15 @@
 // validate(): every constraint between config fields, reported together so
 // one run of the launcher shows everything that is wrong.
+#include <cmath>
+#include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 #include "launch/config.h"
 #include "model/dims.h"
 #include "parallel/mesh.h"
@@ -19,20 +24,36 @@ class Violations {
     list_.push_back(absl::StrCat(parts...));
   }
   // "name = v must be > 0" style checks; each returns whether it passed.
+  // A floating-point value must also be finite: no field means anything
+  // with inf or NaN (0, not inf, is "off"), and NaN fails every comparison.
   template <typename T>
   bool positive(const char* name, T v) {
+    if (!finite(name, v)) return false;
     if (v > 0) return true;
     add(name, " = ", v, " must be > 0");
     return false;
   }
   template <typename T>
   bool non_negative(const char* name, T v) {
+    if (!finite(name, v)) return false;
     if (v >= 0) return true;
     add(name, " = ", v, " must be >= 0");
     return false;
   }
+  // False, reported once per field, for a NaN or an infinity.
+  template <typename T>
+  bool finite(const std::string& name, T v) {
+    if constexpr (std::is_floating_point_v<T>) {
+      if (!std::isfinite(v)) {
+        if (non_finite_.insert(name).second) add(name, " = ", v, " is not a finite number");
+        return false;
+      }
+    }
+    return true;
+  }
   // lo <= v <= hi, or lo <= v < hi when !hi_inclusive.
   bool in_range(const char* name, double v, double lo, double hi, bool hi_inclusive = true) {
+    if (!finite(name, v)) return false;
     if (v >= lo && (hi_inclusive ? v <= hi : v < hi)) return true;
     add(name, " = ", v, " must be in [", lo, ", ", hi, hi_inclusive ? "]" : ")");
     return false;
@@ -44,7 +65,37 @@ class Violations {
 
  private:
   std::vector<std::string> list_;
+  std::set<std::string> non_finite_;
 };
+
+// Every floating-point field set anywhere in `m` must be finite, also those
+// no rule above looks at; a field a rule already reported is not repeated.
+void check_finite_fields(const google::protobuf::Message& m, const std::string& prefix, Violations& v) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* r = m.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(m, &fields);  // the set ones: defaults are finite
+  for (const FieldDescriptor* f : fields) {
+    const std::string name = prefix + f->name();
+    const int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
+    for (int i = 0; i < n; ++i) {
+      const std::string at = f->is_repeated() ? absl::StrCat(name, "[", i, "]") : name;
+      switch (f->cpp_type()) {
+        case FieldDescriptor::CPPTYPE_DOUBLE:
+          v.finite(at, f->is_repeated() ? r->GetRepeatedDouble(m, f, i) : r->GetDouble(m, f));
+          break;
+        case FieldDescriptor::CPPTYPE_FLOAT:
+          v.finite(at, f->is_repeated() ? r->GetRepeatedFloat(m, f, i) : r->GetFloat(m, f));
+          break;
+        case FieldDescriptor::CPPTYPE_MESSAGE:
+          check_finite_fields(f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f), at + ".", v);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}
 
 void check_attention(const config::ModelConfig& m, Violations& v) {
   if (m.attention() == config::ATTENTION_MLA) {
@@ -107,7 +158,8 @@ void check_moe(const config::MoeConfig& m, Violations& v) {
   v.non_negative("model.moe.comm_balance_coef", m.comm_balance_coef());
   v.non_negative("model.moe.sequence_balance_coef", m.sequence_balance_coef());
   v.non_negative("model.moe.z_loss_coef", m.z_loss_coef());
-  if (m.drop_policy() != config::DROP_NONE && !(m.capacity_factor() > 0))
+  if (v.finite("model.moe.capacity_factor", m.capacity_factor()) && m.drop_policy() != config::DROP_NONE &&
+      !(m.capacity_factor() > 0))
     v.add("model.moe.capacity_factor = ", m.capacity_factor(), " must be > 0 when token dropping is on (",
           config::DropPolicy_Name(m.drop_policy()), ")");
   v.in_range("model.moe.protected_sequence_fraction", m.protected_sequence_fraction(), 0, 1);
@@ -167,11 +219,13 @@ void check_optim(const config::OptimizerConfig& o, int64_t steps, Violations& v)
   const auto& s = o.schedule();
   if (v.non_negative("optim.schedule.warmup_steps", s.warmup_steps()) && s.warmup_steps() > steps)
     v.add("optim.schedule.warmup_steps = ", s.warmup_steps(), " exceeds steps = ", steps);
-  if (s.min_lr() < 0 || s.min_lr() > o.lr())
+  if (v.finite("optim.schedule.min_lr", s.min_lr()) && std::isfinite(o.lr()) &&
+      !(s.min_lr() >= 0 && s.min_lr() <= o.lr()))
     v.add("optim.schedule.min_lr = ", s.min_lr(), " must be in [0, optim.lr = ", o.lr(), "]");
   v.in_range("optim.schedule.decay_fraction", s.decay_fraction(), 0, 1);
   for (int i = 0; i < s.milestones_size(); ++i) {
     const double m = s.milestones(i);
+    if (!v.finite(absl::StrCat("optim.schedule.milestones[", i, "]"), m)) continue;
     if (!(m > 0 && m < 1)) v.add("optim.schedule.milestones[", i, "] = ", m, " must be a fraction in (0, 1)");
     if (i > 0 && !(m > s.milestones(i - 1)))
       v.add("optim.schedule.milestones must increase, got ", m, " after ", s.milestones(i - 1));
@@ -182,6 +236,11 @@ void check_optim(const config::OptimizerConfig& o, int64_t steps, Violations& v)
   v.positive("optim.muon.ns_steps", mu.ns_steps());
   v.positive("optim.muon.rms_match", mu.rms_match());
   v.non_negative("optim.muon.qk_clip_threshold", mu.qk_clip_threshold());
+  v.non_negative("optim.max_skipped_steps", o.max_skipped_steps());
+  // A factor <= 1 would call an ordinary step a spike.
+  if (o.loss_spike_factor() != 0 && !(o.loss_spike_factor() > 1))
+    v.add("optim.loss_spike_factor = ", o.loss_spike_factor(), " must be 0 (off) or > 1");
+  if (o.loss_spike_factor() != 0) v.positive("optim.loss_spike_window", o.loss_spike_window());
 }
 
 // QK-Clip rescales W_q / W_k per head; a per-head RMSNorm after them undoes
@@ -191,6 +250,13 @@ void check_qk_clip(const config::TrainConfig& c, Violations& v) {
   if (clip && c.model().qk_norm())
     v.add("optim.muon.qk_clip_threshold = ", c.optim().muon().qk_clip_threshold(),
           " (QK-Clip) cannot be used with model.qk_norm = true: the per-head norm cancels the rescaled W_q / W_k");
+}
+
+// Seconds a collective may wait before the job is aborted. Also checked by
+// validate_layout, which every rank of moe-train runs before applying the
+// timeout (validate() may run on rank 0 only, or after the dataset opens).
+void check_comm_timeout(const config::ParallelConfig& p, Violations& v) {
+  v.positive("parallel.comm_timeout_s", p.comm_timeout_s());
 }
 
 void check_run(const config::TrainConfig& c, Violations& v) {
@@ -207,11 +273,11 @@ void check_run(const config::TrainConfig& c, Violations& v) {
   v.positive("log_every", c.log_every());
   if (c.run_dir().empty()) v.add("run_dir is empty");
   v.non_negative("threads", c.threads());
-  if (c.data().path().empty()) v.add("data.path is empty");
+  if (c.data().path().empty()) v.add("data.path is empty (set it to a moe-prep .h5 file or a Megatron prefix)");
   v.positive("parallel.tp", c.parallel().tp());
   v.positive("parallel.ep", c.parallel().ep());
   v.non_negative("parallel.ranks_per_node", c.parallel().ranks_per_node());
-  v.positive("parallel.comm_timeout_s", c.parallel().comm_timeout_s());
+  check_comm_timeout(c.parallel(), v);
   v.positive("parallel.grad_bucket_mb", c.parallel().grad_bucket_mb());
   v.non_negative("checkpoint.every_steps", c.checkpoint().every_steps());
   v.non_negative("checkpoint.keep_last", c.checkpoint().keep_last());
@@ -274,8 +340,10 @@ absl::Status validate_layout(const config::TrainConfig& c, int world) {
   facts.seq_len = c.seq_len();
   facts.ffn_dim = moe && m.first_k_dense() == 0 ? 0 : m.ffn_dim();  // 0: no dense FFN
   Violations v;
-  if (absl::Status s = parallel::validate_mesh(sizes, facts); !s.ok()) v.add(s.message());
-  if (v.status().ok()) {
+  check_comm_timeout(p, v);
+  const absl::Status mesh = parallel::validate_mesh(sizes, facts);
+  if (!mesh.ok()) v.add(mesh.message());
+  if (mesh.ok()) {
     const int64_t dp = world / p.tp(), G = c.global_batch_size();
     if (G % dp != 0) {
       v.add("global_batch_size = ", G, " is not divisible by the data-parallel size ", dp, " (world ", world,
@@ -308,15 +376,17 @@ absl::Status validate_layout(const config::TrainConfig& c, int world) {
   return v.status();
 }
 
-absl::Status validate(const config::TrainConfig& cfg, int64_t dataset_max_token) {
+absl::Status validate(const config::TrainConfig& cfg, int64_t dataset_max_token, const std::string& max_token_at) {
   Violations v;
   check_model(cfg.model(), v);
   check_optim(cfg.optim(), cfg.steps(), v);
   check_qk_clip(cfg, v);
   check_run(cfg, v);
+  check_finite_fields(cfg, "", v);
   if (dataset_max_token >= 0 && cfg.model().vocab_size() <= dataset_max_token)
     v.add("model.vocab_size ", cfg.model().vocab_size(), " is smaller than the dataset's largest token ",
-          dataset_max_token, " + 1");
+          dataset_max_token, " + 1", max_token_at.empty() ? "" : absl::StrCat(" (token ", dataset_max_token, " at ",
+                                                                              max_token_at, ")"));
   return v.status();
 }
 

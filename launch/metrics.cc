@@ -1,5 +1,6 @@
 #include "launch/metrics.h"
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -24,6 +25,9 @@ std::string records_before(const std::string& path, int64_t resume_step) {
   return kept;
 }
 
+// JSON has no NaN or infinity: a non-finite value is written as null.
+std::string finite_or_null(double v, const std::string& formatted) { return std::isfinite(v) ? formatted : "null"; }
+
 }  // namespace
 
 MetricsWriter::MetricsWriter(const std::string& run_dir, int64_t resume_step) {
@@ -40,21 +44,28 @@ MetricsWriter::~MetricsWriter() {
 
 void MetricsWriter::step(const StepMetrics& m) {
   std::string line = absl::StrFormat("step %5d | loss %.4f", m.step, m.lm_loss);
-  std::string json = absl::StrFormat("{\"step\": %d, \"lm_loss\": %.6f", m.step, m.lm_loss);
+  std::string json = absl::StrFormat("{\"step\": %d, \"lm_loss\": %s", m.step,
+                                     finite_or_null(m.lm_loss, absl::StrFormat("%.6f", m.lm_loss)));
   for (const auto& [name, v] : m.aux) {
     line += absl::StrFormat(" | %s %.4g", name, v);
-    json += absl::StrFormat(", \"%s\": %.6g", name, v);
+    json += absl::StrFormat(", \"%s\": %s", name, finite_or_null(v, absl::StrFormat("%.6g", v)));
   }
-  if (m.mtp_loss >= 0) {
+  if (m.mtp_loss >= 0 || std::isnan(m.mtp_loss)) {
     line += absl::StrFormat(" | mtp %.4f", m.mtp_loss);
-    json += absl::StrFormat(", \"mtp_loss\": %.6f", m.mtp_loss);
+    json += absl::StrFormat(", \"mtp_loss\": %s", finite_or_null(m.mtp_loss, absl::StrFormat("%.6f", m.mtp_loss)));
   }
   line += absl::StrFormat(" | lr %.3e | gnorm %.3f | %.0f tok/s", m.lr, m.grad_norm, m.tokens_per_s);
-  json += absl::StrFormat(", \"lr\": %.6g, \"grad_norm\": %.6g, \"tokens_per_s\": %.1f", m.lr, m.grad_norm,
-                          m.tokens_per_s);
+  json += absl::StrFormat(", \"lr\": %.6g, \"grad_norm\": %s, \"tokens_per_s\": %.1f", m.lr,
+                          finite_or_null(m.grad_norm, absl::StrFormat("%.6g", m.grad_norm)), m.tokens_per_s);
   if (m.moe) {
     line += absl::StrFormat(" | load max/mean %.2f | dropped %.2f%%", m.max_load, m.dropped_pct);
     json += absl::StrFormat(", \"max_over_mean_load\": %.4f, \"dropped_pct\": %.4f", m.max_load, m.dropped_pct);
+  }
+  line += absl::StrFormat(" | skipped %d", m.skipped);
+  json += absl::StrFormat(", \"skipped\": %d", m.skipped);
+  if (m.step_skipped) {
+    line += " | SKIPPED (non-finite loss or gradient norm: no update)";
+    json += ", \"step_skipped\": true";
   }
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);
@@ -72,6 +83,18 @@ void MetricsWriter::eval(int64_t step, double val_loss, double train_loss) {
                  static_cast<long long>(step), train_loss, val_loss);
     std::fflush(jsonl_);
   }
+}
+
+void MetricsWriter::event(int64_t step, const std::string& kind, const std::string& text,
+                          const std::vector<std::pair<std::string, double>>& values) {
+  std::printf("%s\n", text.c_str());
+  std::fflush(stdout);
+  if (!jsonl_) return;
+  std::string json = absl::StrFormat("{\"step\": %d, \"event\": \"%s\"", step, kind);
+  for (const auto& [name, v] : values)
+    json += absl::StrFormat(", \"%s\": %s", name, finite_or_null(v, absl::StrFormat("%.6g", v)));
+  std::fprintf(jsonl_, "%s}\n", json.c_str());
+  std::fflush(jsonl_);
 }
 
 }  // namespace moe::launch

@@ -17,6 +17,8 @@ struct StepMetrics {
   double max_load = 0;        // worst MoE layer's max expert load / mean load (1 = perfect balance)
   double dropped_pct = 0;     // assignments dropped, percent
   bool moe = false;
+  int64_t skipped = 0;        // steps skipped so far in this run (non-finite loss or gradient norm)
+  bool step_skipped = false;  // this step was one of them
 };
 
 class MetricsWriter {
@@ -32,6 +34,11 @@ class MetricsWriter {
 
   void step(const StepMetrics& m);
   void eval(int64_t step, double val_loss, double train_loss);
+  // Something an operator should see (a loss spike, the end of a diverged
+  // run): `text` on stdout, and {"step", "event": kind, values...} in the
+  // JSON lines.
+  void event(int64_t step, const std::string& kind, const std::string& text,
+             const std::vector<std::pair<std::string, double>>& values);
 
  private:
   std::FILE* jsonl_ = nullptr;

@@ -1,6 +1,7 @@
 // moe-ckpt: look at checkpoints without training.
 //   moe-ckpt inspect DIR   step, layout, files, tensors (shape, dtype, slices, sizes, checksums)
-//   moe-ckpt verify DIR    every file present with its size, every dataset, every checksum
+//   moe-ckpt verify DIR    every file present with its size, every dataset, every checksum,
+//                          every value finite (NaN/inf: the tensor and the count)
 //   moe-ckpt list ROOT     the committed steps and where latest points
 // DIR is a step directory, or a checkpoint root (then its latest). Exit 0
 // when fine, 1 with a message naming the file and tensor otherwise.
@@ -45,6 +46,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (absl::Status st = ck::verify_checkpoint(*step_dir); !st.ok()) return fail(std::string(st.message()));
-  std::printf("%s: OK (every file, size and checksum)\n", step_dir->c_str());
+  std::printf("%s: OK (every file, size and checksum; every value finite)\n", step_dir->c_str());
   return 0;
 }

@@ -9,7 +9,10 @@
 // become split "train", the rest "val" (nanoGPT's convention). --format
 // hdf5 writes one file (data/hdf5_dataset.h); --format megatron treats
 // --output as a prefix and writes PREFIX_train.{bin,idx} and
-// PREFIX_val.{bin,idx} (the tokenizer is not stored in that format).
+// PREFIX_val.{bin,idx} (the tokenizer is not stored in that format) and
+// the checksum sidecars PREFIX_train.fnv / PREFIX_val.fnv. An empty input
+// file, or text that leaves the train split (or a requested val split)
+// empty, is refused before anything is written.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -24,6 +27,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/error.h"
 #include "data/bpe_tokenizer.h"
 #include "data/byte_tokenizer.h"
@@ -86,6 +90,9 @@ absl::Status append_file(const std::string& path, std::string& text) {
   std::ostringstream s;
   s << f.rdbuf();
   if (!f) return absl::DataLossError(absl::StrCat(path, ": read failed"));
+  // An empty input is a mistake upstream (a failed download, a wrong
+  // glob); a dataset missing it would train without a word.
+  if (s.str().empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": empty file, nothing to tokenise"));
   text += s.str();
   return absl::OkStatus();
 }
@@ -125,6 +132,9 @@ absl::Status run(const Options& o) {
   std::printf("moe-prep: encoded %zu tokens (%.2f bytes/token) in %.2f s\n", total,
               total ? double(text.size()) / double(total) : 0.0, since(te));
   auto [train, val] = moe::data::split_train_val(std::move(corpus), o.val_fraction);
+  if (absl::Status st = moe::data::check_prepared_splits(train, val, o.val_fraction, absl::StrJoin(o.inputs, ","));
+      !st.ok())
+    return st;
   std::printf("moe-prep: tokenizer %s, vocab %d; train %zu tokens, val %zu tokens\n",
               tok->kind().c_str(), tok->vocab_size(), train.tokens.size(), val.tokens.size());
 
@@ -141,7 +151,7 @@ absl::Status run(const Options& o) {
           !st.ok())
         return st;
     }
-    std::printf("moe-prep: wrote %s_{train,val}.{bin,idx}", o.output.c_str());
+    std::printf("moe-prep: wrote %s_{train,val}.{bin,idx,fnv}", o.output.c_str());
   }
   std::printf(" in %.2f s total\n", since(t0));
   return absl::OkStatus();

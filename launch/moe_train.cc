@@ -6,7 +6,11 @@
 // Ctrl-C stops after the current step: saves a checkpoint, exits 130.
 // SIGTERM / SIGUSR1 (preemption; mpirun forwards SIGUSR1 to every rank):
 // finish the step, save, exit 0. A fatal error on any rank ends every rank
-// with a non-zero status; the message names the rank and host.
+// with a non-zero status; the message names the rank and host. A rank whose
+// launcher died stops at once without saving (launch/launcher_watch.h).
+// Rank 0 locks the run directory for the whole run (launch/run_dir.h); a
+// start from step 0 over committed checkpoints needs --overwrite; --resume
+// of a finished run exits 0.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -23,6 +27,8 @@
 #include "core/error.h"
 #include "launch/cli_flags.h"
 #include "launch/config.h"
+#include "launch/launcher_watch.h"
+#include "launch/run_dir.h"
 #include "launch/trainer.h"
 
 ABSL_FLAG(std::string, config, "configs/tiny_moe.pbtxt", "run config (protobuf text, see configs/)");
@@ -32,7 +38,13 @@ ABSL_FLAG(std::string, config, "configs/tiny_moe.pbtxt", "run config (protobuf t
 ABSL_FLAG(std::string, set, "", "config override field=value, repeatable: --set model.moe.top_k=4 --set steps=100");
 ABSL_FLAG(std::string, resume, "",
           "resume from a checkpoint: latest (also a bare --resume), a step (123 or step_00000123) or a step "
-          "directory; sets checkpoint.resume_from");
+          "directory; sets checkpoint.resume_from. A run already at its last step exits 0");
+ABSL_FLAG(bool, overwrite, false,
+          "start from step 0 although the checkpoint root holds committed checkpoints: deletes them first "
+          "(metrics.jsonl and config.pbtxt are rewritten as in any fresh start). Without it such a start is "
+          "refused; --resume continues instead");
+ABSL_FLAG(bool, allow_empty_config, false,
+          "accept a --config file that sets no field (every value the default) instead of refusing it");
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -67,10 +79,22 @@ int main(int argc, char** argv) {
     std::unique_ptr<moe::comm::Communicator> world = moe::comm::world_communicator(300);
     const bool lead = world->rank() == 0;
     const std::string who = world->size() > 1 ? absl::StrCat("[", moe::comm::rank_label(), "] ") : "";
+    moe::launch::watch_launcher("moe-train: " + who);
     if (!absl::GetFlag(FLAGS_resume).empty()) overrides->push_back("checkpoint.resume_from=" + absl::GetFlag(FLAGS_resume));
-    absl::StatusOr<moe::config::TrainConfig> cfg =
-        moe::launch::load_train_config(absl::GetFlag(FLAGS_config), *overrides);
+    absl::StatusOr<moe::config::TrainConfig> cfg = moe::launch::load_train_config(
+        absl::GetFlag(FLAGS_config), *overrides, absl::GetFlag(FLAGS_allow_empty_config));
     absl::Status layout = cfg.ok() ? moe::launch::validate_layout(*cfg, world->size()) : cfg.status();
+    if (layout.ok() && absl::GetFlag(FLAGS_overwrite) && !cfg->checkpoint().resume_from().empty())
+      layout = absl::InvalidArgumentError("--overwrite and --resume contradict each other: pick one");
+    // Rank 0 locks the run directory before anything in it is written or
+    // deleted, and holds it until the process ends. A config that fails
+    // validation deletes nothing under --overwrite.
+    absl::StatusOr<std::vector<moe::launch::DirLock>> locks;
+    if (layout.ok() && lead) layout = moe::launch::validate(*cfg);
+    if (layout.ok() && lead) {
+      locks = moe::launch::lock_run_dirs(*cfg);
+      layout = locks.ok() ? moe::launch::prepare_fresh_start(*cfg, absl::GetFlag(FLAGS_overwrite)) : locks.status();
+    }
     // The ranks agree before the first group is built. The same error on
     // every rank (the usual case) is printed once, by rank 0; an error of
     // some ranks only (a file missing on one node) by each of them.
@@ -94,6 +118,14 @@ int main(int argc, char** argv) {
       if (lead || r.status().code() != absl::StatusCode::kAborted)
         std::fprintf(stderr, "moe-train: %s%s\n", who.c_str(), std::string(r.status().message()).c_str());
       return 1;
+    }
+    if (!r->already_finished.empty()) {
+      // A requeued job whose run ended: success, not a failure to retry.
+      if (lead)
+        std::printf("moe-train: nothing to do: %s is at step %lld and the run has steps = %lld (finished)\n",
+                    r->already_finished.c_str(), static_cast<long long>(r->steps_done),
+                    static_cast<long long>(cfg->steps()));
+      return 0;
     }
     // Preemption (SIGTERM / SIGUSR1) saved and ends well; Ctrl-C is an interruption.
     const int code = r->interrupted && g_signal.load() == SIGINT ? 130 : 0;

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "comm/communicator.h"
 #include "core/cpu/gemm_bf16.h"
 #include "core/autograd.h"
@@ -19,8 +20,10 @@
 #include "data/sampler.h"
 #include "launch/checkpointing.h"
 #include "launch/config.h"
+#include "launch/hang_injection.h"
 #include "launch/metrics.h"
 #include "launch/param_update.h"
+#include "launch/step_guard.h"
 #include "launch/step_stats.h"
 #include "model/dims.h"
 #include "model/transformer.h"
@@ -134,6 +137,9 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
   // Everything that can fail on one rank only (a missing file on one node)
   // runs before the first collective, and the ranks agree on the outcome.
   absl::Status setup = [&]() -> absl::Status {
+    // The field rules first, all at once (data.path among them): opening
+    // reads the whole dataset, and must not hide them.
+    if (absl::Status s = validate(cfg); !s.ok()) return s;
     absl::StatusOr<std::unique_ptr<data::TokenDataset>> td =
         data::open_token_dataset(cfg.data(), cfg.data().train_split());
     if (!td.ok()) return td.status();
@@ -142,8 +148,9 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
         data::open_token_dataset(cfg.data(), cfg.data().val_split());
     if (!vd.ok()) return vd.status();
     val_data = std::move(*vd);
-    const int64_t max_token = std::max(train_data->max_token(), val_data->max_token());
-    if (absl::Status s = validate(cfg, max_token); !s.ok()) return s;
+    const data::TokenDataset& top = val_data->max_token() > train_data->max_token() ? *val_data : *train_data;
+    if (absl::Status s = validate(cfg, top.max_token(), data::token_location(top, top.max_token_offset())); !s.ok())
+      return s;
     if (absl::Status s = validate_layout(cfg, mesh.world().size()); !s.ok()) return s;
     if (mesh.sizes().tp != cfg.parallel().tp() || mesh.sizes().ep != cfg.parallel().ep())
       return absl::InvalidArgumentError(absl::StrCat("the mesh (tp ", mesh.sizes().tp, ", ep ", mesh.sizes().ep,
@@ -170,6 +177,12 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
   TrainCheckpoints checkpoints(cfg, mesh, m, updater);
   absl::StatusOr<ResumePoint> resumed = checkpoints.resume();
   if (!resumed.ok()) return resumed.status();
+  if (resumed->finished) {  // before the metrics writer, which would rewrite metrics.jsonl
+    TrainResult done;
+    done.steps_done = resumed->step;
+    done.already_finished = resumed->from;
+    return done;
+  }
   std::unique_ptr<MetricsWriter> metrics;
   if (lead)
     metrics = std::make_unique<MetricsWriter>(quiet ? std::string() : cfg.run_dir(),
@@ -200,9 +213,14 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
   int64_t tokens_this_run = 0, tokens_seen = resumed->tokens_seen;
   double window_time = 0;
   int64_t window_tokens = 0;
+  StepGuard guard(cfg.optim());
+  const std::optional<NanInjection> inject_nan = nan_injection_from_env();
+  bool save_postponed = false;
+  int64_t last_spike = -1;
 
   for (int64_t step = resumed->step; step < cfg.steps(); ++step) {
     maybe_inject_failure(mesh, step);
+    maybe_inject_hang(mesh.rank(), step);
     if (on_step) on_step(step);
     const double t0 = now_s();
     const double lr = optim::lr_at(cfg.optim().schedule(), cfg.optim().lr(), step, cfg.steps());
@@ -215,11 +233,17 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
       model::BatchInfo info;
       info.seed = cfg.seed();
       for (int64_t i = 0; i < micro; ++i) info.global_sequence.push_back(step * G + first + i);
-      const model::LossParts loss = m.loss(b.inputs, b.targets, info);
+      model::LossParts loss = m.loss(b.inputs, b.targets, info);
+      // MOE_INJECT_NAN (step_guard.h): NaN gradients or a NaN loss on one rank.
+      const bool nan_here = mb == 0 && inject_nan && inject_nan->at(mesh.rank(), step);
       updater.begin_micro_batch(mb + 1 == n_micro);
       {
         prof::PhaseScope scope(prof::Phase::backward);
-        mul(loss.total, inv).backward();
+        mul(loss.total, nan_here && !inject_nan->loss ? std::nan("") : inv).backward();
+      }
+      if (nan_here && inject_nan->loss) {
+        NoGradGuard no_grad;
+        loss.lm = mul(loss.lm, std::nan(""));
       }
       stats.add_micro_batch(loss, moe_layers, inv);
     }
@@ -234,9 +258,16 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
     sm.step = step;
     sm.lr = lr;
     sm.grad_norm = grad_norm;
-    if (!std::isfinite(sm.lm_loss))
-      return absl::InternalError(absl::StrCat("loss is ", sm.lm_loss, " at step ", step, " (diverged)"));
-    {
+    const bool skip = guard.skip(mesh.world(), sm.lm_loss, grad_norm);
+    sm.skipped = guard.skipped();
+    sm.step_skipped = skip;
+    std::optional<StepGuard::Spike> spike;
+    if (skip) {
+      // No update of any kind: the state stays the last updated step's.
+      updater.zero_grad();
+      m.discard_step_records();
+      result.skipped_steps.push_back(step);
+    } else {
       prof::PhaseScope scope(prof::Phase::optimizer);
       updater.step(lr);
       if (qk_clip > 0) apply_qk_clip(m, mesh, qk_clip);
@@ -245,6 +276,7 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
         l->pending_load() = parallel::all_reduce_load_counts(mesh, std::move(l->pending_load()));
       m.update_selection_biases();
       m.update_fp8_scaling();  // delayed FP8 scaling: the step's amaxes into the histories
+      spike = guard.spike(sm.lm_loss);
     }
 
     const double dt = now_s() - t0;
@@ -262,17 +294,57 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
     const bool stopping = stop && comm::all_reduce_values(mesh.world(), std::vector<int64_t>{stop->load() ? 1 : 0},
                                                           comm::ReduceOp::max)[0] > 0;
     const bool last = step + 1 == cfg.steps() || stopping;
-    if (cfg.log_every() > 0 && (step % cfg.log_every() == 0 || last)) {
+    if (skip || (cfg.log_every() > 0 && (step % cfg.log_every() == 0 || last))) {
       sm.tokens_per_s = double(window_tokens) / window_time;
       window_time = 0;
       window_tokens = 0;
       if (!quiet) metrics->step(sm);
     }
+    if (spike) {
+      result.loss_spikes.push_back(step);
+      last_spike = step;
+      if (!quiet)
+        metrics->event(step, "loss_spike",
+                       absl::StrFormat("loss spike at step %d: loss %.4f is %.2f x the mean %.4f of the previous %d "
+                                       "updated steps (optim.loss_spike_factor = %g)",
+                                       step, sm.lm_loss, sm.lm_loss / spike->mean, spike->mean, spike->over,
+                                       cfg.optim().loss_spike_factor()),
+                       {{"lm_loss", sm.lm_loss}, {"mean_loss", spike->mean}});
+    }
+    // Diverged: every rank stops here, before any save, so no checkpoint
+    // holds what follows a run of non-finite steps (nor a copy of the last
+    // good state that would push older checkpoints out).
+    if (skip && guard.exhausted()) {
+      const std::string why = absl::StrFormat(
+          "diverged at step %d: loss %g, gradient norm %g; %d steps in a row had a non-finite loss or gradient "
+          "norm and were skipped (optim.max_skipped_steps = %d; %d skipped in this run). Stopped without saving%s: "
+          "resume from an earlier checkpoint, e.g. with a lower optim.lr",
+          step, sm.lm_loss, grad_norm, guard.consecutive(), cfg.optim().max_skipped_steps(), guard.skipped(),
+          last_spike >= 0 ? absl::StrFormat("; the last loss spike was at step %d", last_spike) : std::string());
+      if (!quiet)
+        metrics->event(step, "diverged",
+                       absl::StrFormat("step %d: diverged (%d steps in a row skipped), stopping without a checkpoint",
+                                       step, guard.consecutive()),
+                       {{"lm_loss", sm.lm_loss},
+                        {"grad_norm", grad_norm},
+                        {"consecutive_skipped", double(guard.consecutive())},
+                        {"skipped", double(guard.skipped())}});
+      return absl::InternalError(why);
+    }
     // At the end (or when stopped: a preemption saves before exiting, and
     // before the final evaluation, which a grace period may not cover), and
-    // as often as checkpoint.every_steps / every_minutes say.
-    if (cfg.checkpoint().save() && (last || checkpoints.due(step + 1)))
-      if (absl::Status s = checkpoints.save(step + 1, tokens_seen, quiet); !s.ok()) return s;
+    // as often as checkpoint.every_steps / every_minutes say. A periodic
+    // save due on a skipped step waits for the next updated one: the state
+    // is still the last updated step's, and saving it again at every skip
+    // would only push older checkpoints out (keep_last).
+    if (cfg.checkpoint().save()) {
+      if (!last && checkpoints.due(step + 1)) save_postponed = true;
+      if (last || (save_postponed && !skip)) {
+        if (absl::Status s = checkpoints.save(step + 1, tokens_seen, quiet, /*final=*/last); !s.ok())
+          return s;
+        save_postponed = false;
+      }
+    }
     if (cfg.eval_every() > 0 && ((step + 1) % cfg.eval_every() == 0 || last)) {
       result.last_val_loss = evaluate(m, *val_sampler, cfg, mesh, micro);
       if (!quiet) metrics->eval(step + 1, result.last_val_loss, sm.lm_loss);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "launch/train_config.pb.h"
@@ -21,13 +22,20 @@ struct TrainResult {
   double last_val_loss = -1;   // last evaluation (< 0: none ran)
   double tokens_per_s = 0;     // global tokens per second, mean over the run, evaluation excluded
   bool interrupted = false;
+  // Resumed from a checkpoint (this one) at or past `steps`: nothing ran.
+  std::string already_finished;
   std::vector<double> train_losses;  // lm loss of every step
+  std::vector<int64_t> skipped_steps;  // steps skipped by the step guard (non-finite loss or gradient norm)
+  std::vector<int64_t> loss_spikes;    // updated steps whose loss was logged as a spike
 };
 
 // Trains as `cfg` says on `mesh` (null: one rank). `stop`, when set (e.g. by
 // SIGINT), ends the run cleanly after the current step. Errors in the config
 // or the data come back as a status naming the field or file; every rank
-// reaches the same verdict on the config and the layout.
+// reaches the same verdict on the config and the layout. A step whose loss
+// or gradient norm is not finite is skipped on every rank (launch/step_guard.h);
+// optim.max_skipped_steps of them in a row end the run with an error and
+// without a checkpoint of that state.
 // `on_step`, when set, is called on every rank at the start of each step
 // with the step index (moe-bench step resets its phase timers after warm-up).
 absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::atomic<bool>* stop = nullptr,

@@ -209,16 +209,29 @@ void Transformer::update_selection_biases() {
   for (MoeLayer* m : moe_layers()) m->update_selection_bias();
 }
 
-void Transformer::update_fp8_scaling() {
-  // Dense weights' states are shared by every rank (their tokens are the DP
-  // replicas'; per-tensor recipes are refused with TP > 1); an expert's by
-  // its EDP replicas. Each group's pending maxima go in one all-reduce.
-  std::vector<fp8::DelayedScaling*> dense, experts;
+void Transformer::fp8_states(std::vector<fp8::DelayedScaling*>& dense, std::vector<fp8::DelayedScaling*>& experts) {
   for (Module* m : submodules()) {
     if (auto* l = dynamic_cast<Linear*>(m); l && l->fp8_state()) dense.push_back(l->fp8_state());
     if (auto* moe = dynamic_cast<MoeLayer*>(m))
       for (fp8::DelayedScaling* s : moe->expert_fp8_states()) experts.push_back(s);
   }
+}
+
+void Transformer::discard_step_records() {
+  for (MoeLayer* m : moe_layers()) std::fill(m->pending_load().begin(), m->pending_load().end(), 0.0);
+  for (Attention* a : attentions()) a->reset_max_logits();
+  std::vector<fp8::DelayedScaling*> dense, experts;
+  fp8_states(dense, experts);
+  for (fp8::DelayedScaling* s : dense) std::fill(s->pending().begin(), s->pending().end(), 0.0);
+  for (fp8::DelayedScaling* s : experts) std::fill(s->pending().begin(), s->pending().end(), 0.0);
+}
+
+void Transformer::update_fp8_scaling() {
+  // Dense weights' states are shared by every rank (their tokens are the DP
+  // replicas'; per-tensor recipes are refused with TP > 1); an expert's by
+  // its EDP replicas. Each group's pending maxima go in one all-reduce.
+  std::vector<fp8::DelayedScaling*> dense, experts;
+  fp8_states(dense, experts);
   auto reduce = [](comm::Communicator* group, const std::vector<fp8::DelayedScaling*>& states) {
     if (states.empty()) return;
     if (group && group->size() > 1) {

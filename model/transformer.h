@@ -77,8 +77,13 @@ class Transformer : public Module {
   // share the weight. Collective under a mesh (a no-op without delayed
   // scaling).
   void update_fp8_scaling();
+  // A step skipped without an update: drops what its forward and backward
+  // recorded for the update (selection-bias loads, QK-Clip logit maxima,
+  // delayed-FP8 amaxes), so the next step starts from none. Local.
+  void discard_step_records();
 
  private:
+  void fp8_states(std::vector<fp8::DelayedScaling*>& dense, std::vector<fp8::DelayedScaling*>& experts);
   Tensor hidden(const Tensor& ids, const BatchInfo& info, Tensor* emb_out);
   Tensor logits_of(const Tensor& h);
   Tensor cross_entropy_of(const Tensor& logits, const Tensor& targets);

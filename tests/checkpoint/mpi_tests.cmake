@@ -5,8 +5,8 @@ foreach(np 2 4)
 endforeach()
 
 # moe-ckpt on a checkpoint made by CheckpointCli.MakeCheckpoints: inspect and
-# verify succeed on the good one; verify of a corrupted one exits 1 naming
-# the file and the tensor.
+# verify succeed on the good one; verify of a corrupted one, or of one
+# holding NaNs, exits 1 naming the file and the tensor.
 set(MOE_CKPT_CLI_DIR ${CMAKE_BINARY_DIR}/tests/checkpoint_cli)
 add_test(NAME checkpoint_cli_setup COMMAND checkpoint_tests --gtest_filter=CheckpointCli.MakeCheckpoints)
 set_tests_properties(checkpoint_cli_setup PROPERTIES ENVIRONMENT "MOE_CKPT_CLI_DIR=${MOE_CKPT_CLI_DIR}"
@@ -21,6 +21,10 @@ add_test(NAME checkpoint_cli_verify_corrupt
   COMMAND sh -c "$<TARGET_FILE:moe-ckpt> verify ${MOE_CKPT_CLI_DIR}/bad/step_00000005 2>&1; echo rc=$?")
 set_tests_properties(checkpoint_cli_verify_corrupt PROPERTIES FIXTURES_REQUIRED checkpoint_cli
   PASS_REGULAR_EXPRESSION "moe-ckpt: error: .*rank_00000.h5:/layers.0.ffn.experts.w1 \\(tensor layers.0.ffn.experts.w1.*checksum mismatch.*rc=1")
+add_test(NAME checkpoint_cli_verify_nonfinite
+  COMMAND sh -c "$<TARGET_FILE:moe-ckpt> verify ${MOE_CKPT_CLI_DIR}/nan 2>&1; echo rc=$?")
+set_tests_properties(checkpoint_cli_verify_nonfinite PROPERTIES FIXTURES_REQUIRED checkpoint_cli
+  PASS_REGULAR_EXPRESSION "moe-ckpt: error: .*rank_00000.h5:/norm.weight \\(tensor norm.weight, slice 0 of 1\\): 2 non-finite values \\(first: nan at element 0\\)\nrc=1")
 
 # test_model_state.cc saves and loads a real tiny MoE with its optimizer
 # through checkpoint/plan.h; the checkpoint library itself does not depend on

@@ -1,8 +1,11 @@
 // Makes the checkpoints the moe-ckpt tests (mpi_tests.cmake) look at:
-// $MOE_CKPT_CLI_DIR/good (a root, latest = step 5) and .../bad (step 5 with
-// a corrupted expert tensor). Skips unless MOE_CKPT_CLI_DIR is set.
+// $MOE_CKPT_CLI_DIR/good (a root, latest = step 5), .../bad (step 5 with
+// a corrupted expert tensor) and .../nan (step 5 whose norm.weight holds
+// two NaNs, written through the rank-local steps, which do not refuse
+// them). Skips unless MOE_CKPT_CLI_DIR is set.
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 
 #include "checkpoint/checkpoint.h"
 #include "tests/checkpoint/ckpt_test_util.h"
@@ -27,6 +30,12 @@ TEST(CheckpointCli, MakeCheckpoints) {
   const int64_t off = testing::data_offset(file, "/layers.0.ffn.experts.w1");
   ASSERT_GT(off, 0);
   testing::flip_byte(file, off + 3);
+
+  std::vector<SaveTensor> nan = ts;
+  nan[1].local = nan[1].local.clone();
+  nan[1].local.data<float>()[0] = nan[1].local.data<float>()[2] = std::numeric_limits<float>::quiet_NaN();
+  const absl::Status st = testing::save_simulated(std::string(dir) + "/nan", 5, {nan}, meta);
+  ASSERT_TRUE(st.ok()) << st;
 }
 
 }  // namespace

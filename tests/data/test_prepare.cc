@@ -65,6 +65,36 @@ TEST(Prepare, OpenByConfigPicksTheFormat) {
   EXPECT_EQ((*d)->num_tokens(), 3);
   cfg.set_format(config::DATASET_HDF5);
   EXPECT_FALSE(open_token_dataset(cfg, "train").ok());
+  // An empty path names the field, not the "_train.idx" it would look for.
+  cfg.set_path("");
+  cfg.set_format(config::DATASET_AUTO);
+  const absl::Status empty = open_token_dataset(cfg, "train").status();
+  EXPECT_EQ(empty.code(), absl::StatusCode::kInvalidArgument) << empty;
+  EXPECT_NE(empty.message().find("data.path is empty"), std::string::npos) << empty;
+}
+
+// moe-prep's refusal of input that would make an empty dataset.
+TEST(Prepare, EmptyInputIsRefusedNamingTheInput) {
+  const ByteTokenizer tok;
+  auto splits = [&](std::string_view text, double f) {
+    return split_train_val(encode_documents(tok, split_documents(text)), f);
+  };
+  auto [t0, v0] = splits("", 0.1);
+  absl::Status st = check_prepared_splits(t0, v0, 0.1, "in/empty.txt");
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("in/empty.txt: no tokens to write"), std::string::npos) << st;
+  auto [t1, v1] = splits("a", 0.5);  // floor(1 x 0.5) = 0 train tokens
+  st = check_prepared_splits(t1, v1, 0.5, "one.txt");
+  EXPECT_NE(st.message().find("one.txt: the train split would be empty (1 tokens"), std::string::npos) << st;
+  auto [t2, v2] = splits("some text", 1e-17);  // 1 - 1e-17 rounds to 1: no val token
+  st = check_prepared_splits(t2, v2, 1e-17, "a.txt,b.txt");
+  EXPECT_NE(st.message().find("a.txt,b.txt: val_fraction 1e-17 of 9 tokens leaves the val split empty"),
+            std::string::npos)
+      << st;
+  auto [t3, v3] = splits("some text", 0.0);  // no val split asked for
+  EXPECT_TRUE(check_prepared_splits(t3, v3, 0.0, "a.txt").ok());
+  auto [t4, v4] = splits("some text", 0.3);
+  EXPECT_TRUE(check_prepared_splits(t4, v4, 0.3, "a.txt").ok());
 }
 
 }  // namespace

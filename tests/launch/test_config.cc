@@ -119,6 +119,42 @@ const BadCase kBadCases[] = {
     {"zero tp", nullptr, "dense_ref.pbtxt", {"parallel.tp=0"}, -1, "parallel.tp = 0 must be > 0"},
     {"zero comm timeout", nullptr, "dense_ref.pbtxt", {"parallel.comm_timeout_s=0"}, -1,
      "parallel.comm_timeout_s = 0 must be > 0"},
+    {"negative comm timeout", nullptr, "dense_ref.pbtxt", {"parallel.comm_timeout_s=-1"}, -1,
+     "parallel.comm_timeout_s = -1 must be > 0"},
+    {"infinite comm timeout", nullptr, "dense_ref.pbtxt", {"parallel.comm_timeout_s=inf"}, -1,
+     "parallel.comm_timeout_s = inf is not a finite number"},
+    {"empty data.path", nullptr, "dense_ref.pbtxt", {"data.path="}, -1, "data.path is empty"},
+    // Non-finite doubles: every comparison with NaN fails and inf passes "> 0".
+    {"infinite lr", nullptr, "dense_ref.pbtxt", {"optim.lr=inf"}, -1, "optim.lr = inf is not a finite number"},
+    {"NaN lr", nullptr, "dense_ref.pbtxt", {"optim.lr=nan"}, -1, "optim.lr = nan is not a finite number"},
+    {"NaN beta1", nullptr, "dense_ref.pbtxt", {"optim.beta1=nan"}, -1, "optim.beta1 = nan is not a finite number"},
+    {"infinite eps", nullptr, "dense_ref.pbtxt", {"optim.eps=inf"}, -1, "optim.eps = inf is not a finite number"},
+    {"infinite weight decay", nullptr, "dense_ref.pbtxt", {"optim.weight_decay=inf"}, -1,
+     "optim.weight_decay = inf is not a finite number"},
+    {"infinite grad clip", nullptr, "dense_ref.pbtxt", {"optim.grad_clip=inf"}, -1,
+     "optim.grad_clip = inf is not a finite number"},
+    {"NaN min_lr", nullptr, "dense_ref.pbtxt", {"optim.schedule.min_lr=nan"}, -1,
+     "optim.schedule.min_lr = nan is not a finite number"},
+    {"NaN milestone", nullptr, "dense_ref.pbtxt", {"optim.schedule.milestones=0.5,nan"}, -1,
+     "optim.schedule.milestones[1] = nan is not a finite number"},
+    {"infinite capacity factor with dropping", nullptr, "tiny_moe.pbtxt",
+     {"model.moe.drop_policy=DROP_EXPERT_CAPACITY", "model.moe.capacity_factor=inf"}, -1,
+     "model.moe.capacity_factor = inf is not a finite number"},
+    {"NaN capacity factor without dropping", nullptr, "tiny_moe.pbtxt", {"model.moe.capacity_factor=nan"}, -1,
+     "model.moe.capacity_factor = nan is not a finite number"},
+    {"infinite rope theta", nullptr, "dense_ref.pbtxt", {"model.rope_theta=inf"}, -1,
+     "model.rope_theta = inf is not a finite number"},
+    {"infinite checkpoint minutes", nullptr, "dense_ref.pbtxt", {"checkpoint.every_minutes=inf"}, -1,
+     "checkpoint.every_minutes = inf is not a finite number"},
+    // No rule of its own rejects inf here: the sweep over every double field does.
+    {"infinite loss spike factor", nullptr, "dense_ref.pbtxt", {"optim.loss_spike_factor=inf"}, -1,
+     "optim.loss_spike_factor = inf is not a finite number"},
+    {"negative max skipped steps", nullptr, "dense_ref.pbtxt", {"optim.max_skipped_steps=-1"}, -1,
+     "optim.max_skipped_steps = -1 must be >= 0"},
+    {"loss spike factor <= 1", nullptr, "dense_ref.pbtxt", {"optim.loss_spike_factor=0.5"}, -1,
+     "optim.loss_spike_factor = 0.5 must be 0 (off) or > 1"},
+    {"loss spike window 0", nullptr, "dense_ref.pbtxt", {"optim.loss_spike_window=0"}, -1,
+     "optim.loss_spike_window = 0 must be > 0"},
 };
 
 // One bad parallel layout: configs/<base> with `overrides` on `world` ranks.
@@ -162,6 +198,11 @@ const BadLayout kBadLayouts[] = {
      {"parallel.tp=2", "model.fp8.recipe=FP8_TILEWISE"}, 2,
      "model.fp8.recipe = FP8_TILEWISE with parallel.tp = 2: n_heads x head_dim = 128 must be a multiple of 128 x tp "
      "= 256"},
+    // moe-train applies the timeout right after validate_layout, before validate().
+    {"zero comm timeout", "tiny_moe.pbtxt", {"parallel.comm_timeout_s=0"}, 1,
+     "parallel.comm_timeout_s = 0 must be > 0"},
+    {"negative comm timeout", "tiny_moe.pbtxt", {"parallel.comm_timeout_s=-1"}, 2,
+     "parallel.comm_timeout_s = -1 must be > 0"},
     {"tile-wise FP8 with TP splitting the dense FFN", "dense_ref.pbtxt",
      {"parallel.tp=2", "model.fp8.recipe=FP8_TILEWISE", "model.fp8.attention_proj=false"}, 2,
      "model.ffn_dim = 344 must be a multiple of 128 x tp = 256"},
@@ -252,6 +293,35 @@ TEST(ConfigErrors, ValidateReportsEveryViolation) {
   const absl::Status s = validate(*cfg);
   EXPECT_NE(s.message().find("steps = 0"), std::string::npos) << s;
   EXPECT_NE(s.message().find("model.moe.top_k = 0"), std::string::npos) << s;
+}
+
+// A NaN fails the rule's comparison and the finiteness check: said once.
+// Different fields' violations all come together.
+TEST(ConfigErrors, NonFiniteIsReportedOnceAndWithTheRest) {
+  auto cfg = load_train_config(config_path("dense_ref.pbtxt"),
+                               {"optim.lr=nan", "data.path=", "parallel.comm_timeout_s=-1", "optim.beta2=inf"});
+  ASSERT_TRUE(cfg.ok());
+  const std::string m(validate(*cfg).message());
+  for (const char* part : {"optim.lr = nan is not a finite number", "data.path is empty",
+                           "parallel.comm_timeout_s = -1 must be > 0", "optim.beta2 = inf is not a finite number"})
+    EXPECT_NE(m.find(part), std::string::npos) << part << " not in " << m;
+  EXPECT_EQ(m.find("optim.lr"), m.rfind("optim.lr")) << m;
+  EXPECT_EQ(m.find("optim.beta2"), m.rfind("optim.beta2")) << m;
+  // min_lr is not compared with a NaN lr (that would blame min_lr).
+  EXPECT_EQ(m.find("min_lr"), std::string::npos) << m;
+  // The layout check, which runs before the dataset is opened, names the timeout too.
+  EXPECT_NE(validate_layout(*cfg, 1).message().find("parallel.comm_timeout_s = -1 must be > 0"), std::string::npos);
+}
+
+// The vocabulary rule says where the dataset's largest token is.
+TEST(ConfigErrors, VocabRuleNamesWhereTheLargestTokenIs) {
+  auto cfg = load_train_config(config_path("dense_ref.pbtxt"), {});
+  ASSERT_TRUE(cfg.ok());
+  const absl::Status s = validate(*cfg, 300, "d_train.bin, token offset 5 (document 1)");
+  EXPECT_NE(s.message().find("model.vocab_size 256 is smaller than the dataset's largest token 300 + 1 (token 300 "
+                             "at d_train.bin, token offset 5 (document 1))"),
+            std::string::npos)
+      << s;
 }
 
 TEST(ConfigOverrides, LandInNestedEnumBoolDoubleRepeatedFields) {

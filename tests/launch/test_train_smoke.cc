@@ -99,7 +99,7 @@ TEST(TrainSmoke, MuonWithQkClip) {
 
 TEST(TrainSmoke, MissingDatasetIsAClearError) {
   absl::StatusOr<config::TrainConfig> cfg = load_train_config(
-      std::string(MOE_SOURCE_DIR) + "/configs/tiny_moe.pbtxt", {"data.path=/nonexistent/x.h5", "steps=1"});
+      std::string(MOE_SOURCE_DIR) + "/configs/tiny_moe.pbtxt", {"data.path=/nonexistent/x.h5", "steps=1", "optim.schedule.warmup_steps=0"});
   ASSERT_TRUE(cfg.ok());
   absl::StatusOr<TrainResult> r = train(*cfg, nullptr, true);
   ASSERT_FALSE(r.ok());
