@@ -1,8 +1,19 @@
 # CUDA backend: on when nvcc is found (MOE_CUDA=AUTO), forced with ON, off with OFF.
 # The CUDA runtime is linked shared; libcuda (the driver) is never linked, so
 # binaries build on machines without a GPU driver.
+# MOE_CUDA=SIM: the backend's .cu sources are compiled as host C++ on the SIMT
+# shim (core/cuda/simt/, MOE_CUDA_SIM), so its code paths run, also under
+# sanitizers, without a GPU; no NVIDIA library (and no NCCL) is used.
 set(MOE_WITH_CUDA OFF)
-if(NOT MOE_CUDA STREQUAL "OFF")
+set(MOE_CUDA_SIM OFF)
+set(MOE_WITH_NCCL OFF)
+if(NOT MOE_CUDA MATCHES "^(AUTO|ON|OFF|SIM)$")
+  message(FATAL_ERROR "MOE_CUDA=${MOE_CUDA}: expected AUTO, ON, OFF or SIM")
+endif()
+if(MOE_CUDA STREQUAL "SIM")
+  set(MOE_WITH_CUDA ON)
+  set(MOE_CUDA_SIM ON)
+elseif(NOT MOE_CUDA STREQUAL "OFF")
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
   endif()
@@ -28,7 +39,9 @@ if(NOT MOE_CUDA STREQUAL "OFF")
   endif()
 endif()
 
-if(MOE_WITH_CUDA)
+if(MOE_CUDA_SIM)
+  message(STATUS "CUDA backend SIM: kernels compiled as host C++ on the SIMT shim (no GPU, no NCCL)")
+elseif(MOE_WITH_CUDA)
   # NCCL has no CMake package: find it and wrap it in an imported target.
   find_path(NCCL_INCLUDE_DIR nccl.h
     HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include /usr/include)
@@ -41,6 +54,7 @@ if(MOE_WITH_CUDA)
   set_target_properties(moe::nccl PROPERTIES
     IMPORTED_LOCATION "${NCCL_LIBRARY}"
     INTERFACE_INCLUDE_DIRECTORIES "${NCCL_INCLUDE_DIR}")
+  set(MOE_WITH_NCCL ON)
   message(STATUS "CUDA backend ON: archs ${CMAKE_CUDA_ARCHITECTURES}, NCCL ${NCCL_LIBRARY}")
 else()
   message(STATUS "CUDA backend OFF")

@@ -49,4 +49,21 @@ decltype(auto) dispatch_native(DType t, const char* op, F&& f) {
   MOE_CHECK(false, op, ": unsupported dtype ", t);
 }
 
+// Calls f(Tag<T>) for the storage type of any dtype.
+template <typename F>
+decltype(auto) dispatch_storage(DType t, F&& f) {
+  switch (t) {
+    case DType::f64: return f(Tag<double>{});
+    case DType::f32: return f(Tag<float>{});
+    case DType::bf16: return f(Tag<bf16_t>{});
+    case DType::f16: return f(Tag<f16_t>{});
+    case DType::f8e4m3: return f(Tag<f8e4m3_t>{});
+    case DType::f8e5m2: return f(Tag<f8e5m2_t>{});
+    case DType::i32: return f(Tag<int32_t>{});
+    case DType::i64: return f(Tag<int64_t>{});
+    case DType::b8: return f(Tag<bool>{});
+  }
+  MOE_CHECK(false, "unknown dtype");
+}
+
 }  // namespace moe

@@ -1,7 +1,10 @@
 #pragma once
 // Every tensor op of the core, declared once. Each op's forward and backward
 // live together in core/ops/<group>.cc; the per-element work is done by the
-// backend kernels in core/cpu/ (and core/cuda/ when built). All ops accept
+// backend families of core/backend/, which run the kernels of the tensors'
+// device (core/cpu/, core/cuda/). Every op with several tensor inputs
+// (operands, weights, index tensors, targets) needs them on one device and
+// names both devices when they are not. All ops accept
 // non-contiguous inputs. Floating ops support f64 and f32; bf16/f16 inputs are
 // computed in f32 and the result rounded back.
 #include <cstdint>
@@ -31,6 +34,15 @@ Tensor rand(const Shape& s, uint64_t seed, uint64_t stream = 0, DType t = DType:
 Tensor randn(const Shape& s, uint64_t seed, uint64_t stream = 0, DType t = DType::f32);
 Tensor clone(const Tensor& x);  // differentiable copy, contiguous
 Tensor cast(const Tensor& x, DType t, bool saturate = false);  // differentiable for floats
+// x on device d: x itself when already there, else a contiguous copy
+// (differentiable: the gradient goes back to x's device). Tensor::to(Device).
+Tensor to_device(const Tensor& x, Device d);
+// x readable on the host, for reading only (no autograd): x itself on the
+// CPU, else a copy, i.e. a device-to-host transfer. With to_device and
+// item() / to_vector() (which use it), the only way tensor data reaches the
+// host: an op that must read values on the host (sizes decided by the
+// contents, error messages naming a bad value) calls it and says why.
+Tensor host_copy(const Tensor& x);
 
 // In-place (bump the version counter; not recorded by autograd: only allowed
 // on tensors that do not require grad or under NoGradGuard).
@@ -123,6 +135,8 @@ Tensor bmm(const Tensor& a, const Tensor& b);  // [B,M,K] @ [B,K,N], no broadcas
 // Grouped GEMM (the MoE experts): the rows of x [R, K] form consecutive groups
 // of group_rows[g] rows (summing to R); output rows of group g are
 // x_g @ w[g] for w [G, K, N]. Returns [R, N]; empty groups are allowed.
+// group_rows are host values (cuBLAS's grouped GEMM takes its sizes on the host
+// too): a caller that counts them on a device reads them with host_copy.
 Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_rows);
 
 // ---------------- FP8 linear layers (ops/fp8.cc; recipes: core/fp8/recipe.h) ----------------

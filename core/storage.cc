@@ -1,5 +1,6 @@
 #include "core/storage.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -87,16 +88,27 @@ CpuAllocator* cpu_allocator() {
 }
 
 namespace {
-Allocator* g_cuda_allocator = nullptr;
+std::atomic<Allocator*> g_cuda_test_allocator{nullptr};
 }
 
-void register_cuda_allocator(Allocator* a) { g_cuda_allocator = a; }
+Allocator* set_cuda_allocator_for_tests(Allocator* a) {
+  MOE_CHECK(a == nullptr || a->device().is_cuda(), "set_cuda_allocator_for_tests: needs a CUDA-device allocator, got ",
+            a->device());
+  return g_cuda_test_allocator.exchange(a);
+}
 
 Allocator* allocator_for(Device d) {
-  if (d.is_cpu()) return cpu_allocator();
-  MOE_CHECK(g_cuda_allocator != nullptr, "no allocator for device ", d,
-            ": this build has no CUDA backend or no GPU was initialised");
-  return g_cuda_allocator;
+  switch (d.type) {
+    case DeviceType::cpu: return cpu_allocator();
+    case DeviceType::cuda: {
+      if (Allocator* a = g_cuda_test_allocator.load()) {
+        MOE_CHECK(a->device() == d, "cannot allocate on ", d, ": the test allocator serves ", a->device(), " only");
+        return a;
+      }
+      return cuda_allocator(d.index);
+    }
+  }
+  MOE_CHECK(false, "no allocator for device type ", int(d.type));
 }
 
 Storage::Storage(size_t nbytes, Allocator* alloc) : nbytes_(nbytes), alloc_(alloc) {

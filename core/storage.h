@@ -6,7 +6,7 @@
 
 namespace moe {
 
-// Allocator interface: the CPU allocator now; the CUDA caching allocator
+// Allocator interface: the CPU allocator below; the CUDA caching allocator
 // implements the same interface.
 class Allocator {
  public:
@@ -42,11 +42,20 @@ class CpuAllocator final : public Allocator {
   std::unique_ptr<Cache> cache_;
 };
 
+// The allocation seam: one function per device type, and allocator_for
+// choosing between them.
 CpuAllocator* cpu_allocator();
-// The allocator for a device; CUDA devices need the CUDA backend.
+// The allocator of CUDA device `index`, defined by the CUDA backend
+// (core/cuda/); a build without one throws moe::Error saying so
+// (core/cuda/stubs.cc).
+Allocator* cuda_allocator(int index);
+// The allocator for a device.
 Allocator* allocator_for(Device d);
-// Registered by the CUDA backend when it is built in.
-void register_cuda_allocator(Allocator* a);
+// Tests only: allocations on a's device (a CUDA device) go to `a` instead of
+// cuda_allocator, e.g. a fake device made of host memory, so that tests
+// drive ops down to the CUDA side of the backend seam without a GPU.
+// nullptr restores cuda_allocator. Returns the previous override.
+Allocator* set_cuda_allocator_for_tests(Allocator* a);
 
 // A block of memory on one device, shared by every tensor that views it.
 class Storage {

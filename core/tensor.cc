@@ -58,8 +58,7 @@ void* Tensor::raw_data() const {
 }
 
 std::vector<double> Tensor::to_vector() const {
-  MOE_CHECK(device().is_cpu(), "to_vector: tensor is on ", device(), ", copy it to cpu first");
-  Tensor c = moe::contiguous(moe::cast(detach(), DType::f64));
+  Tensor c = moe::contiguous(moe::cast(host_copy(*this), DType::f64));
   const double* p = c.data<double>();
   return std::vector<double>(p, p + c.numel());
 }
@@ -115,5 +114,14 @@ Tensor Tensor::squeeze(int64_t d) const { return moe::squeeze(*this, d); }
 Tensor Tensor::contiguous() const { return moe::contiguous(*this); }
 Tensor Tensor::clone() const { return moe::clone(*this); }
 Tensor Tensor::to(DType t) const { return moe::cast(*this, t); }
+Tensor Tensor::to(Device d) const { return moe::to_device(*this, d); }
+
+Shape broadcast_strides(const Tensor& t, const Shape& shape) {
+  Shape st(shape.size(), 0);
+  const int64_t lead = int64_t(shape.size()) - t.dim();
+  for (int64_t i = 0; i < t.dim(); ++i)
+    st[size_t(lead + i)] = (t.shape()[size_t(i)] == 1 && shape[size_t(lead + i)] != 1) ? 0 : t.strides()[size_t(i)];
+  return st;
+}
 
 }  // namespace moe

@@ -67,13 +67,17 @@ class Tensor {
   bool is_contiguous() const;
   const std::shared_ptr<Storage>& storage() const { return impl_->storage; }
 
-  // Pointer to element [0,...,0] (storage base + offset).
+  // Pointer to element [0,...,0] (storage base + offset). For a device
+  // tensor it is a device pointer, for kernels only: host code reads
+  // values through host_copy (core/ops.h).
   void* raw_data() const;
   template <typename T>
   T* data() const { return static_cast<T*>(raw_data()); }
-  // Reads a one-element tensor as double (any dtype).
+  // Reads a one-element tensor as double (any dtype, any device: a device
+  // tensor is copied to the host).
   double item() const;
-  // Copies the elements in logical (row-major) order, converted to double.
+  // Copies the elements in logical (row-major) order, converted to double
+  // (a device tensor through host_copy, core/ops.h).
   std::vector<double> to_vector() const;
   std::string str() const;  // "f32[2, 3] cpu"
 
@@ -110,6 +114,7 @@ class Tensor {
   Tensor contiguous() const;
   Tensor clone() const;
   Tensor to(DType t) const;
+  Tensor to(Device d) const;  // to_device (core/ops.h)
 
  private:
   std::shared_ptr<TensorImpl> impl_;
@@ -117,5 +122,7 @@ class Tensor {
 
 // Normalises a possibly negative dim against rank `ndim`; names `op` on error.
 int64_t wrap_dim(int64_t d, int64_t ndim, const char* op);
+// Strides of `t` broadcast to `shape` (0 where t has size 1 or lacks the dim).
+Shape broadcast_strides(const Tensor& t, const Shape& shape);
 
 }  // namespace moe

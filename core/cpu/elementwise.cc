@@ -97,7 +97,7 @@ void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
     const T *a = gate.data<T>(), *b = up.data<T>();
     T* o = out.data<T>();
     parallel_for(out.numel(), 16384, [&](int64_t s, int64_t e) {
-      for (int64_t i = s; i < e; ++i) o[i] = math::unary(math::Unary::silu, a[i], T(0)) * b[i];
+      for (int64_t i = s; i < e; ++i) o[i] = math::swiglu(a[i], b[i]);
     });
   });
 }
@@ -108,12 +108,7 @@ void swiglu_backward(const Tensor& g, const Tensor& gate, const Tensor& up, cons
     const T *pg = g.data<T>(), *a = gate.data<T>(), *b = up.data<T>();
     T *da = dgate.data<T>(), *db = dup.data<T>();
     parallel_for(g.numel(), 16384, [&](int64_t s, int64_t e) {
-      for (int64_t i = s; i < e; ++i) {
-        // silu'(x) = s (1 + x (1 - s)) with s = sigmoid(x), silu(x) = x s.
-        const T x = a[i], sg = math::sigmoid(x);
-        da[i] = pg[i] * b[i] * (sg * (T(1) + x * (T(1) - sg)));
-        db[i] = pg[i] * (x * sg);
-      }
+      for (int64_t i = s; i < e; ++i) math::swiglu_grads(pg[i], a[i], b[i], da[i], db[i]);
     });
   });
 }

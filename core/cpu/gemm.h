@@ -4,6 +4,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/backend/gemm.h"
 #include "core/matmul_precision.h"
 #include "core/tensor.h"
 
@@ -36,9 +37,7 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& out, MatmulPrecision
 // AVX-512 BF16 kernels they run as one batch (gemm_bf16_batch: one packing
 // and one tile pass for all, balanced by work); otherwise, or when an operand
 // would need a copy, one matmul each. Bitwise the same as one matmul each.
-struct MatmulJob {
-  Tensor a, b, out;
-};
+using MatmulJob = backend::MatmulJob;
 void matmul_each(const std::vector<MatmulJob>& jobs, MatmulPrecision precision);
 
 // One single-threaded BLAS call, row-major: C = alpha op(A) op(B) + beta C

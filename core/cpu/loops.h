@@ -49,13 +49,4 @@ void strided_loop(const Shape& shape, const std::array<Shape, N>& strides, F&& f
   });
 }
 
-// Strides of `t` broadcast to `shape` (0 where t has size 1 or lacks the dim).
-inline Shape broadcast_strides(const Tensor& t, const Shape& shape) {
-  Shape st(shape.size(), 0);
-  const int64_t lead = int64_t(shape.size()) - t.dim();
-  for (int64_t i = 0; i < t.dim(); ++i)
-    st[lead + i] = (t.shape()[i] == 1 && shape[lead + i] != 1) ? 0 : t.strides()[i];
-  return st;
-}
-
 }  // namespace moe::cpu

@@ -1,7 +1,5 @@
 #include "core/cuda/cast.h"
 
-#include <algorithm>
-
 #include "core/dtype_convert.h"
 
 namespace moe::cuda {
@@ -45,16 +43,17 @@ __global__ void decode_kernel(const typename Narrow<T>::Code* __restrict__ src, 
 }
 
 constexpr int kBlock = 256;
-unsigned grid_for(int64_t n) { return unsigned(std::min<int64_t>((n + kBlock - 1) / kBlock, 65535)); }
+unsigned grid_for(int64_t n) { return grid_stride_blocks(n, kBlock); }
 
 template <DType T>
 void encode(const float* src, void* dst, int64_t n, bool saturate, cudaStream_t stream) {
-  encode_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(src, static_cast<typename Narrow<T>::Code*>(dst), n,
-                                                        saturate);
+  MOE_LAUNCH(encode_kernel<T>, grid_for(n), kBlock, 0, stream)(src, static_cast<typename Narrow<T>::Code*>(dst), n,
+                                                                saturate);
 }
 template <DType T>
 void decode(const void* src, float* dst, int64_t n, cudaStream_t stream) {
-  decode_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(static_cast<const typename Narrow<T>::Code*>(src), dst, n);
+  MOE_LAUNCH(decode_kernel<T>, grid_for(n), kBlock, 0, stream)(static_cast<const typename Narrow<T>::Code*>(src), dst,
+                                                                n);
 }
 
 }  // namespace

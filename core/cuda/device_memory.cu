@@ -103,4 +103,7 @@ CachingDeviceAllocator* cuda_caching_allocator(int device) {
   return a;
 }
 
+// Storage's allocator for cuda:N tensors (core/storage.h).
+Allocator* cuda_allocator(int index) { return cuda_caching_allocator(index); }
+
 }  // namespace moe

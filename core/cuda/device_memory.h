@@ -1,9 +1,8 @@
 #pragma once
 // Device memory of one GPU through the CUDA runtime, and the process's caching
 // allocator for each device (core/caching_allocator.h holds the policy).
-#include <cuda_runtime_api.h>
-
 #include "core/caching_allocator.h"
+#include "core/cuda/runtime.h"
 
 namespace moe {
 

@@ -1,7 +1,26 @@
 #pragma once
 // CUDA runtime helpers. Only the runtime API (libcudart) is used; the driver
 // library is never linked, so everything here loads on machines without one.
+// With MOE_CUDA_SIM (-DMOE_CUDA=SIM) the runtime and the kernel language come
+// from the host shim core/cuda/simt/simt.h instead.
+#if defined(MOE_CUDA_SIM)
+#include "core/cuda/simt/simt.h"
+#else
 #include <cuda_runtime_api.h>
+#if defined(__CUDACC__)
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+// Kernel launches and dynamic shared memory, written the same way for nvcc and
+// the SIM (core/cuda/simt/simt.h). A kernel name with commas goes in
+// parentheses: MOE_LAUNCH((k<T, 4>), grid, block, smem, stream)(args...).
+#define MOE_LAUNCH(kernel, grid, block, smem, stream) kernel<<<grid, block, smem, stream>>>
+#define MOE_DYNAMIC_SHARED(T, name)                                 \
+  extern __shared__ __align__(128) unsigned char moe_dynamic_smem_[]; \
+  T* name = reinterpret_cast<T*>(moe_dynamic_smem_)
+#endif
+#endif
+
+#include <cstdint>
 
 #include "core/error.h"
 
@@ -10,6 +29,11 @@ namespace moe {
 // Number of usable CUDA devices; 0 when there is no driver or no device (the
 // error this leaves in the runtime is cleared).
 int cuda_device_count();
+
+// Blocks for a grid-stride loop over n elements, `block` threads each: enough
+// to fill the current device (8 per SM; the SIM has one SM per host core),
+// never more than the elements need, at least 1.
+unsigned grid_stride_blocks(int64_t n, int block);
 
 namespace detail {
 [[noreturn]] void cuda_fail(cudaError_t err, const char* expr, const char* file, int line);

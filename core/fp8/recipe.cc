@@ -25,8 +25,14 @@ DelayedScaling::DelayedScaling(int64_t groups, int64_t history_len)
 }
 
 namespace {
+// The scales are computed on the host, before the quantisers run, so the
+// history stays host state (read and written in place on the CPU).
+void check_on_host(const Tensor& h) {
+  MOE_CHECK(h.device().is_cpu(), "fp8 DelayedScaling: the amax history is host state, but it is on ", h.device());
+}
 // The history of (group, role) as an AmaxHistory (the one update rule).
 const float* row(const Tensor& h, int64_t group, Role r, int64_t len) {
+  check_on_host(h);
   return h.data<float>() + (group * kRoles + int64_t(r)) * len;
 }
 }  // namespace
@@ -45,6 +51,7 @@ void DelayedScaling::record(int64_t group, Role r, float amax) {
 }
 
 void DelayedScaling::update() {
+  check_on_host(history_);
   float* h = history_.data<float>();
   for (int64_t i = 0; i < groups_ * kRoles; ++i) {
     float* hist = h + i * len_;

@@ -70,4 +70,17 @@ MOE_HD_INLINE T binary(Binary op, T a, T b) {
   return a;
 }
 
+// SwiGLU's product silu(gate) * up and its two gradients, with
+// silu'(x) = s (1 + x (1 - s)), s = sigmoid(x), silu(x) = x s.
+template <typename T>
+MOE_HD_INLINE T swiglu(T gate, T up) {
+  return unary(Unary::silu, gate, T(0)) * up;
+}
+template <typename T>
+MOE_HD_INLINE void swiglu_grads(T g, T gate, T up, T& dgate, T& dup) {
+  const T sg = sigmoid(gate);
+  dgate = g * up * (sg * (T(1) + gate * (T(1) - sg)));
+  dup = g * (gate * sg);
+}
+
 }  // namespace moe::math

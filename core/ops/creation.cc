@@ -1,5 +1,5 @@
 // Creation, copy and cast ops.
-#include "core/cpu/copy.h"
+#include "core/backend/copy.h"
 #include "core/ops/op_utils.h"
 
 namespace moe {
@@ -16,8 +16,7 @@ Tensor empty(const Shape& s, DType t, Device d) {
 
 Tensor full(const Shape& s, double value, DType t, Device d) {
   Tensor x = empty(s, t, d);
-  check_cpu("full", x);
-  cpu::fill(x, value);
+  backend::fill(x, value);
   return x;
 }
 Tensor zeros(const Shape& s, DType t, Device d) { return full(s, 0.0, t, d); }
@@ -29,7 +28,7 @@ Tensor scalar_tensor(double v, DType t, Device d) { return full({}, v, t, d); }
 Tensor arange(int64_t start, int64_t end, int64_t step, DType t) {
   MOE_CHECK(step != 0, "arange: step must be non-zero");
   const int64_t n = std::max<int64_t>(0, (end - start + step + (step > 0 ? -1 : 1)) / step);
-  Tensor idx = empty({n}, DType::i64);  // exact integers, then converted
+  Tensor idx = empty({n}, DType::i64);  // exact integers, written on the host, then converted
   int64_t* p = idx.data<int64_t>();
   for (int64_t i = 0; i < n; ++i) p[i] = start + i * step;
   return cast(idx, t);
@@ -38,31 +37,30 @@ Tensor arange(int64_t start, int64_t end, int64_t step, DType t) {
 Tensor from_vector(const std::vector<double>& v, const Shape& s, DType t) {
   MOE_CHECK(int64_t(v.size()) == shape_numel(s), "from_vector: ", v.size(), " values for shape ",
             shape_str(s));
-  Tensor src = empty(s, DType::f64);
+  Tensor src = empty(s, DType::f64);  // a host tensor: the values are written on the host
   std::copy(v.begin(), v.end(), src.data<double>());
   if (t == DType::f64) return src;
   Tensor out = empty(s, t);
-  cpu::copy_strided(out, src, false);
+  backend::copy_strided(out, src, false);
   return out;
 }
 
 Tensor rand(const Shape& s, uint64_t seed, uint64_t stream, DType t) {
   Tensor x = empty(s, t);
-  cpu::fill_uniform(x, seed, stream);
+  backend::fill_uniform(x, seed, stream);
   return x;
 }
 
 Tensor randn(const Shape& s, uint64_t seed, uint64_t stream, DType t) {
   Tensor x = empty(s, t);
-  cpu::fill_normal(x, seed, stream);
+  backend::fill_normal(x, seed, stream);
   return x;
 }
 
 Tensor clone(const Tensor& x) {
   check_defined("clone", x);
   Tensor out = empty(x.shape(), x.dtype(), x.device());
-  check_cpu("clone", x);
-  cpu::copy_strided(out, x, false);
+  backend::copy_strided(out, x, false);
   if (needs_grad({x})) attach_grad_fn("clone", {out}, {x}, [](std::vector<Tensor>& g) { return g; });
   return out;
 }
@@ -71,8 +69,7 @@ Tensor cast(const Tensor& x, DType t, bool saturate) {
   check_defined("cast", x);
   if (x.dtype() == t) return x;
   Tensor out = empty(x.shape(), t, x.device());
-  check_cpu("cast", x);
-  cpu::copy_strided(out, x, saturate);
+  backend::copy_strided(out, x, saturate);
   if (is_floating(t) && is_floating(x.dtype()) && needs_grad({x})) {
     const DType from = x.dtype();
     attach_grad_fn("cast", {out}, {x}, [from](std::vector<Tensor>& g) {
@@ -80,6 +77,26 @@ Tensor cast(const Tensor& x, DType t, bool saturate) {
     });
   }
   return out;
+}
+
+Tensor to_device(const Tensor& x, Device d) {
+  check_defined("to_device", x);
+  if (x.device() == d) return x;
+  const Tensor src = contiguous(x.detach());
+  Tensor out = empty(x.shape(), x.dtype(), d);
+  backend::copy_between_devices(out, src);
+  if (needs_grad({x})) {
+    const Device from = x.device();
+    attach_grad_fn("to_device", {out}, {x}, [from](std::vector<Tensor>& g) {
+      return std::vector<Tensor>{to_device(g[0], from)};
+    });
+  }
+  return out;
+}
+
+Tensor host_copy(const Tensor& x) {
+  check_defined("host_copy", x);
+  return x.device().is_cpu() ? x.detach() : to_device(x.detach(), Device::cpu());
 }
 
 static void check_inplace(const char* op, const Tensor& dst) {
@@ -93,25 +110,24 @@ void copy_(Tensor& dst, const Tensor& src) {
   check_same_device("copy_", dst, src);
   MOE_CHECK(src.dim() <= dst.dim() && broadcast_shapes(dst.shape(), src.shape(), "copy_") == dst.shape(),
             "copy_: cannot broadcast ", shape_str(src.shape()), " to ", shape_str(dst.shape()));
-  check_cpu("copy_", dst);
   // A source that aliases the destination is copied out first.
   Tensor s = src.storage() == dst.storage() ? clone(src.detach()) : src;
-  cpu::copy_strided(dst, s, false);
+  backend::copy_strided(dst, s, false);
   dst.bump_version();
 }
 
 void fill_(Tensor& dst, double value) {
   check_inplace("fill_", dst);
-  check_cpu("fill_", dst);
-  cpu::fill(dst, value);
+  backend::fill(dst, value);
   dst.bump_version();
 }
 
 void add_(Tensor& dst, const Tensor& src, double alpha) {
   check_inplace("add_", dst);
+  check_same_device("add_", dst, src);
   NoGradGuard g;
   Tensor r = alpha == 1.0 ? add(dst.detach(), src) : add(dst.detach(), mul(src.detach(), alpha));
-  cpu::copy_strided(dst, r, false);
+  backend::copy_strided(dst, r, false);
   dst.bump_version();
 }
 
@@ -119,7 +135,7 @@ void mul_(Tensor& dst, double value) {
   check_inplace("mul_", dst);
   NoGradGuard g;
   Tensor r = mul(dst.detach(), value);
-  cpu::copy_strided(dst, r, false);
+  backend::copy_strided(dst, r, false);
   dst.bump_version();
 }
 

@@ -1,5 +1,5 @@
 // Elementwise ops with broadcasting; each backward is written beside its forward.
-#include "core/cpu/elementwise.h"
+#include "core/backend/elementwise.h"
 #include "core/ops/op_utils.h"
 
 namespace moe {
@@ -14,10 +14,9 @@ std::vector<Tensor> one(Tensor t) { return {std::move(t)}; }
 Tensor unary_raw(Unary op, const Tensor& x, double p, const char* name) {
   check_defined(name, x);
   check_floating(name, x);
-  check_cpu(name, x);
   Tensor xc = to_compute(x);
   Tensor out = empty(x.shape(), xc.dtype(), x.device());
-  cpu::unary(op, xc, p, out);
+  backend::unary(op, xc, p, out);
   return from_compute(out, x.dtype());
 }
 
@@ -26,12 +25,11 @@ Tensor binary_raw(Binary op, const Tensor& a, const Tensor& b, const char* name,
   check_defined(name, b);
   check_same_dtype(name, a, b);
   check_same_device(name, a, b);
-  check_cpu(name, a);
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   const bool narrow = is_low_precision(a.dtype());
   Tensor ac = narrow ? to_compute(a) : a, bc = narrow ? to_compute(b) : b;
   Tensor out = empty(shape, boolean_out ? DType::b8 : ac.dtype(), a.device());
-  cpu::binary(op, ac, bc, out);
+  backend::binary(op, ac, bc, out);
   return boolean_out ? out : from_compute(out, a.dtype());
 }
 
@@ -178,7 +176,7 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
   MOE_CHECK(gate.shape() == up.shape(), name, ": gate ", gate.str(), " and up ", up.str(), " need one shape");
   const Tensor a = contiguous(to_compute(gate)), b = contiguous(to_compute(up));
   Tensor out = empty(gate.shape(), a.dtype(), gate.device());
-  cpu::swiglu(a, b, out);
+  backend::swiglu(a, b, out);
   out = from_compute(out, gate.dtype());
   if (needs_grad({gate, up})) {
     SavedTensor sa(gate, name), sb(up, name);
@@ -186,7 +184,7 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
       const Tensor a = contiguous(to_compute(sa.get())), b = contiguous(to_compute(sb.get()));
       const Tensor gc = contiguous(to_compute(g[0]));
       Tensor da = empty(a.shape(), a.dtype(), a.device()), db = empty(b.shape(), b.dtype(), b.device());
-      cpu::swiglu_backward(gc, a, b, da, db);
+      backend::swiglu_backward(gc, a, b, da, db);
       return std::vector<Tensor>{from_compute(da, sa.get().dtype()), from_compute(db, sb.get().dtype())};
     });
   }
@@ -225,16 +223,17 @@ Tensor gt(const Tensor& a, const Tensor& b) { return binary_raw(Binary::gt, a, b
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_defined("where", cond);
+  check_defined("where", a);
+  check_defined("where", b);
   MOE_CHECK(cond.dtype() == DType::b8, "where: condition must be bool, got ", cond.str());
   check_same_dtype("where", a, b);
   check_same_device("where", a, b);
   check_same_device("where", cond, a);
-  check_cpu("where", a);
   const Shape shape = broadcast_shapes(cond.shape(), broadcast_shapes(a.shape(), b.shape(), "where"), "where");
   const bool narrow = is_low_precision(a.dtype());
   Tensor ac = narrow ? to_compute(a) : a, bc = narrow ? to_compute(b) : b;
   Tensor out = empty(shape, ac.dtype(), a.device());
-  cpu::where(cond, ac, bc, out);
+  backend::where(cond, ac, bc, out);
   out = from_compute(out, a.dtype());
   if (needs_grad({a, b})) {
     SavedTensor sc(cond, "where");
@@ -250,6 +249,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   check_defined("masked_fill", x);
+  check_defined("masked_fill", mask);
+  check_same_device("masked_fill", x, mask);
   MOE_CHECK(broadcast_shapes(x.shape(), mask.shape(), "masked_fill") == x.shape(), "masked_fill: mask ",
             shape_str(mask.shape()), " does not broadcast to ", shape_str(x.shape()));
   return where(mask, scalar_tensor(value, x.dtype(), x.device()), x);

@@ -1,7 +1,7 @@
 // FP8 linear layers: fp8_matmul and fp8_grouped_matmul. Each pass is either
 // the recipe's FP8 GEMM (core/fp8/linear.h) or the f32 / MatmulPrecision
 // product the plain ops would run; backward reuses the forward's precision.
-#include "core/fp8/linear.h"
+#include "core/backend/fp8.h"
 #include "core/ops/op_utils.h"
 
 namespace moe {
@@ -22,13 +22,13 @@ void check_state(const char* name, const fp8::GemmRecipe& r, const fp8::DelayedS
 // The three products of one linear (x [M, K], w [K, N], dy [M, N], all
 // contiguous f32), FP8 where the recipe says.
 Tensor forward_product(const Tensor& x, const Tensor& w, const fp8::GemmRecipe& r, const fp8::ScaleSource& s) {
-  return r.fprop ? fp8::product(fp8::fprop_operands(x, w, r, s), r) : matmul(x, w);
+  return r.fprop ? backend::fp8_fprop(x, w, r, s) : matmul(x, w);
 }
 Tensor input_grad(const Tensor& dy, const Tensor& w, const fp8::GemmRecipe& r, const fp8::ScaleSource& s) {
-  return r.dgrad ? fp8::product(fp8::dgrad_operands(dy, w, r, s), r) : matmul(dy, transpose(w, 0, 1));
+  return r.dgrad ? backend::fp8_dgrad(dy, w, r, s) : matmul(dy, transpose(w, 0, 1));
 }
 Tensor weight_grad(const Tensor& x, const Tensor& dy, const fp8::GemmRecipe& r, const fp8::ScaleSource& s) {
-  return r.wgrad ? fp8::product(fp8::wgrad_operands(x, dy, r, s), r) : matmul(transpose(x, 0, 1), dy);
+  return r.wgrad ? backend::fp8_wgrad(x, dy, r, s) : matmul(transpose(x, 0, 1), dy);
 }
 
 // fn(group, first row, rows) for every non-empty group.
@@ -41,11 +41,11 @@ void for_each_group(const std::vector<int64_t>& group_rows, Fn&& fn) {
   }
 }
 
-// A [sum(group_rows), cols] tensor whose rows of group g are
+// A [sum(group_rows), cols] tensor on device d whose rows of group g are
 // product(g, first row, rows) (zero rows for empty groups).
 template <typename Fn>
-Tensor rows_by_group(const std::vector<int64_t>& group_rows, int64_t total, int64_t cols, Fn&& product) {
-  Tensor out = zeros({total, cols});
+Tensor rows_by_group(const std::vector<int64_t>& group_rows, int64_t total, int64_t cols, Device d, Fn&& product) {
+  Tensor out = zeros({total, cols}, DType::f32, d);
   for_each_group(group_rows, [&](int64_t g, int64_t off, int64_t rows) {
     Tensor dst = narrow(out, 0, off, rows);
     copy_(dst, product(g, off, rows));
@@ -97,7 +97,7 @@ Tensor fp8_grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<in
   const Tensor xc = contiguous(x.detach()), wc = contiguous(w.detach());
   Tensor out;
   if (recipe.fprop) {
-    out = rows_by_group(group_rows, total, N, [&](int64_t g, int64_t off, int64_t rows) {
+    out = rows_by_group(group_rows, total, N, x.device(), [&](int64_t g, int64_t off, int64_t rows) {
       return forward_product(narrow(xc, 0, off, rows), select(wc, 0, g), recipe, {state, g, train});
     });
   } else {
@@ -115,7 +115,7 @@ Tensor fp8_grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<in
       Tensor gx, gw;
       if (need_x) {
         if (recipe.dgrad) {
-          gx = rows_by_group(group_rows, total, K, [&](int64_t e, int64_t off, int64_t rows) {
+          gx = rows_by_group(group_rows, total, K, xv.device(), [&](int64_t e, int64_t off, int64_t rows) {
             return input_grad(narrow(dy, 0, off, rows), select(wv, 0, e), recipe, {state, e, true});
           });
         } else {
@@ -123,7 +123,7 @@ Tensor fp8_grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<in
         }
       }
       if (need_w) {
-        gw = zeros({G, K, N});  // zero for empty groups
+        gw = zeros({G, K, N}, DType::f32, wv.device());  // zero for empty groups
         for_each_group(group_rows, [&](int64_t e, int64_t off, int64_t rows) {
           Tensor dst = select(gw, 0, e);
           copy_(dst, weight_grad(narrow(xv, 0, off, rows), narrow(dy, 0, off, rows), recipe, {state, e, true}));

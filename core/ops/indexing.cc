@@ -1,8 +1,8 @@
 // Indexing ops: topk, sort, gather/scatter_add, index_select/index_add,
 // one_hot, bincount. Each backward is written beside its forward. Index
 // tensors may be i32 or i64 and are range-checked before any kernel runs.
-#include "core/cpu/copy.h"
-#include "core/cpu/indexing.h"
+#include "core/backend/copy.h"
+#include "core/backend/indexing.h"
 #include "core/ops/op_utils.h"
 
 namespace moe {
@@ -25,15 +25,22 @@ std::string position_str(const Shape& s, int64_t pos) {
 Tensor as_index(const char* op, const Tensor& index) {
   check_defined(op, index);
   MOE_CHECK(is_integral(index.dtype()), op, ": index must be i32 or i64, got ", index.str());
-  check_cpu(op, index);
   NoGradGuard g;
   return contiguous(cast(index, DType::i64));
 }
 
+// The first position of idx (contiguous i64) holding a value outside
+// [lo, hi), or -1. Host read: the kernel's answer, one i64.
+int64_t first_out_of_range(const Tensor& idx, int64_t lo, int64_t hi) {
+  const Tensor pos = empty({}, DType::i64, idx.device());
+  backend::first_out_of_range(idx, lo, hi, pos);
+  return host_i64(pos);
+}
+
 // Throws naming the op, the first value outside [0, hi), its position and the range.
 void check_range(const char* op, const Tensor& idx, int64_t hi, const Tensor& x, int64_t dim) {
-  const int64_t pos = cpu::find_out_of_range(idx, 0, hi);
-  MOE_CHECK(pos < 0, op, ": index ", idx.data<int64_t>()[pos], " at position ", position_str(idx.shape(), pos),
+  const int64_t pos = first_out_of_range(idx, 0, hi);
+  MOE_CHECK(pos < 0, op, ": index ", host_i64_at(idx, pos), " at position ", position_str(idx.shape(), pos),
             " is out of range [0, ", hi, ") for dim ", dim, " of ", x.str());
 }
 
@@ -74,7 +81,7 @@ Tensor sort_indices(const Tensor& x, int64_t d, int64_t k, bool descending) {
   Shape is = rows.shape();
   is.back() = k;
   Tensor idx = empty(is, DType::i64, x.device());
-  if (shape_numel(is) > 0) cpu::sorted_indices(rows, shape_numel(is) / k, x.shape()[size_t(d)], k, descending, idx);
+  if (shape_numel(is) > 0) backend::sorted_indices(rows, shape_numel(is) / k, x.shape()[size_t(d)], k, descending, idx);
   return d == last ? idx : contiguous(transpose(idx, d, last));
 }
 
@@ -83,7 +90,6 @@ Tensor sort_indices(const Tensor& x, int64_t d, int64_t k, bool descending) {
 // NaN counts as larger than every number (as in torch): topk returns NaNs first.
 ValuesIndices topk(const Tensor& x, int64_t k) {
   check_defined("topk", x);
-  check_cpu("topk", x);
   MOE_CHECK(x.dim() >= 1, "topk: needs at least one dim, got ", x.str());
   const int64_t n = x.shape().back();
   MOE_CHECK(k >= 0 && k <= n, "topk: k = ", k, " is out of range [0, ", n, "] for the last dim of ", x.str());
@@ -99,7 +105,6 @@ ValuesIndices sort(const Tensor& x, int64_t dim, bool descending) {
 
 Tensor argsort(const Tensor& x, int64_t dim, bool descending) {
   check_defined("sort", x);
-  check_cpu("sort", x);
   MOE_CHECK(x.dim() >= 1, "sort: needs at least one dim, got ", x.str());
   const int64_t d = wrap_dim(dim, x.dim(), "sort");
   return sort_indices(x, d, x.shape()[size_t(d)], descending);
@@ -107,14 +112,15 @@ Tensor argsort(const Tensor& x, int64_t dim, bool descending) {
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   check_defined("gather", x);
-  check_cpu("gather", x);
+  check_defined("gather", index);
+  check_same_device("gather", x, index);
   MOE_CHECK(x.dim() >= 1, "gather: needs at least one dim, got ", x.str());
   const int64_t d = wrap_dim(dim, x.dim(), "gather");
   Tensor idx = as_index("gather", index);
   check_scatter_shapes("gather", x, d, idx, nullptr);
   check_range("gather", idx, x.shape()[size_t(d)], x, d);
   Tensor out = empty(idx.shape(), x.dtype(), x.device());
-  cpu::gather(x, d, idx, out);
+  backend::gather(x, d, idx, out);
   if (needs_grad({x})) {
     SavedTensor si(idx, "gather");
     Shape xs = x.shape();
@@ -129,8 +135,9 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   check_defined("scatter_add", x);
   check_defined("scatter_add", src);
   check_same_dtype("scatter_add", x, src);
+  check_defined("scatter_add", index);
   check_same_device("scatter_add", x, src);
-  check_cpu("scatter_add", x);
+  check_same_device("scatter_add", x, index);
   MOE_CHECK(x.dim() >= 1 && x.dtype() != DType::b8, "scatter_add: needs a numeric tensor with at least one dim, got ",
             x.str());
   const int64_t d = wrap_dim(dim, x.dim(), "scatter_add");
@@ -142,8 +149,8 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
     NoGradGuard g;
     Tensor xc = arith(x);
     out = empty(x.shape(), xc.dtype(), x.device());
-    cpu::copy_strided(out, xc, false);
-    cpu::scatter_add(out, d, idx, arith(src));
+    backend::copy_strided(out, xc, false);
+    backend::scatter_add(out, d, idx, arith(src));
     out = from_compute(out, x.dtype());
   }
   if (needs_grad({x, src})) {
@@ -166,7 +173,8 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   check_defined("index_select", x);
-  check_cpu("index_select", x);
+  check_defined("index_select", index);
+  check_same_device("index_select", x, index);
   MOE_CHECK(x.dim() >= 1, "index_select: needs at least one dim, got ", x.str());
   const int64_t d = wrap_dim(dim, x.dim(), "index_select");
   Tensor idx = as_index("index_select", index);
@@ -178,7 +186,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   {
     NoGradGuard g;
     const Split3 s = split3(x.shape(), d);
-    cpu::index_select(contiguous(x.detach()), idx, s.pre, s.n, s.post, out);
+    backend::index_select(contiguous(x.detach()), idx, s.pre, s.n, s.post, out);
   }
   if (needs_grad({x})) {
     SavedTensor si(idx, "index_select");
@@ -194,8 +202,9 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   check_defined("index_add", x);
   check_defined("index_add", src);
   check_same_dtype("index_add", x, src);
+  check_defined("index_add", index);
   check_same_device("index_add", x, src);
-  check_cpu("index_add", x);
+  check_same_device("index_add", x, index);
   MOE_CHECK(x.dim() >= 1 && x.dtype() != DType::b8, "index_add: needs a numeric tensor with at least one dim, got ",
             x.str());
   const int64_t d = wrap_dim(dim, x.dim(), "index_add");
@@ -211,9 +220,9 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
     NoGradGuard g;
     Tensor xc = arith(x);
     out = empty(x.shape(), xc.dtype(), x.device());
-    cpu::copy_strided(out, xc, false);
+    backend::copy_strided(out, xc, false);
     const Split3 s = split3(x.shape(), d);
-    cpu::index_add(out, idx, s.pre, s.n, s.post, contiguous(arith(src).detach()));
+    backend::index_add(out, idx, s.pre, s.n, s.post, contiguous(arith(src).detach()));
     out = from_compute(out, x.dtype());
   }
   if (needs_grad({x, src})) {
@@ -228,13 +237,13 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
 Tensor one_hot(const Tensor& ids, int64_t num_classes) {
   MOE_CHECK(num_classes >= 0, "one_hot: num_classes must be >= 0, got ", num_classes);
   Tensor idx = as_index("one_hot", ids);
-  const int64_t pos = cpu::find_out_of_range(idx, 0, num_classes);
-  MOE_CHECK(pos < 0, "one_hot: class id ", idx.data<int64_t>()[pos], " at position ",
+  const int64_t pos = first_out_of_range(idx, 0, num_classes);
+  MOE_CHECK(pos < 0, "one_hot: class id ", host_i64_at(idx, pos), " at position ",
             position_str(idx.shape(), pos), " is out of range [0, ", num_classes, ")");
   Shape s = idx.shape();
   s.push_back(num_classes);
   Tensor out = empty(s, DType::i64, ids.device());
-  cpu::one_hot(idx, out);
+  backend::one_hot(idx, out);
   return out;
 }
 
@@ -242,14 +251,17 @@ Tensor bincount(const Tensor& ids, int64_t minlength) {
   MOE_CHECK(minlength >= 0, "bincount: minlength must be >= 0, got ", minlength);
   Tensor idx = as_index("bincount", ids);
   MOE_CHECK(idx.dim() == 1, "bincount: ids must be 1-D, got ", ids.str());
-  const int64_t pos = cpu::find_out_of_range(idx, 0, INT64_MAX);
-  MOE_CHECK(pos < 0, "bincount: id ", idx.data<int64_t>()[pos], " at position ", position_str(idx.shape(), pos),
+  const int64_t pos = first_out_of_range(idx, 0, INT64_MAX);
+  MOE_CHECK(pos < 0, "bincount: id ", host_i64_at(idx, pos), " at position ", position_str(idx.shape(), pos),
             " is negative; ids must be in [0, inf)");
-  const int64_t* p = idx.data<int64_t>();
+  // Host read: the output's length is the largest id + 1, so the ids are
+  // read on the host (a copy of all of them for a device tensor).
+  const Tensor host_ids = host_copy(idx);
+  const int64_t* p = host_ids.data<int64_t>();
   int64_t len = minlength;
   for (int64_t i = 0; i < idx.numel(); ++i) len = std::max(len, p[i] + 1);
   Tensor out = zeros({len}, DType::i64, ids.device());
-  cpu::bincount(idx, out);
+  backend::bincount(idx, out);
   return out;
 }
 

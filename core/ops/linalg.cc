@@ -1,11 +1,12 @@
-// matmul and bmm. Forward is one cpu::matmul (OpenBLAS); backward is two
-// more on transposed views, which BLAS reads as transposes without copies.
+// matmul, bmm and grouped_matmul. Forward is one backend::matmul (on the
+// CPU OpenBLAS); backward is two more on transposed views, which BLAS reads
+// as transposes without copies.
 // Every product runs at the thread's MatmulPrecision of the forward: the
 // backward products reuse the precision their forward recorded.
 #include <algorithm>
 
-#include "core/cpu/copy.h"
-#include "core/cpu/gemm.h"
+#include "core/backend/copy.h"
+#include "core/backend/gemm.h"
 #include "core/ops/op_utils.h"
 
 namespace moe {
@@ -24,7 +25,7 @@ Tensor matmul_raw(const Tensor& a, const Tensor& b, const char* name) {
   shape.push_back(b.shape().back());
   const Tensor ac = to_compute(a), bc = to_compute(b);
   Tensor out = empty(shape, ac.dtype(), a.device());
-  cpu::matmul(ac, bc, out, matmul_precision());
+  backend::matmul(ac, bc, out, matmul_precision());
   return from_compute(out, a.dtype());
 }
 
@@ -93,7 +94,7 @@ namespace {
 // autograd; transposes reach BLAS as transposes.
 void grouped_products(const Tensor& x, const Tensor& w, const std::vector<int64_t>& rows, bool trans_w,
                       MatmulPrecision precision, const Tensor& out) {
-  std::vector<cpu::MatmulJob> jobs;
+  std::vector<backend::MatmulJob> jobs;
   int64_t off = 0;
   for (size_t g = 0; g < rows.size(); ++g) {
     if (rows[g] > 0) {
@@ -102,7 +103,7 @@ void grouped_products(const Tensor& x, const Tensor& w, const std::vector<int64_
     }
     off += rows[g];
   }
-  cpu::matmul_each(jobs, precision);
+  backend::matmul_each(jobs, precision);
 }
 
 }  // namespace
@@ -115,8 +116,8 @@ Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_
   const MatmulPrecision precision = matmul_precision();
   // The groups cover every row (check_grouped_operands), so each output row
   // is written by its group's product; only an empty contraction needs zeros.
-  Tensor out = x.shape()[1] > 0 ? empty({x.shape()[0], w.shape()[2]}, xc.dtype())
-                                : zeros({x.shape()[0], w.shape()[2]}, xc.dtype());
+  const Shape out_shape{x.shape()[0], w.shape()[2]};
+  Tensor out = x.shape()[1] > 0 ? empty(out_shape, xc.dtype(), x.device()) : zeros(out_shape, xc.dtype(), x.device());
   grouped_products(xc, wc, group_rows, false, precision, out);
   out = from_compute(out, x.dtype());
 
@@ -128,13 +129,14 @@ Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_
       const Tensor gy = contiguous(to_compute(g[0]));
       Tensor gx, gw;
       if (need_x) {  // dx_g = dy_g @ w[g]^T
-        gx = wv.shape()[2] > 0 ? empty(xv.shape(), xv.dtype()) : zeros(xv.shape(), xv.dtype());
+        gx = wv.shape()[2] > 0 ? empty(xv.shape(), xv.dtype(), xv.device())
+                               : zeros(xv.shape(), xv.dtype(), xv.device());
         grouped_products(gy, wv, group_rows, true, precision, gx);
         gx = from_compute(gx, sx.get().dtype());
       }
       if (need_w) {  // dw[g] = x_g^T @ dy_g (zero for empty groups)
-        gw = empty(wv.shape(), wv.dtype());
-        std::vector<cpu::MatmulJob> jobs;
+        gw = empty(wv.shape(), wv.dtype(), wv.device());
+        std::vector<backend::MatmulJob> jobs;
         int64_t off = 0;
         for (size_t e = 0; e < group_rows.size(); ++e) {
           const Tensor gw_e = select(gw, 0, int64_t(e));
@@ -142,10 +144,10 @@ Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_
             jobs.push_back({transpose(narrow(xv, 0, off, group_rows[e]), 0, 1), narrow(gy, 0, off, group_rows[e]),
                             gw_e});
           else
-            cpu::fill(gw_e, 0.0);
+            backend::fill(gw_e, 0.0);
           off += group_rows[e];
         }
-        cpu::matmul_each(jobs, precision);
+        backend::matmul_each(jobs, precision);
         gw = from_compute(gw, sw.get().dtype());
       }
       return std::vector<Tensor>{gx, gw};

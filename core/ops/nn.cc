@@ -1,8 +1,10 @@
 // Neural-network ops: rms_norm, rope, causal attention, embedding, dropout.
-// Each runs one fused CPU kernel (core/cpu/nn.cc) forward and one backward.
+// Each runs one fused backend kernel (core/backend/nn.h, attention.h)
+// forward and one backward.
 #include <cmath>
 
-#include "core/cpu/nn.h"
+#include "core/backend/attention.h"
+#include "core/backend/nn.h"
 #include "core/ops/op_utils.h"
 
 namespace moe {
@@ -12,10 +14,9 @@ namespace {
 // A contiguous compute-dtype copy of x (x itself when already so), no autograd.
 Tensor compute_contig(const Tensor& x) { return contiguous(to_compute(x.detach())); }
 
-void check_float_cpu(const char* op, const Tensor& x) {
+void check_float_input(const char* op, const Tensor& x) {
   check_defined(op, x);
   check_floating(op, x);
-  check_cpu(op, x);
 }
 
 void check_pair(const char* op, const Tensor& a, const Tensor& b) {
@@ -29,8 +30,8 @@ void check_pair(const char* op, const Tensor& a, const Tensor& b) {
 
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
   const char* name = "rms_norm";
-  check_float_cpu(name, x);
-  check_float_cpu(name, weight);
+  check_float_input(name, x);
+  check_float_input(name, weight);
   check_pair(name, x, weight);
   MOE_CHECK(x.dim() >= 1 && weight.dim() == 1 && weight.shape()[0] == x.shape().back(), name, ": weight ",
             weight.str(), " does not match the last dim of x ", x.str());
@@ -38,7 +39,7 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
   const Tensor xc = compute_contig(x), wc = compute_contig(weight);
   Tensor out = empty(x.shape(), xc.dtype(), x.device());
   Tensor rstd = empty(Shape(x.shape().begin(), x.shape().end() - 1), xc.dtype(), x.device());
-  cpu::rms_norm_fwd(xc, wc, eps, out, rstd);
+  backend::rms_norm_fwd(xc, wc, eps, out, rstd);
   out = from_compute(out, x.dtype());
   if (needs_grad({x, weight})) {
     SavedTensor sx(x, name), sw(weight, name);
@@ -47,7 +48,7 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
       const Tensor x = sx.get(), w = sw.get(), xc = compute_contig(x);
       Tensor dx = empty(x.shape(), xc.dtype(), x.device());
       Tensor dw = need_w ? empty(w.shape(), xc.dtype(), x.device()) : Tensor();
-      cpu::rms_norm_bwd(compute_contig(g[0]), xc, compute_contig(w), rstd, dx, dw);
+      backend::rms_norm_bwd(compute_contig(g[0]), xc, compute_contig(w), rstd, dx, dw);
       return std::vector<Tensor>{from_compute(dx, x.dtype()), need_w ? from_compute(dw, w.dtype()) : Tensor()};
     });
   }
@@ -60,14 +61,14 @@ namespace {
 Tensor rope_raw(const Tensor& x, double base, RopeStyle style, int64_t offset, int64_t rot_dim, bool inverse) {
   const Tensor xc = compute_contig(x);
   Tensor out = empty(x.shape(), xc.dtype(), x.device());
-  cpu::rope(xc, base, style == RopeStyle::interleaved, offset, rot_dim, inverse, out);
+  backend::rope(xc, base, style == RopeStyle::interleaved, offset, rot_dim, inverse, out);
   return from_compute(out, x.dtype());
 }
 }  // namespace
 
 Tensor rope(const Tensor& x, double base, RopeStyle style, int64_t position_offset, int64_t rot_dim) {
   const char* name = "rope";
-  check_float_cpu(name, x);
+  check_float_input(name, x);
   MOE_CHECK(x.dim() == 4, name, ": needs x [B, T, H, Dh], got ", x.str());
   const int64_t Dh = x.shape()[3];
   const int64_t rd = rot_dim == -1 ? Dh : rot_dim;
@@ -90,7 +91,7 @@ Tensor rope(const Tensor& x, double base, RopeStyle style, int64_t position_offs
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
                                     int64_t window) {
   const char* name = "scaled_dot_product_attention";
-  check_float_cpu(name, q);
+  check_float_input(name, q);
   check_defined(name, k);
   check_defined(name, v);
   check_pair(name, q, k);
@@ -112,7 +113,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   const Tensor qc = compute_contig(q), kc = compute_contig(k), vc = compute_contig(v);
   Tensor oc = empty({B, T, H, Dv}, qc.dtype(), q.device());
   Tensor lse = empty({B, H, T}, qc.dtype(), q.device());
-  cpu::attention_fwd(qc, kc, vc, s, window, oc, lse);
+  backend::attention_fwd(qc, kc, vc, s, window, oc, lse);
   Tensor out = from_compute(oc, q.dtype());
   if (needs_grad({q, k, v})) {
     // The compute-dtype output and the row log-sum-exps stand in for the
@@ -123,7 +124,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       const Tensor qc = compute_contig(q), kc = compute_contig(k), vc = compute_contig(v);
       Tensor dq = empty(q.shape(), qc.dtype(), q.device()), dk = empty(k.shape(), qc.dtype(), q.device()),
              dv = empty(v.shape(), qc.dtype(), q.device());
-      cpu::attention_bwd(compute_contig(g[0]), qc, kc, vc, so.get(), lse, s, window, dq, dk, dv);
+      backend::attention_bwd(compute_contig(g[0]), qc, kc, vc, so.get(), lse, s, window, dq, dk, dv);
       return std::vector<Tensor>{from_compute(dq, q.dtype()), from_compute(dk, k.dtype()),
                                  from_compute(dv, v.dtype())};
     });
@@ -133,7 +134,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 
 Tensor attention_max_logits(const Tensor& q, const Tensor& k, double scale, int64_t window) {
   const char* name = "attention_max_logits";
-  check_float_cpu(name, q);
+  check_float_input(name, q);
   check_defined(name, k);
   check_pair(name, q, k);
   MOE_CHECK(q.dim() == 4 && k.dim() == 4 && k.shape()[0] == q.shape()[0] && k.shape()[1] == q.shape()[1] &&
@@ -143,7 +144,7 @@ Tensor attention_max_logits(const Tensor& q, const Tensor& k, double scale, int6
   const double s = scale > 0 ? scale : 1.0 / std::sqrt(double(q.shape()[3]));
   const Tensor qc = compute_contig(q.detach()), kc = compute_contig(k.detach());
   Tensor out = empty({q.shape()[0], q.shape()[2]}, qc.dtype(), q.device());
-  cpu::attention_max_logits(qc, kc, s, window, out);
+  backend::attention_max_logits(qc, kc, s, window, out);
   return out;
 }
 
@@ -151,7 +152,7 @@ Tensor attention_max_logits(const Tensor& q, const Tensor& k, double scale, int6
 
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
   const char* name = "embedding";
-  check_float_cpu(name, weight);
+  check_float_input(name, weight);
   check_defined(name, ids);
   check_same_device(name, weight, ids);
   MOE_CHECK(weight.dim() == 2, name, ": weight must be [V, D], got ", weight.str());
@@ -159,14 +160,16 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
             ids.str());
   const int64_t V = weight.shape()[0], D = weight.shape()[1];
   const Tensor idc = contiguous(ids.detach());
-  const int64_t bad = cpu::embedding_first_bad(idc, V);
+  const Tensor bad_pos = empty({}, DType::i64, ids.device());
+  backend::embedding_first_bad(idc, V, bad_pos);
+  const int64_t bad = host_i64(bad_pos);  // host read: the check's answer, one i64
   if (bad >= 0) {
     Shape pos(size_t(ids.dim()));
     for (int64_t d = ids.dim() - 1, r = bad; d >= 0; --d) {
       pos[size_t(d)] = r % ids.shape()[size_t(d)];
       r /= ids.shape()[size_t(d)];
     }
-    const int64_t id = int64_t(select(reshape(idc, {-1}), 0, bad).item());
+    const int64_t id = host_i64_at(idc, bad);
     MOE_CHECK(false, name, ": id ", id, " at position ", shape_str(pos), " of ids ", ids.str(),
               " is out of range [0, ", V, ") for weight ", weight.str());
   }
@@ -175,14 +178,14 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   Shape shape = ids.shape();
   shape.push_back(D);
   Tensor out = empty(shape, weight.dtype(), weight.device());
-  cpu::embedding_fwd(w, idc, out);
+  backend::embedding_fwd(w, idc, out);
   if (needs_grad({weight})) {
     const DType wt = weight.dtype();
     SavedTensor sids(idc, name);
     attach_grad_fn(name, {out}, {weight}, [sids, V, D, wt](std::vector<Tensor>& g) {
       const Tensor gc = compute_contig(g[0]);
       Tensor dw = zeros({V, D}, gc.dtype(), gc.device());
-      cpu::embedding_bwd(gc, sids.get(), dw);
+      backend::embedding_bwd(gc, sids.get(), dw);
       return std::vector<Tensor>{from_compute(dw, wt)};
     });
   }
@@ -195,13 +198,13 @@ namespace {
 Tensor dropout_raw(const Tensor& x, double p, uint64_t seed, uint64_t stream) {
   const Tensor xc = compute_contig(x);
   Tensor out = empty(x.shape(), xc.dtype(), x.device());
-  cpu::dropout(xc, p, seed, stream, out);
+  backend::dropout(xc, p, seed, stream, out);
   return from_compute(out, x.dtype());
 }
 }  // namespace
 
 Tensor dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream) {
-  check_float_cpu("dropout", x);
+  check_float_input("dropout", x);
   MOE_CHECK(p >= 0 && p < 1, "dropout: p must be in [0, 1), got ", p);
   if (p == 0) return x;
   Tensor out = dropout_raw(x, p, seed, stream);

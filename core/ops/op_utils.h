@@ -12,8 +12,10 @@ inline void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
   MOE_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch: ", a.dtype(), shape_str(a.shape()), " vs ",
             b.dtype(), shape_str(b.shape()));
 }
+// Every op with several tensor inputs calls it for each pair it combines
+// (operands, weights, index tensors, targets); the message names both devices.
 inline void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
-  MOE_CHECK(a.device() == b.device(), op, ": device mismatch: ", a.str(), " vs ", b.str());
+  MOE_CHECK(a.device() == b.device(), op, ": tensors on different devices: ", a.str(), " and ", b.str());
 }
 inline void check_floating(const char* op, const Tensor& a) {
   MOE_CHECK(is_floating(a.dtype()), op, ": needs a floating tensor, got ", a.str());
@@ -21,20 +23,28 @@ inline void check_floating(const char* op, const Tensor& a) {
 inline void check_defined(const char* op, const Tensor& a) {
   MOE_CHECK(a.defined(), op, ": got an undefined tensor");
 }
-// The backend of `t`: only the CPU kernels exist until the CUDA backend lands.
-inline void check_cpu(const char* op, const Tensor& t) {
-  MOE_CHECK(t.device().is_cpu(), op, ": no kernel for device ", t.device(), " in this build");
-}
-
 // The usual checks of a two-operand floating op: both defined, a floating,
-// same dtype and device, a device with kernels.
+// same dtype and device.
 inline void check_float_operands(const char* op, const Tensor& a, const Tensor& b) {
   check_defined(op, a);
   check_defined(op, b);
   check_floating(op, a);
   check_same_dtype(op, a, b);
   check_same_device(op, a, b);
-  check_cpu(op, a);
+}
+
+// The value of a one-element i64 tensor (e.g. a position a backend check
+// wrote) read on the host: a host_copy, so a device-to-host transfer of 8
+// bytes for a device tensor.
+inline int64_t host_i64(const Tensor& t) {
+  MOE_CHECK(t.numel() == 1 && t.dtype() == DType::i64, "host_i64: needs one i64 element, got ", t.str());
+  return *host_copy(t).data<int64_t>();
+}
+// Element `pos` of x's logical (row-major) order as i64 (x of an integer
+// dtype), read on the host: for error messages naming a bad index.
+inline int64_t host_i64_at(const Tensor& x, int64_t pos) {
+  NoGradGuard g;
+  return host_i64(cast(reshape(x.detach(), {-1}).select(0, pos), DType::i64));
 }
 
 // The shapes of a grouped product (grouped_matmul, fp8_grouped_matmul): x

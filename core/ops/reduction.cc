@@ -2,8 +2,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "core/cpu/reduce.h"
-#include "core/cpu/softmax.h"
+#include "core/backend/reduce.h"
 #include "core/ops/op_utils.h"
 
 namespace moe {
@@ -53,16 +52,15 @@ Tensor rows_view(const Tensor& x, const ReducePlan& p) {
 }  // namespace
 
 // Raw reduction used by sum and amax (no autograd).
-static Tensor reduce_raw(cpu::RowReduce op, const Tensor& x, const ReducePlan& p, const char* name) {
-  check_cpu(name, x);
+static Tensor reduce_raw(backend::RowReduce op, const Tensor& x, const ReducePlan& p, const char* name) {
   Tensor xc = rows_view(to_compute(x), p);
   Tensor out = empty(p.out_shape, xc.dtype(), x.device());
   if (p.len == 0) {
-    MOE_CHECK(op == cpu::RowReduce::sum, name, ": reduction over an empty dim of ", x.str());
+    MOE_CHECK(op == backend::RowReduce::sum, name, ": reduction over an empty dim of ", x.str());
     NoGradGuard g;
     fill_(out, 0.0);
   } else {
-    cpu::reduce_rows(op, xc, p.rows, p.len, out);
+    backend::reduce_rows(op, xc, p.rows, p.len, out);
   }
   return from_compute(out, x.dtype());
 }
@@ -71,7 +69,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   check_defined("sum", x);
   check_floating("sum", x);
   const ReducePlan p = plan_reduce(x, dims, keepdim, "sum");
-  Tensor out = reduce_raw(cpu::RowReduce::sum, x, p, "sum");
+  Tensor out = reduce_raw(backend::RowReduce::sum, x, p, "sum");
   if (needs_grad({x})) {
     Shape in_shape = x.shape(), kept = p.kept_shape;
     attach_grad_fn("sum", {out}, {x}, [in_shape, kept](std::vector<Tensor>& g) {
@@ -94,7 +92,7 @@ Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   check_floating("amax", x);
   const ReducePlan p = plan_reduce(x, dims, keepdim, "amax");
   MOE_CHECK(p.len > 0, "amax: reduction over an empty dim of ", x.str());
-  Tensor out = reduce_raw(cpu::RowReduce::max, x, p, "amax");
+  Tensor out = reduce_raw(backend::RowReduce::max, x, p, "amax");
   if (needs_grad({x})) {
     SavedTensor sx(x, "amax"), so(out, "amax");
     Shape kept = p.kept_shape;
@@ -134,7 +132,6 @@ Tensor numeric_input(const Tensor& x, const char* op) {
 // Gradient flows to the returned (first) index only.
 ValuesIndices max(const Tensor& x, int64_t dim_in, bool keepdim) {
   check_defined("max", x);
-  check_cpu("max", x);
   const int64_t dim = wrap_dim(dim_in, x.dim(), "max");
   const DimSplit s = split_at(x, dim);
   MOE_CHECK(s.n > 0, "max: reduction over the empty dim ", dim, " of ", x.str());
@@ -148,7 +145,7 @@ ValuesIndices max(const Tensor& x, int64_t dim_in, bool keepdim) {
   Tensor xc = numeric_input(x, "max");
   Tensor values = empty(shape, xc.dtype(), x.device());
   Tensor indices = empty(shape, DType::i64, x.device());
-  cpu::max_dim(xc, values, indices, s.outer, s.n, s.inner);
+  backend::max_dim(xc, values, indices, s.outer, s.n, s.inner);
   if (is_floating(x.dtype())) values = from_compute(values, x.dtype());
   if (needs_grad({x})) {
     SavedTensor si(indices, "max");
@@ -157,7 +154,7 @@ ValuesIndices max(const Tensor& x, int64_t dim_in, bool keepdim) {
     attach_grad_fn("max", {values}, {x}, [si, in_shape, t, s](std::vector<Tensor>& g) {
       Tensor gc = contiguous(to_compute(g[0]));
       Tensor gx = empty(in_shape, gc.dtype(), gc.device());
-      cpu::max_dim_backward(gc, si.get(), gx, s.outer, s.n, s.inner);
+      backend::max_dim_backward(gc, si.get(), gx, s.outer, s.n, s.inner);
       return std::vector<Tensor>{from_compute(gx, t)};
     });
   }
@@ -167,19 +164,18 @@ ValuesIndices max(const Tensor& x, int64_t dim_in, bool keepdim) {
 // Integers sum in i64 and keep their dtype. Backward: reverse cumsum of g.
 Tensor cumsum(const Tensor& x, int64_t dim_in) {
   check_defined("cumsum", x);
-  check_cpu("cumsum", x);
   const int64_t dim = wrap_dim(dim_in, x.dim(), "cumsum");
   const DimSplit s = split_at(x, dim);
   Tensor xc = numeric_input(x, "cumsum");
   Tensor out = empty(x.shape(), xc.dtype(), x.device());
-  cpu::cumsum_dim(xc, out, s.outer, s.n, s.inner, false);
+  backend::cumsum_dim(xc, out, s.outer, s.n, s.inner, false);
   if (is_floating(x.dtype())) out = from_compute(out, x.dtype());
   if (needs_grad({x})) {
     const DType t = x.dtype();
     attach_grad_fn("cumsum", {out}, {x}, [t, s](std::vector<Tensor>& g) {
       Tensor gc = contiguous(to_compute(g[0]));
       Tensor gx = empty(gc.shape(), gc.dtype(), gc.device());
-      cpu::cumsum_dim(gc, gx, s.outer, s.n, s.inner, true);
+      backend::cumsum_dim(gc, gx, s.outer, s.n, s.inner, true);
       return std::vector<Tensor>{from_compute(gx, t)};
     });
   }

@@ -1,6 +1,6 @@
 // cat, split and stack. cat copies (any dtype, any strides); split returns
 // narrow views; stack is cat of unsqueezed views.
-#include "core/cpu/copy.h"
+#include "core/backend/copy.h"
 #include "core/ops/op_utils.h"
 
 namespace moe {
@@ -23,7 +23,6 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
               "; all dims except dim ", d, " must match");
     shape[size_t(d)] += x.shape()[size_t(d)];
   }
-  check_cpu("cat", x0);
   Tensor out = empty(shape, x0.dtype(), x0.device());
   std::vector<int64_t> sizes;
   {
@@ -31,7 +30,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
     int64_t off = 0;
     for (const Tensor& x : xs) {
       sizes.push_back(x.shape()[size_t(d)]);
-      cpu::copy_strided(narrow(out, d, off, sizes.back()), x, false);
+      backend::copy_strided(narrow(out, d, off, sizes.back()), x, false);
       off += sizes.back();
     }
   }
@@ -76,6 +75,7 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
   std::vector<Tensor> parts;
   for (size_t i = 0; i < xs.size(); ++i) {
     check_same_dtype("stack", xs[0], xs[i]);
+    check_same_device("stack", xs[0], xs[i]);
     MOE_CHECK(xs[i].shape() == xs[0].shape(), "stack: input ", i, " has shape ", shape_str(xs[i].shape()),
               " but input 0 has ", shape_str(xs[0].shape()), "; all must match");
     parts.push_back(unsqueeze(xs[i], d));

@@ -1,5 +1,5 @@
 // softmax and log_softmax along one dim, each with its fused backward.
-#include "core/cpu/softmax.h"
+#include "core/backend/softmax.h"
 #include "core/ops/op_utils.h"
 
 namespace moe {
@@ -26,13 +26,12 @@ Tensor from_rows(const Tensor& r, int64_t dim, DType t) {
 Tensor softmax_impl(const Tensor& x, int64_t dim_in, bool log, const char* name) {
   check_defined(name, x);
   check_floating(name, x);
-  check_cpu(name, x);
   const int64_t dim = wrap_dim(dim_in, x.dim(), name);
   const int64_t n = x.dim() == 0 ? 1 : x.shape()[dim];
   const int64_t rows = n == 0 ? 0 : x.numel() / n;
   Tensor xr = to_rows(x, dim);
   Tensor yr = empty(xr.shape(), xr.dtype(), x.device());
-  cpu::softmax_rows(xr, yr, rows, n, log);
+  backend::softmax_rows(xr, yr, rows, n, log);
   Tensor out = from_rows(yr, dim, x.dtype());
   if (needs_grad({x})) {
     SavedTensor so(out, name);
@@ -40,7 +39,7 @@ Tensor softmax_impl(const Tensor& x, int64_t dim_in, bool log, const char* name)
       Tensor y = so.get();
       Tensor yr = to_rows(y, dim), gr = to_rows(g[0], dim);
       Tensor gx = empty(yr.shape(), yr.dtype(), y.device());
-      cpu::softmax_rows_backward(yr, gr, gx, rows, n, log);
+      backend::softmax_rows_backward(yr, gr, gx, rows, n, log);
       return std::vector<Tensor>{from_rows(gx, dim, y.dtype())};
     });
   }

@@ -3,7 +3,6 @@
 // zeros for narrowing views).
 #include <numeric>
 
-#include "core/cpu/copy.h"
 #include "core/ops/op_utils.h"
 
 namespace moe {

@@ -1,0 +1,26 @@
+#pragma once
+// GEMM family: batched matrix products and grouped products (MoE experts).
+// Kernels: core/cpu/gemm.h (OpenBLAS, our BF16 kernels), core/cuda/gemm.h.
+#include <vector>
+
+#include "core/matmul_precision.h"
+#include "core/tensor.h"
+
+namespace moe::backend {
+
+// out [batch..., M, N] (contiguous) = a [..., M, K] @ b [..., K, N], f32 or
+// f64, the batch dims of a and b broadcast to out's; a and b may be
+// transposed views. bf16 precision (f32 operands only): operands rounded to
+// bfloat16, products summed in f32.
+void matmul(const Tensor& a, const Tensor& b, const Tensor& out, MatmulPrecision precision);
+
+// out = a @ b for each job (2-D f32/f64 operands, out contiguous rows, every
+// job on one device): a grouped product's groups. Each out is bitwise what
+// one matmul gives for it alone. The group sizes are host values by then
+// (cuBLAS's grouped GEMM takes them on the host too).
+struct MatmulJob {
+  Tensor a, b, out;
+};
+void matmul_each(const std::vector<MatmulJob>& jobs, MatmulPrecision precision);
+
+}  // namespace moe::backend

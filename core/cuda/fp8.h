@@ -1,0 +1,15 @@
+#pragma once
+// CUDA kernels of the FP8 family (core/backend/fp8.h documents each function).
+// Plain C++ declarations, so every build sees them: without a kernel, or
+// without CUDA, the definition is a stub that throws (core/cuda/stubs.cc);
+// a kernel replaces its stub in core/cuda/fp8.cu.
+#include "core/fp8/linear.h"
+#include "core/tensor.h"
+
+namespace moe::cuda {
+
+Tensor fp8_fprop(const Tensor& x, const Tensor& w, const fp8::GemmRecipe& r, const fp8::ScaleSource& s);
+Tensor fp8_dgrad(const Tensor& dy, const Tensor& w, const fp8::GemmRecipe& r, const fp8::ScaleSource& s);
+Tensor fp8_wgrad(const Tensor& x, const Tensor& dy, const fp8::GemmRecipe& r, const fp8::ScaleSource& s);
+
+}  // namespace moe::cuda
