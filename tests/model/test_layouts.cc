@@ -110,7 +110,10 @@ Result parallel_run(const config::ModelConfig& c, int tp, int ep, const Tensor& 
   return r;
 }
 
-void expect_same(const Result& ref, const Result& got, double rel) {
+// rel bounds the losses; grad_rel (default rel) each gradient's max |diff|
+// against its max |grad|.
+void expect_same(const Result& ref, const Result& got, double rel, double grad_rel = -1) {
+  if (grad_rel < 0) grad_rel = rel;
   EXPECT_NEAR(got.lm, ref.lm, rel * std::abs(ref.lm));
   EXPECT_NEAR(got.total, ref.total, rel * std::abs(ref.total));
   ASSERT_EQ(got.grads.size(), ref.grads.size());
@@ -120,18 +123,19 @@ void expect_same(const Result& ref, const Result& got, double rel) {
     ASSERT_TRUE(g.defined() && h.defined()) << name;
     ASSERT_EQ(g.shape(), h.shape()) << name;
     const double scale = amax(abs(g)).item(), diff = amax(abs(sub(g, h))).item();
-    EXPECT_LE(diff, rel * scale + 1e-9) << name << ": max |diff| " << diff << " vs max |grad| " << scale;
+    EXPECT_LE(diff, grad_rel * scale + 1e-9) << name << ": max |diff| " << diff << " vs max |grad| " << scale;
   }
 }
 
-void check_layout(const config::ModelConfig& c, int tp, int ep, int64_t batch = kBatch, int64_t seq = kSeq) {
+void check_layout(const config::ModelConfig& c, int tp, int ep, int64_t batch = kBatch, int64_t seq = kSeq,
+                  double grad_rel = 1e-5) {
   const Tensor ids = tokens(c.vocab_size(), 1, batch, seq), tgt = tokens(c.vocab_size(), 2, batch, seq);
   const Result ref = single_rank(c, ids, tgt);
   if (c.moe().drop_policy() != config::DROP_NONE) {
     EXPECT_GT(ref.dropped, 0) << "the case must drop to mean anything";
   }
   const Result got = parallel_run(c, tp, ep, ids, tgt);
-  expect_same(ref, got, 1e-5);
+  expect_same(ref, got, 1e-5, grad_rel);
 }
 
 TEST(MpiLayouts, DataParallel) {
@@ -229,7 +233,8 @@ TEST(MpiLayouts, ExpertParallelFp8Dispatch) {
 // the dense GEMMs, 128 tokens per DP rank; for a routed expert, its rows
 // must not be split over EDP replicas, i.e. EP = world (EP over the whole
 // world gives each expert one rank's rows in one rank's order). Then DP and
-// EP give one rank's loss and gradients (f32 summation order aside).
+// EP give one rank's loss, and its gradients up to the FP8 rounding flips
+// that f32 summation order causes (below).
 // 8 x 64 tokens: 256 per rank at DP2, 128 at DP4.
 config::ModelConfig fp8_tilewise() {
   config::ModelConfig c = base_config();
@@ -241,8 +246,15 @@ TEST(MpiLayouts, Fp8TileWiseDataAndExpertParallel) {
   MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
   config::ModelConfig dense_only = fp8_tilewise();  // DP: each rank runs every expert on its own rows
   dense_only.mutable_fp8()->set_experts(false);
-  check_layout(dense_only, 1, 1, 8, 64);
-  check_layout(fp8_tilewise(), 1, MOE_WORLD_SIZE, 8, 64);
+  // The losses agree to 1e-5. The gradients carry a few isolated FP8
+  // rounding flips: a value that the layouts' f32 reassociation moves across
+  // an E4M3/E5M2 rounding boundary changes by a whole FP8 step, and its
+  // token's share of every weight gradient downstream with it (measured up
+  // to 2e-3 of max |grad|, mostly 1e-4). A wrong tile or scale changes the
+  // forward's quantization, which the losses' 1e-5 catches.
+  constexpr double kFp8Flips = 5e-3;
+  check_layout(dense_only, 1, 1, 8, 64, kFp8Flips);
+  check_layout(fp8_tilewise(), 1, MOE_WORLD_SIZE, 8, 64, kFp8Flips);
   // FP8 is on: one rank's loss moves against f32 by far more than the
   // tolerance above.
   config::ModelConfig f32 = fp8_tilewise();
