@@ -44,8 +44,10 @@ MetricsWriter::~MetricsWriter() {
 
 void MetricsWriter::step(const StepMetrics& m) {
   std::string line = absl::StrFormat("step %5d | loss %.4f", m.step, m.lm_loss);
+  // lm_loss to 17 digits, which round-trip a double: a resumed run's losses
+  // can be compared bitwise with an uninterrupted run's from the file alone.
   std::string json = absl::StrFormat("{\"step\": %d, \"lm_loss\": %s", m.step,
-                                     finite_or_null(m.lm_loss, absl::StrFormat("%.6f", m.lm_loss)));
+                                     finite_or_null(m.lm_loss, absl::StrFormat("%.17g", m.lm_loss)));
   for (const auto& [name, v] : m.aux) {
     line += absl::StrFormat(" | %s %.4g", name, v);
     json += absl::StrFormat(", \"%s\": %s", name, finite_or_null(v, absl::StrFormat("%.6g", v)));

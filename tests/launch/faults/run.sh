@@ -82,7 +82,21 @@ tree_sum() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum |
 # the lock rewrites with its host and pid.
 run_sum() { (cd "$1" && find . -type f ! -path ./.lock -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1); }
 # The per-step losses of a run directory's metrics.jsonl, "STEP LOSS" a line.
-losses() { sed -n 's/^{"step": \([0-9]*\), "lm_loss": \([-0-9.naif]*\).*/\1 \2/p' "$1/metrics.jsonl"; }
+losses() { sed -n 's/^{"step": \([0-9]*\), "lm_loss": \([-0-9.naifule+]*\).*/\1 \2/p' "$1/metrics.jsonl"; }
+# expect_losses_as RUN_DIR REF_DIR: each step's loss in RUN_DIR (its last
+# line for the step: a resumed run repeats the steps after its checkpoint)
+# equals the uninterrupted REF_DIR's, to the 17 digits metrics.jsonl holds
+# (bitwise for a double), and both cover the same steps.
+expect_losses_as() {
+  local got want
+  got=$(losses "$1" | awk '{v[$1] = $2} END {for (s in v) print s, v[s]}' | sort -n)
+  want=$(losses "$2" | sort -n)
+  [ -n "$want" ] || fail "the reference run $2 logged no losses"
+  [ "$got" = "$want" ] || {
+    diff <(echo "$want") <(echo "$got") | head -6
+    fail "the losses of $1 differ from the uninterrupted run's ($2)"
+  }
+}
 
 # bg_train NAME [args...] / bg_mtrain NP NAME [args...]: train / mtrain in
 # the background, without a timeout wrapper (signals go to moe-train or to

@@ -17,4 +17,7 @@ train resume "${TINY[@]}" --set run_dir="$run" --set steps=30 --resume
 expect_status resume 0
 expect_in resume "^resumed from .*step $at"
 expect_in resume "^moe-train: done after 30 steps"
-ok "saved at step $at, exited 0, resumed to step 30"
+train ref "${TINY[@]}" --set run_dir="$tmp/ref" --set steps=30
+expect_status ref 0
+expect_losses_as "$run" "$tmp/ref"
+ok "saved at step $at, exited 0, resumed to step 30 with the uninterrupted run's losses"

@@ -35,4 +35,7 @@ expect_clean_exit second
 expect_status second 0
 expect_in second "resumed from $fs/checkpoints/step_00000002"
 [ "$(latest_step "$fs")" = 8 ] || fail "after the resume latest is step '$(latest_step "$fs")', want 8"
-ok "$how ENOSPC: training went on to step 8 and exited 1 naming step 2; the resume from step 2 finished"
+train ref "${TINY[@]}" --set run_dir="$tmp/ref" --set steps=8
+expect_status ref 0
+expect_losses_as "$tmp/run" "$tmp/ref"
+ok "$how ENOSPC: training went on to step 8 and exited 1 naming step 2; the resume from step 2 finished with the uninterrupted run's losses"

@@ -25,4 +25,7 @@ expect_clean_exit second
 expect_status second 0
 expect_in second "resumed from $tmp/run/checkpoints/step_00000002"
 [ "$(latest_step "$tmp/run")" = 8 ] || fail "after the resume latest is step '$(latest_step "$tmp/run")', want 8"
-ok "rank 1's ENOSPC reported by rank 0, training went on, exit $STATUS naming step 2; the resume finished"
+mtrain 2 ref "${RUN[@]}" --set run_dir="$tmp/ref"
+expect_status ref 0
+expect_losses_as "$tmp/run" "$tmp/ref"
+ok "rank 1's ENOSPC reported by rank 0, training went on, exit $STATUS naming step 2; the resume finished with the uninterrupted run's losses"
