@@ -17,7 +17,7 @@
 // Full unrolling of a loop with a constant trip count: in kernels, arrays
 // indexed by its variable then stay in registers and parameter space
 // instead of local memory.
-#if defined(__CUDA_ARCH__)
+#if defined(__CUDACC__)
 #define MOE_UNROLL _Pragma("unroll")
 #else
 #define MOE_UNROLL _Pragma("GCC unroll 16")

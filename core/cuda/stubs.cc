@@ -63,6 +63,8 @@ void where(const Tensor&, const Tensor&, const Tensor&, const Tensor&) { missing
 // ---- copy ----
 void fill_normal(const Tensor&, uint64_t, uint64_t) { missing("fill_normal"); }
 
+// Kernels in core/cuda/reduce.cu and softmax.cu: stubs only without CUDA.
+#if !defined(MOE_WITH_CUDA)
 // ---- reduce ----
 void reduce_rows(backend::RowReduce, const Tensor&, int64_t, int64_t, const Tensor&) { missing("reduce_rows"); }
 void max_dim(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, int64_t) { missing("max_dim"); }
@@ -85,6 +87,8 @@ void cross_entropy_rows_backward(const Tensor&, const Tensor&, const Tensor&, co
                                  const Tensor&, int64_t, int64_t) {
   missing("cross_entropy_rows_backward");
 }
+
+#endif
 
 // ---- nn ----
 void rms_norm_fwd(const Tensor&, const Tensor&, double, const Tensor&, const Tensor&) { missing("rms_norm_fwd"); }

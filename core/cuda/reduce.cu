@@ -1,0 +1,147 @@
+// CUDA kernels of the reduction family. Row sums and maxima: one block per
+// row, f64 partials over a fixed tree (core/cuda/block_reduce.h). Along a
+// dim of [outer, n, inner]: one thread per (outer, inner) column walking n in
+// the CPU's order, so max (with its index) and cumsum equal the CPU's bit
+// for bit.
+#include <type_traits>
+
+#include "core/backend/reduce.h"
+#include "core/cuda/block_reduce.h"
+#include "core/cuda/launch.h"
+#include "core/cuda/reduce.h"
+#include "core/dispatch.h"
+
+namespace moe::cuda {
+namespace {
+
+#define MOE_GRID_STRIDE(i, n) \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+
+unsigned row_grid(int64_t rows) { return unsigned(std::min<int64_t>(rows, 65535)); }
+
+template <typename T, bool Sum>
+__global__ void reduce_rows_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t rows, int64_t len) {
+  __shared__ double s[kBlock];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * len;
+    double acc = Sum ? 0.0 : -INFINITY;
+    for (int64_t j = threadIdx.x; j < len; j += blockDim.x)
+      acc = Sum ? acc + double(xr[j]) : MaxNanOp()(acc, double(xr[j]));
+    acc = Sum ? block_reduce(acc, SumOp(), s) : block_reduce(acc, MaxNanOp(), s);
+    if (threadIdx.x == 0) out[r] = T(acc);
+  }
+}
+
+template <typename T>
+MOE_HD bool is_nan(T v) {
+  if constexpr (std::is_floating_point_v<T>) return v != v;
+  return false;
+}
+
+template <typename T>
+__global__ void max_dim_kernel(const T* __restrict__ x, T* __restrict__ values, int64_t* __restrict__ indices,
+                               int64_t outer, int64_t n, int64_t inner) {
+  MOE_GRID_STRIDE(u, outer * inner) {
+    const int64_t o = u / inner, i = u - o * inner;
+    const T* p = x + o * n * inner + i;
+    T val = p[0];
+    int64_t idx = 0;
+    for (int64_t c = 1; c < n; ++c) {
+      const T v = p[c * inner];
+      // Strictly greater keeps the first maximum; a NaN replaces any number.
+      if (!(v <= val) && !is_nan(val)) val = v, idx = c;
+    }
+    values[u] = val;
+    indices[u] = idx;
+  }
+}
+
+template <typename T>
+__global__ void max_dim_backward_kernel(const T* __restrict__ g, const int64_t* __restrict__ indices,
+                                        T* __restrict__ gx, int64_t outer, int64_t n, int64_t inner) {
+  MOE_GRID_STRIDE(e, outer * n * inner) {
+    const int64_t i = e % inner, c = (e / inner) % n, o = e / (inner * n), u = o * inner + i;
+    gx[e] = indices[u] == c ? g[u] : T(0);
+  }
+}
+
+template <typename T, typename Acc>
+__global__ void cumsum_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t n, int64_t inner,
+                              bool reverse) {
+  MOE_GRID_STRIDE(u, outer * inner) {
+    const int64_t o = u / inner, i = u - o * inner, base = o * n * inner + i;
+    Acc acc = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t off = base + (reverse ? n - 1 - k : k) * inner;
+      acc += Acc(x[off]);
+      y[off] = T(acc);
+    }
+  }
+}
+
+// f32/f64/i32/i64 (not bool).
+template <typename F>
+void dispatch_numeric(DType t, const char* op, F&& f) {
+  dispatch_native(t, op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_same_v<T, bool>) {
+      MOE_CHECK(false, op, ": bool tensors are not supported");
+    } else {
+      f(tag);
+    }
+  });
+}
+
+}  // namespace
+
+void reduce_rows(backend::RowReduce op, const Tensor& x, int64_t rows, int64_t len, const Tensor& out) {
+  if (rows == 0) return;
+  DeviceGuard on(x);
+  dispatch_float(x.dtype(), "reduce", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    auto* k = op == backend::RowReduce::sum ? &reduce_rows_kernel<T, true> : &reduce_rows_kernel<T, false>;
+    MOE_LAUNCH(k, row_grid(rows), kBlock, 0, nullptr)(x.data<T>(), out.data<T>(), rows, len);
+  });
+  MOE_CUDA_CHECK(cudaGetLastError());
+}
+
+void max_dim(const Tensor& x, const Tensor& values, const Tensor& indices, int64_t outer, int64_t n,
+             int64_t inner) {
+  if (outer * inner == 0) return;
+  DeviceGuard on(x);
+  dispatch_numeric(x.dtype(), "max", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    auto* k = &max_dim_kernel<T>;
+    MOE_LAUNCH(k, grid_stride_blocks(outer * inner, kBlock), kBlock, 0, nullptr)(
+        x.data<T>(), values.data<T>(), indices.data<int64_t>(), outer, n, inner);
+  });
+  MOE_CUDA_CHECK(cudaGetLastError());
+}
+
+void max_dim_backward(const Tensor& g, const Tensor& indices, const Tensor& gx, int64_t outer, int64_t n,
+                      int64_t inner) {
+  if (outer * n * inner == 0) return;
+  DeviceGuard on(g);
+  dispatch_float(g.dtype(), "max_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    auto* k = &max_dim_backward_kernel<T>;
+    MOE_LAUNCH(k, grid_stride_blocks(outer * n * inner, kBlock), kBlock, 0, nullptr)(
+        g.data<T>(), indices.data<int64_t>(), gx.data<T>(), outer, n, inner);
+  });
+  MOE_CUDA_CHECK(cudaGetLastError());
+}
+
+void cumsum_dim(const Tensor& x, const Tensor& y, int64_t outer, int64_t n, int64_t inner, bool reverse) {
+  if (outer * inner == 0) return;
+  DeviceGuard on(x);
+  dispatch_numeric(x.dtype(), "cumsum", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+    auto* k = &cumsum_kernel<T, Acc>;
+    MOE_LAUNCH(k, grid_stride_blocks(outer * inner, kBlock), kBlock, 0, nullptr)(x.data<T>(), y.data<T>(), outer,
+                                                                                 n, inner, reverse);
+  });
+  MOE_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace moe::cuda
