@@ -11,6 +11,7 @@ RUN=("${TINY[@]}" --set run_dir="$tmp/run" --set steps=8 --set checkpoint.every_
 MOE_CKPT_INJECT_WRITE_ERROR=ENOSPC:slice:4+:1 mtrain 2 first "${RUN[@]}"
 expect_clean_exit first
 [ "$STATUS" -ne 0 ] || fail "the job exited 0"
+first_status=$STATUS
 expect_in first "^step +7 "
 expect_in first "WARNING: checkpoint step 4 not saved: rank 1: $tmp/run/checkpoints/.tmp_step_00000004/rank_00001.h5:/.*: No space left on device"
 expect_in first "WARNING: checkpoint step 6 not saved: rank 1: "
@@ -28,4 +29,4 @@ expect_in second "resumed from $tmp/run/checkpoints/step_00000002"
 mtrain 2 ref "${RUN[@]}" --set run_dir="$tmp/ref"
 expect_status ref 0
 expect_losses_as "$tmp/run" "$tmp/ref"
-ok "rank 1's ENOSPC reported by rank 0, training went on, exit $STATUS naming step 2; the resume finished with the uninterrupted run's losses"
+ok "rank 1's ENOSPC reported by rank 0, training went on, exit $first_status naming step 2; the resume finished with the uninterrupted run's losses"

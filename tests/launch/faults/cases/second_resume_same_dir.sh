@@ -13,6 +13,7 @@ before=$(tree_sum "$run")
 TIMEOUT=30 mtrain 2 second "${TINY[@]}" --set run_dir="$run" --set steps=12 --set parallel.ep=2 --resume
 expect_clean_exit second
 [ "$STATUS" -ne 0 ] || fail "the second run exited 0"
+second_status=$STATUS
 [ "$ELAPSED" -le 10 ] || fail "the second job took $ELAPSED s to fail"
 expect_in second "in use by another run \(host $(uname -n) pid $pid; lock file $run/\.lock\)"
 expect_not_in second "^resumed from"
@@ -22,4 +23,4 @@ bg_wait "$pid" 90
 expect_status first 0
 expect_in first "^moe-train: done after 12 steps"
 [ "$(losses "$run" | wc -l)" = 12 ] || fail "metrics.jsonl holds $(losses "$run" | wc -l) steps, want 12"
-ok "the 2-rank --resume was refused after $ELAPSED s (status $STATUS); the first finished untouched"
+ok "the 2-rank --resume was refused after $ELAPSED s (status $second_status); the first finished untouched"
