@@ -90,6 +90,8 @@ void cross_entropy_rows_backward(const Tensor&, const Tensor&, const Tensor&, co
 
 #endif
 
+// Kernels in core/cuda/nn.cu: stubs only without CUDA.
+#if !defined(MOE_WITH_CUDA)
 // ---- nn ----
 void rms_norm_fwd(const Tensor&, const Tensor&, double, const Tensor&, const Tensor&) { missing("rms_norm_fwd"); }
 void rms_norm_bwd(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
@@ -101,6 +103,10 @@ void embedding_fwd(const Tensor&, const Tensor&, const Tensor&) { missing("embed
 void embedding_bwd(const Tensor&, const Tensor&, const Tensor&) { missing("embedding_bwd"); }
 void dropout(const Tensor&, double, uint64_t, uint64_t, const Tensor&) { missing("dropout"); }
 
+#endif
+
+// Kernels in core/cuda/attention.cu: stubs only without CUDA.
+#if !defined(MOE_WITH_CUDA)
 // ---- attention ----
 void attention_fwd(const Tensor&, const Tensor&, const Tensor&, double, int64_t, const Tensor&, const Tensor&) {
   missing("attention_fwd");
@@ -113,6 +119,10 @@ void attention_max_logits(const Tensor&, const Tensor&, double, int64_t, const T
   missing("attention_max_logits");
 }
 
+#endif
+
+// Kernels in core/cuda/indexing.cu: stubs only without CUDA.
+#if !defined(MOE_WITH_CUDA)
 // ---- indexing and permutation ----
 void first_out_of_range(const Tensor&, int64_t, int64_t, const Tensor&) { missing("first_out_of_range"); }
 void sorted_indices(const Tensor&, int64_t, int64_t, int64_t, bool, const Tensor&) { missing("sorted_indices"); }
@@ -122,6 +132,8 @@ void index_select(const Tensor&, const Tensor&, int64_t, int64_t, int64_t, const
 void index_add(const Tensor&, const Tensor&, int64_t, int64_t, int64_t, const Tensor&) { missing("index_add"); }
 void one_hot(const Tensor&, const Tensor&) { missing("one_hot"); }
 void bincount(const Tensor&, const Tensor&) { missing("bincount"); }
+
+#endif
 
 // ---- gemm ----
 void matmul(const Tensor&, const Tensor&, const Tensor&, MatmulPrecision) { missing("matmul"); }

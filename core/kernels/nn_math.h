@@ -27,11 +27,12 @@ MOE_HD double rope_inv_freq(double base, int64_t i, int64_t rot_dim) {
   return std::pow(base, -2.0 * double(i) / double(rot_dim));
 }
 // (y0, y1) = (x0, x1) rotated by the angle with cosine c and sine s (the
-// backward rotates by -angle: pass -s).
+// backward rotates by -angle: pass -s). Explicit fmas: left to contraction,
+// a vectorised loop, its scalar tail and a GPU would each round differently.
 template <typename T>
 MOE_HD_INLINE void rope_rotate(T x0, T x1, T c, T s, T& y0, T& y1) {
-  y0 = x0 * c - x1 * s;
-  y1 = x0 * s + x1 * c;
+  y0 = std::fma(x0, c, -(x1 * s));
+  y1 = std::fma(x0, s, x1 * c);
 }
 
 // ---- attention ----
