@@ -1,12 +1,24 @@
 #pragma once
 // GEMM family: batched matrix products and grouped products (MoE experts).
 // Kernels: core/cpu/gemm.h (OpenBLAS, our BF16 kernels), core/cuda/gemm.h.
+#include <optional>
 #include <vector>
 
 #include "core/matmul_precision.h"
 #include "core/tensor.h"
 
 namespace moe::backend {
+
+// How BLAS reads the last two dims [rows, cols] of a strided tensor without a
+// copy: row-major (trans = false, ld = row stride) or column-major, i.e. a
+// transposed view (trans = true, ld = column stride).
+struct BlasLayout {
+  bool trans = false;
+  int64_t ld = 1;
+};
+// nullopt when the last two dims are neither row- nor column-major (e.g.
+// stride 0 from expand, or a step slice): such an operand must be copied.
+std::optional<BlasLayout> blas_layout(const Tensor& t);
 
 // out [batch..., M, N] (contiguous) = a [..., M, K] @ b [..., K, N], f32 or
 // f64, the batch dims of a and b broadcast to out's; a and b may be

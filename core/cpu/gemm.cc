@@ -117,17 +117,6 @@ void blas_single_thread() {
   (void)done;
 }
 
-std::optional<BlasLayout> blas_layout(const Tensor& t) {
-  const size_t nd = size_t(t.dim());
-  const int64_t rows = t.shape()[nd - 2], cols = t.shape()[nd - 1];
-  const int64_t rs = t.strides()[nd - 2], cs = t.strides()[nd - 1];
-  if ((cols == 1 || cs == 1) && (rows == 1 || rs >= std::max<int64_t>(cols, 1)))
-    return BlasLayout{false, rows == 1 ? std::max<int64_t>(cols, 1) : rs};
-  if ((rows == 1 || rs == 1) && (cols == 1 || cs >= std::max<int64_t>(rows, 1)))
-    return BlasLayout{true, cols == 1 ? std::max<int64_t>(rows, 1) : cs};
-  return std::nullopt;
-}
-
 int64_t matmul_operand_copies() { return g_operand_copies.load(); }
 
 namespace {

@@ -10,16 +10,8 @@
 
 namespace moe::cpu {
 
-// How BLAS reads the last two dims [rows, cols] of a strided tensor without a
-// copy: row-major (trans = false, ld = row stride) or column-major, i.e. a
-// transposed view (trans = true, ld = column stride).
-struct BlasLayout {
-  bool trans = false;
-  int64_t ld = 1;
-};
-// nullopt when the last two dims are neither row- nor column-major (e.g.
-// stride 0 from expand, or a step slice): such an operand must be copied.
-std::optional<BlasLayout> blas_layout(const Tensor& t);
+using backend::BlasLayout;
+using backend::blas_layout;
 
 // out [batch..., M, N] (contiguous) = a [..., M, K] @ b [..., K, N], f32 or
 // f64, with the batch dims of a and b broadcast to out's. Operands with a

@@ -135,9 +135,13 @@ void bincount(const Tensor&, const Tensor&) { missing("bincount"); }
 
 #endif
 
+// Kernels in core/cuda/gemm.cu: stubs only without CUDA.
+#if !defined(MOE_WITH_CUDA)
 // ---- gemm ----
 void matmul(const Tensor&, const Tensor&, const Tensor&, MatmulPrecision) { missing("matmul"); }
 void matmul_each(const std::vector<backend::MatmulJob>&, MatmulPrecision) { missing("matmul_each"); }
+
+#endif
 
 // ---- fp8 ----
 Tensor fp8_fprop(const Tensor&, const Tensor&, const fp8::GemmRecipe&, const fp8::ScaleSource&) {

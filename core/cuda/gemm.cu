@@ -1,0 +1,91 @@
+// The GEMM family on the GPU: every product one cuda::blas::gemm per batch
+// (cuBLASLt, or the CPU's BLAS under the SIMT shim). Operands go as they
+// are when BLAS can read them (row-major or transposed views), else as
+// contiguous copies; bf16 precision rounds f32 operands to bf16 tensors and
+// sums in f32, as the CPU's bf16 path does.
+#include <vector>
+
+#include "core/backend/copy.h"
+#include "core/backend/gemm.h"
+#include "core/cuda/blas.h"
+#include "core/cuda/gemm.h"
+#include "core/cuda/launch.h"
+#include "core/ops.h"
+
+namespace moe::cuda {
+namespace {
+
+// Strides of t's batch dims (all but the last two) broadcast to `batch`.
+Shape batch_strides(const Tensor& t, const Shape& batch) {
+  Shape s(batch.size(), 0);
+  const int64_t lead = int64_t(batch.size()) - (t.dim() - 2);
+  for (int64_t i = 0; i + 2 < t.dim(); ++i)
+    s[size_t(lead + i)] = t.shape()[size_t(i)] == 1 ? 0 : t.strides()[size_t(i)];
+  return s;
+}
+
+// t as BLAS reads it: itself, or a contiguous copy; in bf16 when asked.
+Tensor operand(const Tensor& t, bool bf16) {
+  if (bf16) return contiguous(t).to(DType::bf16);
+  return backend::blas_layout(t) ? t : contiguous(t);
+}
+
+}  // namespace
+
+void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out, MatmulPrecision precision) {
+  const size_t nd = size_t(out.dim());
+  const int64_t M = out.shape()[nd - 2], N = out.shape()[nd - 1], K = a_in.shape().back();
+  if (out.numel() == 0) return;
+  DeviceGuard on(out);
+  if (K == 0) {
+    backend::fill(out, 0.0);
+    return;
+  }
+  MOE_CHECK(out.dtype() == DType::f32 || out.dtype() == DType::f64, "matmul: unsupported dtype ", out.dtype());
+  const bool bf16 = precision == MatmulPrecision::bf16 && out.dtype() == DType::f32;
+  const Tensor a = operand(a_in, bf16), b = operand(b_in, bf16);
+  const backend::BlasLayout la = *backend::blas_layout(a), lb = *backend::blas_layout(b);
+  const Shape batch(out.shape().begin(), out.shape().end() - 2);
+  const Shape sa = batch_strides(a, batch), sb = batch_strides(b, batch);
+  const size_t es = dtype_size(a.dtype()), eo = dtype_size(out.dtype());
+  const char* pa = static_cast<const char*>(a.raw_data());
+  const char* pb = static_cast<const char*>(b.raw_data());
+  char* po = static_cast<char*>(out.raw_data());
+  const int64_t P = shape_numel(batch);
+  for (int64_t p = 0; p < P; ++p) {
+    int64_t rem = p, oa = 0, ob = 0;
+    for (int64_t d = int64_t(batch.size()) - 1; d >= 0; --d) {
+      const int64_t i = rem % batch[size_t(d)];
+      rem /= batch[size_t(d)];
+      oa += i * sa[size_t(d)];
+      ob += i * sb[size_t(d)];
+    }
+    blas::Gemm g;
+    g.ta = la.trans;
+    g.tb = lb.trans;
+    g.M = M;
+    g.N = N;
+    g.K = K;
+    g.ab = a.dtype();
+    g.c = out.dtype();
+    g.A = pa + size_t(oa) * es;
+    g.lda = la.ld;
+    g.B = pb + size_t(ob) * es;
+    g.ldb = lb.ld;
+    g.C = po + size_t(p * M * N) * eo;
+    g.ldc = N;
+    blas::gemm(g, nullptr);
+  }
+}
+
+void matmul_each(const std::vector<backend::MatmulJob>& jobs, MatmulPrecision precision) {
+  for (const backend::MatmulJob& j : jobs) {
+    MOE_CHECK(j.a.dim() == 2 && j.b.dim() == 2 && j.out.dim() == 2 && j.a.shape()[1] == j.b.shape()[0] &&
+                  j.out.shape()[0] == j.a.shape()[0] && j.out.shape()[1] == j.b.shape()[1],
+              "matmul_each: needs a [M, K], b [K, N], out [M, N], got ", j.a.str(), ", ", j.b.str(), ", ",
+              j.out.str());
+    matmul(j.a, j.b, j.out, precision);
+  }
+}
+
+}  // namespace moe::cuda
