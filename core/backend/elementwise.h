@@ -8,7 +8,8 @@
 
 namespace moe::backend {
 
-// out = op(x, p); out contiguous with x's shape; one dtype (f32/f64).
+// out = op(x, p); x any strides, out contiguous with x's shape; one dtype
+// (f32/f64).
 void unary(math::Unary op, const Tensor& x, double p, const Tensor& out);
 // out = op(a, b) with a, b broadcast to out's shape. Comparisons may write
 // into a bool `out`; otherwise out has the operands' dtype.

@@ -16,6 +16,17 @@ __global__ void unary_kernel(math::Unary op, const T* __restrict__ x, T p, T* __
   MOE_GRID_STRIDE(i, n) out[i] = math::unary(op, x[i], p);
 }
 
+// x a strided view (out contiguous).
+template <typename T>
+__global__ void unary_strided_kernel(math::Unary op, const T* __restrict__ x, T p, T* __restrict__ out,
+                                     math::StridedIndex<2> ix, int64_t n) {
+  MOE_GRID_STRIDE(i, n) {
+    int64_t off[2];
+    ix.offsets(i, off);
+    out[off[0]] = math::unary(op, x[off[1]], p);
+  }
+}
+
 template <typename T, typename O>
 __global__ void binary_kernel(math::Binary op, const T* __restrict__ a, const T* __restrict__ b, O* __restrict__ out,
                               math::StridedIndex<3> ix, int64_t n) {
@@ -57,8 +68,14 @@ void unary(math::Unary op, const Tensor& x, double p, const Tensor& out) {
   DeviceGuard on(out);
   dispatch_float(x.dtype(), "unary", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    auto* k = &unary_kernel<T>;
-    MOE_LAUNCH(k, grid(n), kBlock, 0, nullptr)(op, x.data<T>(), T(p), out.data<T>(), n);
+    if (x.is_contiguous()) {
+      auto* k = &unary_kernel<T>;
+      MOE_LAUNCH(k, grid(n), kBlock, 0, nullptr)(op, x.data<T>(), T(p), out.data<T>(), n);
+      return;
+    }
+    const math::StridedIndex<2> ix = strided_index<2>("unary", x.shape(), {out.strides(), x.strides()});
+    auto* k = &unary_strided_kernel<T>;
+    MOE_LAUNCH(k, grid(n), kBlock, 0, nullptr)(op, x.data<T>(), T(p), out.data<T>(), ix, n);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }

@@ -94,6 +94,14 @@ TEST(CudaElementwise, EveryUnaryOpMatchesTheCpu) {
         expect_bitwise(c, g, what);
       else
         expect_ulps(c, g, 4, what);
+      // A transposed input.
+      const Tensor ct = empty({in.shape()[1], in.shape()[0]}, t), gt_ = empty(ct.shape(), t, kGpu);
+      backend::unary(op, in.transpose(0, 1), p, ct);
+      backend::unary(op, gin.transpose(0, 1), p, gt_);
+      if (exact)
+        expect_bitwise(ct, gt_, what + " of a transposed input");
+      else
+        expect_ulps(ct, gt_, 4, what + " of a transposed input");
     }
   }
 }
