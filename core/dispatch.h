@@ -49,6 +49,19 @@ decltype(auto) dispatch_native(DType t, const char* op, F&& f) {
   MOE_CHECK(false, op, ": unsupported dtype ", t);
 }
 
+// f32/f64/i32/i64 (not bool).
+template <typename F>
+void dispatch_numeric(DType t, const char* op, F&& f) {
+  dispatch_native(t, op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_same_v<T, bool>) {
+      MOE_CHECK(false, op, ": bool tensors are not supported");
+    } else {
+      f(tag);
+    }
+  });
+}
+
 // Calls f(Tag<T>) for the storage type of any dtype.
 template <typename F>
 decltype(auto) dispatch_storage(DType t, F&& f) {

@@ -19,6 +19,14 @@ std::optional<BlasLayout> blas_layout(const Tensor& t) {
   return std::nullopt;
 }
 
+Shape batch_strides(const Tensor& t, const Shape& batch) {
+  Shape s(batch.size(), 0);
+  const int64_t lead = int64_t(batch.size()) - (t.dim() - 2);
+  for (int64_t i = 0; i + 2 < t.dim(); ++i)
+    s[size_t(lead + i)] = t.shape()[size_t(i)] == 1 ? 0 : t.strides()[size_t(i)];
+  return s;
+}
+
 void matmul(const Tensor& a, const Tensor& b, const Tensor& out, MatmulPrecision precision) {
   switch (kernel_device("matmul", a, b, out)) {
     case DeviceType::cpu: return cpu::matmul(a, b, out, precision);

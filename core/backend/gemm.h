@@ -19,6 +19,8 @@ struct BlasLayout {
 // nullopt when the last two dims are neither row- nor column-major (e.g.
 // stride 0 from expand, or a step slice): such an operand must be copied.
 std::optional<BlasLayout> blas_layout(const Tensor& t);
+// Strides of t's batch dims (all but the last two) broadcast to `batch`.
+Shape batch_strides(const Tensor& t, const Shape& batch);
 
 // out [batch..., M, N] (contiguous) = a [..., M, K] @ b [..., K, N], f32 or
 // f64, the batch dims of a and b broadcast to out's; a and b may be

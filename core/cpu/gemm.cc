@@ -16,6 +16,8 @@
 
 namespace moe::cpu {
 
+using backend::batch_strides;
+
 namespace {
 
 std::atomic<int64_t> g_operand_copies{0};
@@ -69,14 +71,6 @@ Tensor blas_operand(const Tensor& t) {
   return c;
 }
 
-// Strides of t's batch dims (all but the last two) broadcast to `batch`.
-Shape batch_strides(const Tensor& t, const Shape& batch) {
-  Shape s(batch.size(), 0);
-  const int64_t lead = int64_t(batch.size()) - (t.dim() - 2);
-  for (int64_t i = 0; i + 2 < t.dim(); ++i)
-    s[size_t(lead + i)] = t.shape()[size_t(i)] == 1 ? 0 : t.strides()[size_t(i)];
-  return s;
-}
 
 // Row stride of `a` seen as one [P*M, K] row-major matrix (its batch dims and
 // M collapse into one), or -1 when they do not.

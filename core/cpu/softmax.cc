@@ -128,19 +128,6 @@ void for_column_blocks(int64_t outer, int64_t n, int64_t inner, F&& f) {
   });
 }
 
-// f32/f64/i32/i64 (not bool).
-template <typename F>
-void dispatch_numeric(DType t, const char* op, F&& f) {
-  dispatch_native(t, op, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, bool>) {
-      MOE_CHECK(false, op, ": bool tensors are not supported");
-    } else {
-      f(tag);
-    }
-  });
-}
-
 }  // namespace
 
 void softmax_rows(const Tensor& x, const Tensor& y, int64_t rows, int64_t n, bool log) {

@@ -39,8 +39,6 @@ MOE_HD T dot(const T* a, const T* b, int64_t n) {
   return acc;
 }
 
-unsigned row_grid(int64_t rows) { return unsigned(std::min<int64_t>(rows, 65535)); }
-
 // One (b, h, i) per block: s_j = scale q_i . k_j over the window, P =
 // softmax(s), out_i = P V, lse_i = max + log(sum).
 template <typename T>

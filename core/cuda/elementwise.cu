@@ -8,9 +8,6 @@
 namespace moe::cuda {
 namespace {
 
-#define MOE_GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
-
 template <typename T>
 __global__ void unary_kernel(math::Unary op, const T* __restrict__ x, T p, T* __restrict__ out, int64_t n) {
   MOE_GRID_STRIDE(i, n) out[i] = math::unary(op, x[i], p);

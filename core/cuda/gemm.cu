@@ -15,14 +15,6 @@
 namespace moe::cuda {
 namespace {
 
-// Strides of t's batch dims (all but the last two) broadcast to `batch`.
-Shape batch_strides(const Tensor& t, const Shape& batch) {
-  Shape s(batch.size(), 0);
-  const int64_t lead = int64_t(batch.size()) - (t.dim() - 2);
-  for (int64_t i = 0; i + 2 < t.dim(); ++i)
-    s[size_t(lead + i)] = t.shape()[size_t(i)] == 1 ? 0 : t.strides()[size_t(i)];
-  return s;
-}
 
 // t as BLAS reads it: itself, or a contiguous copy; in bf16 when asked.
 Tensor operand(const Tensor& t, bool bf16) {
@@ -46,7 +38,7 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out, MatmulPre
   const Tensor a = operand(a_in, bf16), b = operand(b_in, bf16);
   const backend::BlasLayout la = *backend::blas_layout(a), lb = *backend::blas_layout(b);
   const Shape batch(out.shape().begin(), out.shape().end() - 2);
-  const Shape sa = batch_strides(a, batch), sb = batch_strides(b, batch);
+  const Shape sa = backend::batch_strides(a, batch), sb = backend::batch_strides(b, batch);
   const size_t es = dtype_size(a.dtype()), eo = dtype_size(out.dtype());
   const char* pa = static_cast<const char*>(a.raw_data());
   const char* pb = static_cast<const char*>(b.raw_data());

@@ -15,9 +15,6 @@
 namespace moe::cuda {
 namespace {
 
-#define MOE_GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
-
 __global__ void first_out_of_range_kernel(const int64_t* __restrict__ idx, int64_t n, int64_t lo, int64_t hi,
                                           int64_t* __restrict__ pos) {
   __shared__ int64_t s[kBlock];

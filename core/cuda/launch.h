@@ -1,6 +1,7 @@
 #pragma once
 // Host-side helpers of our kernels: the block size, the strided-operand
 // index of a launch and the guard that makes a tensor's GPU current.
+#include <algorithm>
 #include <array>
 
 #include "core/cuda/runtime.h"
@@ -10,6 +11,14 @@
 namespace moe::cuda {
 
 constexpr int kBlock = 256;
+
+// A grid-stride loop of a kernel over [0, n): every thread of the grid
+// takes i, i + gridDim.x * blockDim.x, ...
+#define MOE_GRID_STRIDE(i, n) \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+
+// Blocks of a one-block-per-row kernel (which loops over rows beyond it).
+inline unsigned row_grid(int64_t rows) { return unsigned(std::min<int64_t>(std::max<int64_t>(rows, 1), 65535)); }
 
 // Makes device `index` current for the guard's lifetime.
 class DeviceGuard {

@@ -20,11 +20,6 @@
 namespace moe::cuda {
 namespace {
 
-#define MOE_GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
-
-unsigned row_grid(int64_t rows) { return unsigned(std::min<int64_t>(rows, 65535)); }
-
 template <typename T>
 __global__ void rms_norm_fwd_kernel(const T* __restrict__ x, const T* __restrict__ w, double eps, T* __restrict__ out,
                                     T* __restrict__ rstd, int64_t R, int64_t D) {

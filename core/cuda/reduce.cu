@@ -14,11 +14,6 @@
 namespace moe::cuda {
 namespace {
 
-#define MOE_GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
-
-unsigned row_grid(int64_t rows) { return unsigned(std::min<int64_t>(rows, 65535)); }
-
 template <typename T, bool Sum>
 __global__ void reduce_rows_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t rows, int64_t len) {
   __shared__ double s[kBlock];
@@ -77,19 +72,6 @@ __global__ void cumsum_kernel(const T* __restrict__ x, T* __restrict__ y, int64_
       y[off] = T(acc);
     }
   }
-}
-
-// f32/f64/i32/i64 (not bool).
-template <typename F>
-void dispatch_numeric(DType t, const char* op, F&& f) {
-  dispatch_native(t, op, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, bool>) {
-      MOE_CHECK(false, op, ": bool tensors are not supported");
-    } else {
-      f(tag);
-    }
-  });
 }
 
 }  // namespace

@@ -14,8 +14,6 @@
 namespace moe::cuda {
 namespace {
 
-unsigned row_grid(int64_t rows) { return unsigned(std::min<int64_t>(rows, 65535)); }
-
 // Row max with NaNs skipped (-inf when there is nothing else), as the CPU's.
 template <typename T>
 __device__ T row_max(const T* xr, int64_t n, T* s) {
