@@ -3,6 +3,7 @@
 // reduction in a fixed tree order, so a result depends only on the values
 // and the block size, never on timing.
 #include <cmath>
+#include <cstdint>
 
 #include "core/cuda/runtime.h"
 #include "core/hd.h"
@@ -44,6 +45,17 @@ __device__ T block_reduce(T v, Op op, T* s) {
   const T r = s[0];
   __syncthreads();
   return r;
+}
+
+// The first position in [0, n) where pred(i) holds, or -1: the range checks
+// of index tensors (one block; every thread calls it and gets the answer).
+template <typename Pred>
+__device__ int64_t first_where(int64_t n, Pred pred, int64_t* s) {
+  int64_t first = INT64_MAX;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+    if (i < first && pred(i)) first = i;
+  first = block_reduce(first, MinOp(), s);
+  return first == INT64_MAX ? -1 : first;
 }
 
 }  // namespace moe::cuda

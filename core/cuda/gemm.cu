@@ -16,10 +16,13 @@ namespace moe::cuda {
 namespace {
 
 
-// t as BLAS reads it: itself, or a contiguous copy; in bf16 when asked.
+// t as BLAS reads it: itself, or a contiguous copy (in bf16 when asked).
+// Kernel-level copies: no autograd record.
 Tensor operand(const Tensor& t, bool bf16) {
-  if (bf16) return contiguous(t).to(DType::bf16);
-  return backend::blas_layout(t) ? t : contiguous(t);
+  if (!bf16 && backend::blas_layout(t)) return t;
+  Tensor c = empty(t.shape(), bf16 ? DType::bf16 : t.dtype(), t.device());
+  backend::copy_strided(c, t, false);
+  return c;
 }
 
 }  // namespace

@@ -18,11 +18,8 @@ namespace {
 __global__ void first_out_of_range_kernel(const int64_t* __restrict__ idx, int64_t n, int64_t lo, int64_t hi,
                                           int64_t* __restrict__ pos) {
   __shared__ int64_t s[kBlock];
-  int64_t first = INT64_MAX;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
-    if ((idx[i] < lo || idx[i] >= hi) && i < first) first = i;
-  first = block_reduce(first, MinOp(), s);
-  if (threadIdx.x == 0) *pos = first == INT64_MAX ? -1 : first;
+  const int64_t first = first_where(n, [&](int64_t i) { return idx[i] < lo || idx[i] >= hi; }, s);
+  if (threadIdx.x == 0) *pos = first;
 }
 
 // The strict total order of sorted_indices: values (NaN above every number,

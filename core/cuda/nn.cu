@@ -86,11 +86,8 @@ __global__ void rope_kernel(const T* __restrict__ x, const T* __restrict__ cs, c
 template <typename I>
 __global__ void first_out_of_vocab_kernel(const I* __restrict__ ids, int64_t n, int64_t V, int64_t* __restrict__ pos) {
   __shared__ int64_t s[kBlock];
-  int64_t first = INT64_MAX;
-  for (int64_t r = threadIdx.x; r < n; r += blockDim.x)
-    if ((ids[r] < 0 || int64_t(ids[r]) >= V) && r < first) first = r;
-  first = block_reduce(first, MinOp(), s);
-  if (threadIdx.x == 0) *pos = first == INT64_MAX ? -1 : first;
+  const int64_t first = first_where(n, [&](int64_t r) { return ids[r] < 0 || int64_t(ids[r]) >= V; }, s);
+  if (threadIdx.x == 0) *pos = first;
 }
 
 template <typename E, typename I>

@@ -69,19 +69,14 @@ __global__ void softmax_backward_kernel(const T* __restrict__ y, const T* __rest
   }
 }
 
-// The first position holding neither a class in [0, C) nor `ignore`, or -1:
-// one block, the minimum over a fixed tree.
+// The first position holding neither a class in [0, C) nor `ignore`, or -1.
 template <typename I>
 __global__ void first_bad_target_kernel(const I* __restrict__ target, int64_t n, int64_t C, int64_t ignore,
                                         int64_t* __restrict__ pos) {
   __shared__ int64_t s[kBlock];
-  int64_t first = INT64_MAX;
-  for (int64_t r = threadIdx.x; r < n; r += blockDim.x) {
-    const int64_t t = int64_t(target[r]);
-    if (t != ignore && (t < 0 || t >= C) && r < first) first = r;
-  }
-  first = block_reduce(first, MinOp(), s);
-  if (threadIdx.x == 0) *pos = first == INT64_MAX ? -1 : first;
+  const int64_t first = first_where(
+      n, [&](int64_t r) { const int64_t t = int64_t(target[r]); return t != ignore && (t < 0 || t >= C); }, s);
+  if (threadIdx.x == 0) *pos = first;
 }
 
 template <typename T, typename I>
