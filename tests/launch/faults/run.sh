@@ -67,12 +67,14 @@ expect_clean_exit() {
   ! grep -qE "Segmentation fault|Bus error|signal [0-9]+ \(|Aborted \(core|SIGSEGV|SIGBUS" "$tmp/$1.err" ||
     { show "$1"; fail "$1: a signal death is reported on stderr"; }
 }
-# expect_in NAME REGEX / expect_not_in NAME REGEX: grep -E over stdout + stderr.
+# expect_in NAME REGEX / expect_not_in NAME REGEX: grep -E over stdout + stderr
+# (grep reads the files itself: `cat | grep -q` under pipefail fails when
+# grep's early exit kills cat with SIGPIPE).
 expect_in() {
-  cat "$tmp/$1.out" "$tmp/$1.err" | grep -aqE -- "$2" || { show "$1" 12; fail "$1: no line matches '$2'"; }
+  grep -aqsE -- "$2" "$tmp/$1.out" "$tmp/$1.err" || { show "$1" 12; fail "$1: no line matches '$2'"; }
 }
 expect_not_in() {
-  ! cat "$tmp/$1.out" "$tmp/$1.err" | grep -aqE -- "$2" || { show "$1" 12; fail "$1: a line matches '$2'"; }
+  ! grep -aqsE -- "$2" "$tmp/$1.out" "$tmp/$1.err" || { show "$1" 12; fail "$1: a line matches '$2'"; }
 }
 # The step latest points at in a run directory's checkpoints (empty if none).
 latest_step() { sed -n 's/^step_0*\([0-9][0-9]*\)$/\1/p' "$1/checkpoints/latest" 2>/dev/null; }

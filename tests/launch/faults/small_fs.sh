@@ -14,5 +14,5 @@ small_fs() {
 grow_fs() { mount -o remount,size="$2" "$1" || fail "cannot resize the tmpfs on $1"; }
 # no_tmp_left ROOT: no .tmp_step_* under a checkpoint root.
 no_tmp_left() {
-  ! ls -a "$1" 2>/dev/null | grep -q '^\.tmp_' || fail "a temporary directory is left under $1: $(ls -a "$1" | tr '\n' ' ')"
+  ! compgen -G "$1/.tmp_*" >/dev/null || fail "a temporary directory is left under $1: $(ls -a "$1" | tr '\n' ' ')"
 }
