@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/dtype_convert.h"
+#include "core/ops.h"
 
 namespace moe::checkpoint {
 namespace {
@@ -39,8 +40,8 @@ int classify_code(uint32_t code, const fp::FloatFormat& f) {
 
 NonFinite find_nonfinite(const Tensor& t) {
   NonFinite out;
-  if (!t.defined() || !t.device().is_cpu() || !is_floating(t.dtype()) || t.numel() == 0) return out;
-  const Tensor c = t.contiguous();
+  if (!t.defined() || !is_floating(t.dtype()) || t.numel() == 0) return out;
+  const Tensor c = host_copy(t).contiguous();
   const int64_t n = c.numel();
   switch (c.dtype()) {
     case DType::f64: {

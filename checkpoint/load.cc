@@ -4,6 +4,8 @@
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/region.h"
 #include "checkpoint/slice_file.h"
+#include "core/autograd.h"
+#include "core/ops.h"
 
 namespace moe::checkpoint {
 
@@ -17,8 +19,20 @@ absl::Status load_tensor(const std::string& step_dir, const CheckpointMeta& meta
                          const parallel::ShardSpec& want, Tensor& into) {
   const TensorRecord* t = find_tensor(meta, name);
   if (!t) return absl::NotFoundError(absl::StrCat(name, ": not in checkpoint ", step_dir));
-  if (!into.defined() || !into.device().is_cpu())
-    return absl::InvalidArgumentError(absl::StrCat(name, ": destination tensor is undefined or not on the CPU"));
+  if (!into.defined()) return absl::InvalidArgumentError(absl::StrCat(name, ": destination tensor is undefined"));
+  if (!into.device().is_cpu()) {
+    // Read on the host, then one copy to the device (the covered check
+    // below makes every element of the staging tensor a loaded one).
+    Tensor host = empty(into.shape(), into.dtype());
+    if (absl::Status s = load_tensor(step_dir, meta, name, want, host); !s.ok()) return s;
+    try {
+      NoGradGuard no_grad;
+      copy_(into, to_device(host, into.device()));
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat(name, ": cannot copy into ", into.str(), ": ", e.what()));
+    }
+    return absl::OkStatus();
+  }
   const Shape saved = global_shape_of(*t);
   const Shape model = want.global_shape(into.shape());
   if (saved != model)

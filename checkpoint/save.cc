@@ -39,6 +39,7 @@
 #include "checkpoint/slice_file.h"
 #include "checkpoint/space.h"
 #include "checkpoint/test_hook.h"
+#include "core/ops.h"
 
 namespace moe::checkpoint {
 namespace stdfs = std::filesystem;
@@ -265,8 +266,16 @@ absl::Status commit_step(const std::string& root, int64_t step, const std::vecto
 }
 
 absl::StatusOr<SaveReport> save_checkpoint(comm::Communicator& world, const std::string& root, int64_t step,
-                                           const std::vector<SaveTensor>& tensors, const CheckpointMeta& meta,
+                                           const std::vector<SaveTensor>& given, const CheckpointMeta& meta,
                                            const SaveOptions& options) {
+  // Device tensors are checked and written from host copies.
+  std::vector<SaveTensor> staged;
+  for (size_t i = 0; i < given.size(); ++i)
+    if (given[i].local.defined() && !given[i].local.device().is_cpu()) {
+      if (staged.empty()) staged = given;
+      staged[i].local = host_copy(given[i].local);
+    }
+  const std::vector<SaveTensor>& tensors = staged.empty() ? given : staged;
   const auto t0 = std::chrono::steady_clock::now();
   const int rank = world.rank();
   SaveReport report;

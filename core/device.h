@@ -21,6 +21,10 @@ struct Device {
   static Device parse(const std::string& s);
 };
 
+// Number of usable CUDA devices: 0 in a build without CUDA, or without a
+// driver or a device (core/cuda/runtime.cu; the SIM has one).
+int cuda_device_count();
+
 inline std::ostream& operator<<(std::ostream& os, const Device& d) { return os << d.str(); }
 
 }  // namespace moe

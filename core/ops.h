@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/backend/optim.h"
 #include "core/matmul_precision.h"
 #include "core/tensor.h"
 
@@ -27,7 +28,8 @@ Tensor scalar_tensor(double v, DType t = DType::f32, Device d = Device::cpu());
 // [start, end) with step, as i64 unless t says otherwise.
 Tensor arange(int64_t start, int64_t end, int64_t step = 1, DType t = DType::i64);
 // Builds a tensor from values (converted to t, rounding to nearest even).
-Tensor from_vector(const std::vector<double>& v, const Shape& s, DType t = DType::f32);
+Tensor from_vector(const std::vector<double>& v, const Shape& s, DType t = DType::f32,
+                   Device d = Device::cpu());
 // Philox-based random tensors keyed by (seed, stream): the same numbers
 // whatever the thread count (see core/random.h).
 Tensor rand(const Shape& s, uint64_t seed, uint64_t stream = 0, DType t = DType::f32);
@@ -50,6 +52,12 @@ void copy_(Tensor& dst, const Tensor& src);  // src broadcast to dst, any dtypes
 void fill_(Tensor& dst, double value);
 void add_(Tensor& dst, const Tensor& src, double alpha = 1.0);  // dst += alpha*src
 void mul_(Tensor& dst, double value);
+
+// ---------------- fused optimizer updates (ops/optim.cc) ----------------
+// One AdamW step of every entry in place (the tensors and the formula:
+// core/backend/optim.h); not recorded by autograd. Names the first entry
+// whose dtypes, shapes, layout or device do not fit.
+void adamw_update_(const std::vector<AdamWTensors>& params);
 
 // ---------------- views (ops/views.cc): share storage, no copy ----------------
 Tensor view(const Tensor& x, const Shape& s);     // needs compatible strides; -1 infers one dim

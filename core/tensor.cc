@@ -57,6 +57,11 @@ void* Tensor::raw_data() const {
   return static_cast<char*>(impl_->storage->data()) + impl_->offset * int64_t(dtype_size(dtype()));
 }
 
+void Tensor::throw_host_access() const {
+  throw Error("host code read the data of " + str() +
+              " directly; a device tensor reaches the host only through host_copy, to_device or item()");
+}
+
 std::vector<double> Tensor::to_vector() const {
   Tensor c = moe::contiguous(moe::cast(host_copy(*this), DType::f64));
   const double* p = c.data<double>();

@@ -67,12 +67,20 @@ class Tensor {
   bool is_contiguous() const;
   const std::shared_ptr<Storage>& storage() const { return impl_->storage; }
 
-  // Pointer to element [0,...,0] (storage base + offset). For a device
-  // tensor it is a device pointer, for kernels only: host code reads
-  // values through host_copy (core/ops.h).
+  // Pointer to element [0,...,0] (storage base + offset), on whatever
+  // device the tensor lives: for kernels and copies.
   void* raw_data() const;
   template <typename T>
-  T* data() const { return static_cast<T*>(raw_data()); }
+  T* device_data() const { return static_cast<T*>(raw_data()); }
+  // The same pointer for host code: throws for a device tensor, whose
+  // values the host reads through host_copy (core/ops.h). The SIM build
+  // keeps device memory on the host, so this check is what makes a host
+  // read of device data fail there as it would on a GPU.
+  template <typename T>
+  T* data() const {
+    if (!device().is_cpu()) throw_host_access();
+    return static_cast<T*>(raw_data());
+  }
   // Reads a one-element tensor as double (any dtype, any device: a device
   // tensor is copied to the host).
   double item() const;
@@ -117,6 +125,7 @@ class Tensor {
   Tensor to(Device d) const;  // to_device (core/ops.h)
 
  private:
+  [[noreturn]] void throw_host_access() const;
   std::shared_ptr<TensorImpl> impl_;
 };
 

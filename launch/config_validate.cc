@@ -285,6 +285,24 @@ void check_run(const config::TrainConfig& c, Violations& v) {
   v.non_negative("checkpoint.every_minutes", c.checkpoint().every_minutes());
 }
 
+// device: what a CUDA run of this build covers. FP8 and Muon run on CPU
+// ranks only until their GPU kernels exist; ZeRO-1 and more than one rank
+// need device collectives (validate_layout).
+void check_device(const config::TrainConfig& c, Violations& v) {
+  if (c.device() == "cpu") return;
+  if (c.device() != "cuda") {
+    v.add("device = '", c.device(), "' must be cpu or cuda (each rank takes its node-local GPU; no index)");
+    return;
+  }
+  const config::Fp8Config& f = c.model().fp8();
+  if (f.recipe() != config::FP8_OFF || f.dispatch())
+    v.add("model.fp8 is set but device = cuda: FP8 is emulated on CPU ranks only in this build");
+  if (c.optim().kind() == config::OPTIMIZER_MUON)
+    v.add("optim.kind = OPTIMIZER_MUON with device = cuda: Muon runs on CPU ranks only in this build (use "
+          "OPTIMIZER_ADAMW)");
+  if (c.parallel().zero1()) v.add("parallel.zero1 = true with device = cuda: ZeRO-1 runs on CPU ranks only in this build");
+}
+
 }  // namespace
 
 namespace {
@@ -341,6 +359,9 @@ absl::Status validate_layout(const config::TrainConfig& c, int world) {
   facts.ffn_dim = moe && m.first_k_dense() == 0 ? 0 : m.ffn_dim();  // 0: no dense FFN
   Violations v;
   check_comm_timeout(p, v);
+  if (c.device() == "cuda" && world > 1)
+    v.add("device = cuda with ", world, " ranks: this build trains on one GPU (one rank); more need the NCCL "
+          "communicator");
   const absl::Status mesh = parallel::validate_mesh(sizes, facts);
   if (!mesh.ok()) v.add(mesh.message());
   if (mesh.ok()) {
@@ -382,6 +403,7 @@ absl::Status validate(const config::TrainConfig& cfg, int64_t dataset_max_token,
   check_optim(cfg.optim(), cfg.steps(), v);
   check_qk_clip(cfg, v);
   check_run(cfg, v);
+  check_device(cfg, v);
   check_finite_fields(cfg, "", v);
   if (dataset_max_token >= 0 && cfg.model().vocab_size() <= dataset_max_token)
     v.add("model.vocab_size ", cfg.model().vocab_size(), " is smaller than the dataset's largest token ",

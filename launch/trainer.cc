@@ -47,10 +47,40 @@ Shard dp_shard(const parallel::Mesh& mesh, int64_t global_batch) {
   return {mesh.dp_rank() * n, n};
 }
 
+// The rank's device: the CPU, or (device = cuda) its node-local GPU, the
+// local rank read from the launcher's environment.
+absl::StatusOr<Device> rank_device(const config::TrainConfig& cfg) {
+  if (cfg.device() != "cuda") return Device::cpu();
+  const int n = cuda_device_count();
+  if (n == 0)
+    return absl::FailedPreconditionError(
+        "device = cuda, but no CUDA device is usable (a build with MOE_CUDA=OFF, or no driver or GPU on this "
+        "host)");
+  int local = 0;
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "LOCAL_RANK"})
+    if (const char* v = std::getenv(var)) {
+      char* end = nullptr;
+      const long r = std::strtol(v, &end, 10);
+      if (end == v || *end != '\0' || r < 0)
+        return absl::InvalidArgumentError(absl::StrCat(var, " = '", v, "' is not a local rank"));
+      local = int(r);
+      break;
+    }
+  if (local >= n)
+    return absl::FailedPreconditionError(
+        absl::StrCat("device = cuda: local rank ", local, " but this host shows ", n, " CUDA device(s)"));
+  return Device::cuda(local);
+}
+
+data::Batch on_device(data::Batch b, Device d) {
+  if (d.is_cpu()) return b;
+  return {to_device(b.inputs, d), to_device(b.targets, d)};
+}
+
 // Mean lm loss over cfg.eval_batches() fixed global batches, each DP rank
 // evaluating its shard; the same value on every rank.
 double evaluate(model::Transformer& m, const data::BatchSampler& sampler, const config::TrainConfig& cfg,
-                parallel::Mesh& mesh, int64_t micro) {
+                parallel::Mesh& mesh, int64_t micro, Device dev) {
   NoGradGuard no_grad;
   m.set_training(false);
   const Shard s = dp_shard(mesh, cfg.global_batch_size());
@@ -58,7 +88,7 @@ double evaluate(model::Transformer& m, const data::BatchSampler& sampler, const 
   int64_t n = 0;
   for (int64_t i = 0; i < cfg.eval_batches(); ++i) {
     for (int64_t first = s.first; first < s.first + s.count; first += micro) {
-      const data::Batch b = sampler.eval(i, cfg.global_batch_size(), first, micro);
+      const data::Batch b = on_device(sampler.eval(i, cfg.global_batch_size(), first, micro), dev);
       model::BatchInfo info;  // global identities, as in training (dropping ties, protected sequences)
       info.seed = cfg.seed();
       for (int64_t j = 0; j < micro; ++j) info.global_sequence.push_back(i * cfg.global_batch_size() + first + j);
@@ -134,6 +164,7 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
   std::unique_ptr<data::TokenDataset> train_data, val_data;
   std::optional<data::BatchSampler> sampler, val_sampler;
   double qk_clip = 0;
+  Device dev;
   // Everything that can fail on one rank only (a missing file on one node)
   // runs before the first collective, and the ranks agree on the outcome.
   absl::Status setup = [&]() -> absl::Status {
@@ -152,6 +183,9 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
     if (absl::Status s = validate(cfg, top.max_token(), data::token_location(top, top.max_token_offset())); !s.ok())
       return s;
     if (absl::Status s = validate_layout(cfg, mesh.world().size()); !s.ok()) return s;
+    absl::StatusOr<Device> d = rank_device(cfg);
+    if (!d.ok()) return d.status();
+    dev = *d;
     if (mesh.sizes().tp != cfg.parallel().tp() || mesh.sizes().ep != cfg.parallel().ep())
       return absl::InvalidArgumentError(absl::StrCat("the mesh (tp ", mesh.sizes().tp, ", ep ", mesh.sizes().ep,
                                                      ") differs from parallel.tp / parallel.ep in the config"));
@@ -171,6 +205,7 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
 
   model::Layout layout{&mesh};
   model::Transformer m(cfg.model(), layout);
+  if (!dev.is_cpu()) m.to_device(dev);  // before anything holds the parameters
   ParamUpdater updater(mesh, m.named_parameters(), cfg);
   if (qk_clip > 0)
     for (model::Attention* a : m.attentions()) a->set_record_max_logits(true);
@@ -191,10 +226,10 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
     std::printf("resumed from %s: step %lld, %lld tokens seen\n", resumed->from.c_str(),
                 static_cast<long long>(resumed->step), static_cast<long long>(resumed->tokens_seen));
   if (!quiet)
-    std::printf("model: %lld parameters on rank 0 (world %d: dp %d x tp %d, ep %d), %d threads; training %lld "
+    std::printf("model: %lld parameters on rank 0 (world %d: dp %d x tp %d, ep %d), %s, %d threads; training %lld "
                 "steps of %lld x %lld tokens\n",
                 static_cast<long long>(m.num_parameters()), mesh.world().size(), mesh.sizes().dp(), mesh.sizes().tp,
-                mesh.sizes().ep, num_threads(), static_cast<long long>(cfg.steps()),
+                mesh.sizes().ep, dev.str().c_str(), num_threads(), static_cast<long long>(cfg.steps()),
                 static_cast<long long>(cfg.global_batch_size()), static_cast<long long>(cfg.seq_len()));
   if (!quiet && cfg.model().matmul_precision() == config::MATMUL_BF16)
     std::printf("matmul precision bf16: %s\n", cpu::bf16_kernels_enabled()
@@ -229,7 +264,7 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
     const double inv = 1.0 / double(n_micro);
     for (int64_t mb = 0; mb < n_micro; ++mb) {
       const int64_t first = shard.first + mb * micro;
-      const data::Batch b = sampler->get(step, G, first, micro);
+      const data::Batch b = on_device(sampler->get(step, G, first, micro), dev);
       model::BatchInfo info;
       info.seed = cfg.seed();
       for (int64_t i = 0; i < micro; ++i) info.global_sequence.push_back(step * G + first + i);
@@ -346,7 +381,7 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
       }
     }
     if (cfg.eval_every() > 0 && ((step + 1) % cfg.eval_every() == 0 || last)) {
-      result.last_val_loss = evaluate(m, *val_sampler, cfg, mesh, micro);
+      result.last_val_loss = evaluate(m, *val_sampler, cfg, mesh, micro, dev);
       if (!quiet) metrics->eval(step + 1, result.last_val_loss, sm.lm_loss);
     }
     if (stopping) {

@@ -42,7 +42,9 @@ BalanceCounts balance_counts(const BalanceInputs& in, bool per_sequence) {
 
 namespace {
 
-Tensor constant(const std::vector<double>& v, const Shape& s, DType t) { return from_vector(v, s, t); }
+Tensor constant(const std::vector<double>& v, const Shape& s, const Tensor& like) {
+  return from_vector(v, s, like.dtype(), like.device());
+}
 
 // sum over the last dim of a [rows, E] tensor grouped into [rows, G].
 Tensor group_sum(const Tensor& x, int64_t groups) {
@@ -57,14 +59,13 @@ AuxLosses aux_losses(const config::MoeConfig& c, const BalanceInputs& in) {
   const bool any_balance = c.expert_balance_coef() > 0 || c.device_balance_coef() > 0 ||
                            c.comm_balance_coef() > 0 || c.sequence_balance_coef() > 0;
   const int64_t E = in.scores.size(1), G = in.groups;
-  const DType dt = in.scores.dtype();
   if (any_balance) {
     const BalanceCounts counts = balance_counts(in, per_seq);
     const int64_t R = counts.rows;
     const Tensor s3 = view(in.scores, {R, -1, E});  // this rank's tokens of each row
     const double inv_t = 1.0 / double(counts.T);
     const Tensor P = mul(sum(s3, {1}), inv_t);  // P_i = (1/T) sum_t s_{i,t}   [R, E]
-    const Tensor f = constant(counts.f, {R, E}, dt);
+    const Tensor f = constant(counts.f, {R, E}, in.scores);
     const double inv_r = in.rank_scale / double(R);
     if (c.expert_balance_coef() > 0)  // alpha1 * sum_i f_i P_i
       out.expert = mul(sum(mul(f, P)), c.expert_balance_coef() * inv_r);
@@ -76,7 +77,7 @@ AuxLosses aux_losses(const config::MoeConfig& c, const BalanceInputs& in) {
         out.device = mul(sum(mul(f_dev, P_dev)), c.device_balance_coef() * inv_r);
       }
       if (c.comm_balance_coef() > 0) {
-        const Tensor f_comm = constant(counts.f_comm, {R, G}, dt);
+        const Tensor f_comm = constant(counts.f_comm, {R, G}, in.scores);
         out.comm = mul(sum(mul(f_comm, P_dev)), c.comm_balance_coef() * inv_r);
       }
     }

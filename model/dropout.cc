@@ -16,7 +16,7 @@ Tensor sequence_dropout(const Tensor& x, double p, const BatchInfo& info, uint64
     const Tensor row = select(x, 0, b);
     if (info.seq_len > 0 && info.seq_len != x.size(1)) {
       // Sequence parallel: this rank's positions of the whole sequence's mask.
-      const Tensor mask = dropout(ones({info.seq_len, x.size(2)}, x.dtype()), p, info.seed, stream);
+      const Tensor mask = dropout(ones({info.seq_len, x.size(2)}, x.dtype(), x.device()), p, info.seed, stream);
       rows.push_back(mul(row, narrow(mask, 0, info.position_offset, x.size(1))));
     } else {
       rows.push_back(dropout(row, p, info.seed, stream));

@@ -107,6 +107,15 @@ void Module::cast_parameters(DType t) {
   for (auto& [name, m] : children_) m->cast_parameters(t);
 }
 
+void Module::to_device(Device d) {
+  {
+    NoGradGuard no_grad;
+    for (Param& p : params_) p.tensor = moe::to_device(p.tensor, d).set_requires_grad(true);
+    for (Named& b : buffers_) b.tensor = moe::to_device(b.tensor, d);
+  }
+  for (auto& [name, m] : children_) m->to_device(d);
+}
+
 void Module::set_training(bool on) {
   training_ = on;
   for (auto& [name, m] : children_) m->set_training(on);

@@ -39,6 +39,10 @@ class Module {
   // Converts every parameter to dtype t (e.g. f64 for gradient checks);
   // buffers keep their dtype.
   void cast_parameters(DType t);
+  // Moves every parameter and buffer to device d (master weights stay f32).
+  // A buffer that aliases other state (an FP8 amax history) is copied, not
+  // moved with it: FP8 runs stay on the CPU until that state can move.
+  void to_device(Device d);
 
   // Training mode turns on routing statistics, dropout and bias-load counting.
   void set_training(bool on);

@@ -21,9 +21,10 @@ Routing route(const config::MoeConfig& c, const Tensor& x2d, const Tensor& route
   r.logits = matmul(cast(x2d, rt), transpose(cast(router_w, rt), 0, 1));
   r.scores = c.score_function() == config::SCORE_SIGMOID ? sigmoid(r.logits) : softmax(r.logits, -1);
   const int64_t N = r.scores.size(0), E = r.scores.size(1), K = c.top_k();
-  const Tensor sc = contiguous(cast(r.scores.detach(), DType::f32));
+  // The selection is host code: the scores (and bias) come over explicitly.
+  const Tensor sc = host_copy(contiguous(cast(r.scores.detach(), DType::f32)));
   // Held in a local: the pointer must outlive select_experts.
-  const Tensor bias_f32 = c.selection_bias() ? contiguous(cast(bias.detach(), DType::f32)) : Tensor();
+  const Tensor bias_f32 = c.selection_bias() ? host_copy(contiguous(cast(bias.detach(), DType::f32))) : Tensor();
   const float* bias_ptr = bias_f32.defined() ? bias_f32.data<float>() : nullptr;
   r.experts = select_experts(sc.data<float>(), bias_ptr, N, selection_spec(c));
   r.affinity.resize(r.experts.size());
@@ -32,7 +33,7 @@ Routing route(const config::MoeConfig& c, const Tensor& x2d, const Tensor& route
     idx[a] = r.experts[a];
     r.affinity[a] = sc.data<float>()[int64_t(a) / K * E + r.experts[a]];
   }
-  Tensor gates = gather(r.scores, 1, from_vector(idx, {N, K}, DType::i64));
+  Tensor gates = gather(r.scores, 1, from_vector(idx, {N, K}, DType::i64, x2d.device()));
   if (c.normalize_top_k()) gates = div(gates, sum(gates, {1}, true));
   if (c.routed_scaling_factor() != 1.0) gates = mul(gates, c.routed_scaling_factor());
   r.gates = gates;
@@ -142,9 +143,9 @@ Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
     prof::PhaseScope scope(prof::Phase::combine);
     std::vector<double> a_idx(p.assignments.begin(), p.assignments.end()), t_idx(p.tokens.begin(), p.tokens.end());
     const int64_t A = int64_t(a_idx.size());
-    const Tensor g = index_select(reshape(r.gates, {N * K}), 0, from_vector(a_idx, {A}, DType::i64));
+    const Tensor g = index_select(reshape(r.gates, {N * K}), 0, from_vector(a_idx, {A}, DType::i64, x.device()));
     const Tensor weighted = mul(y, unsqueeze(cast(g, y.dtype()), 1));
-    out = index_add(zeros({N, dim_}, x.dtype()), 0, from_vector(t_idx, {A}, DType::i64), weighted);
+    out = index_add(zeros({N, dim_}, x.dtype(), x.device()), 0, from_vector(t_idx, {A}, DType::i64, x.device()), weighted);
     if (shared_) out = add(out, shared_out);
   }
 
@@ -170,13 +171,15 @@ void MoeLayer::update_selection_bias() {
   for (double l : pending_load_) mean += l;
   mean /= double(pending_load_.size());
   NoGradGuard no_grad;
-  float* b = bias_->data<float>();
+  // b += rate * sign(mean - load), the step built on the host (f32, so the
+  // sum rounds as b[i] += rate would) and added where the bias lives.
   const float rate = float(cfg_.bias_update_rate());
+  std::vector<double> step(pending_load_.size());
   for (size_t i = 0; i < pending_load_.size(); ++i) {
     const double diff = mean - pending_load_[i];
-    b[i] += diff > 0 ? rate : (diff < 0 ? -rate : 0.0f);
+    step[i] = diff > 0 ? rate : (diff < 0 ? -rate : 0.0f);
   }
-  bias_->bump_version();
+  copy_(*bias_, add(*bias_, from_vector(step, bias_->shape(), DType::f32, bias_->device())));
   std::fill(pending_load_.begin(), pending_load_.end(), 0.0);
 }
 

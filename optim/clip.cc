@@ -15,22 +15,38 @@ namespace moe::optim {
 namespace {
 
 void check_grad(const Tensor& g) {
-  MOE_CHECK(g.dtype() == DType::f32 && g.device().is_cpu(), "clip_grad_norm: needs f32 CPU gradients, got ",
-            g.str());
+  MOE_CHECK(g.dtype() == DType::f32, "clip_grad_norm: needs f32 gradients, got ", g.str());
+}
+
+// Device gradients: each one's sum of squares in f64 by the fixed-order
+// reductions of its device, all brought to the host in one copy.
+double device_sq_norm(const std::vector<Tensor>& grads) {
+  NoGradGuard no_grad;
+  std::vector<Tensor> sums;
+  for (const Tensor& g : grads) {
+    const Tensor d = cast(g, DType::f64);
+    sums.push_back(reshape(sum(mul(d, d)), {1}));
+  }
+  double total = 0.0;
+  for (double s : host_copy(cat(sums, 0)).to_vector()) total += s;  // in parameter order
+  return total;
 }
 
 }  // namespace
 
 double grad_sq_norm(const std::vector<Tensor>& params) {
   std::vector<Tensor> held;  // keeps contiguous copies alive
-  std::vector<FloatArray> arrays;
   for (const Tensor& p : params) {
     const Tensor g = p.grad();
     if (!g.defined()) continue;
     check_grad(g);
+    MOE_CHECK(held.empty() || g.device() == held.front().device(), "clip_grad_norm: gradients on ",
+              held.front().device(), " and ", g.str());
     held.push_back(g.is_contiguous() ? g : contiguous(g));
-    arrays.push_back({held.back().data<float>(), held.back().numel()});
   }
+  if (!held.empty() && !held.front().device().is_cpu()) return device_sq_norm(held);
+  std::vector<FloatArray> arrays;
+  for (const Tensor& g : held) arrays.push_back({g.data<float>(), g.numel()});
   double total = 0.0;
   for (double s : sum_squares_each(arrays)) total += s;  // in parameter order
   return total;
@@ -51,7 +67,9 @@ void scale_grads(const std::vector<Tensor>& params, double factor) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
     check_grad(g);
-    if (!g.is_contiguous()) {  // may be a broadcast view: never write through it
+    // A view may be a broadcast one: never write through it. Device
+    // gradients get the same f32 product from the elementwise kernels.
+    if (!g.is_contiguous() || !g.device().is_cpu()) {
       p.set_grad(mul(g, factor));
       continue;
     }

@@ -10,7 +10,7 @@
 
 #include "core/dispatch.h"
 #include "core/dtype.h"
-#include "core/dtype_convert.h"
+#include "core/kernels/optim_math.h"
 #include "optim/config.pb.h"
 
 namespace moe::optim {
@@ -19,10 +19,8 @@ inline DType moment_dtype(const config::OptimizerConfig& cfg) {
   return cfg.moment_dtype() == config::MOMENT_BF16 ? DType::bf16 : DType::f32;
 }
 
-inline float load_moment(const float* m, int64_t i) { return m[i]; }
-inline float load_moment(const bf16_t* m, int64_t i) { return fp::bf16_to_f32(m[i].bits); }
-inline void store_moment(float* m, int64_t i, float v) { m[i] = v; }
-inline void store_moment(bf16_t* m, int64_t i, float v) { m[i].bits = fp::f32_to_bf16(v); }
+// Loads and stores: optim_math::load_moment / store_moment
+// (core/kernels/optim_math.h), shared with the fused kernels.
 
 // Calls f(Tag<float>) or f(Tag<bf16_t>) for a moment tensor's dtype.
 template <typename F>

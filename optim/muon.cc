@@ -16,6 +16,9 @@ Muon::Muon(std::vector<NamedParam> params, const config::OptimizerConfig& cfg)
     : Optimizer(std::move(params)), cfg_(cfg.muon()) {
   const std::vector<std::string> patterns(cfg.no_decay().begin(), cfg.no_decay().end());
   const DType moments = moment_dtype(cfg);
+  MOE_CHECK(this->params().empty() || this->params().front().param.device().is_cpu(),
+            "Muon: the update runs on CPU ranks only in this build; parameters are on ",
+            this->params().front().param.device(), " (use optim.kind = OPTIMIZER_ADAMW)");
   std::vector<NamedParam> rest;
   for (size_t i = 0; i < this->params().size(); ++i) {
     const NamedParam& np = this->params()[i];
@@ -47,8 +50,8 @@ void Muon::update(const Slot& s, const Tensor& g, double lr) {
     M* buf = s.momentum.data<M>();
     parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
-        const float bi = mu * load_moment(buf, i) + gd[i];
-        store_moment(buf, i, bi);
+        const float bi = mu * optim_math::load_moment(buf[i]) + gd[i];
+        optim_math::store_moment(buf[i], bi);
         dd[i] = nesterov ? gd[i] + mu * bi : bi;
       }
     });

@@ -17,8 +17,10 @@ Optimizer::Optimizer(std::vector<NamedParam> params) : params_(std::move(params)
     MOE_CHECK(seen.insert(np.name).second, "optimizer: parameter name '", np.name, "' appears twice");
     const Tensor& p = np.param;
     MOE_CHECK(p.defined(), "optimizer: parameter '", np.name, "' is undefined");
-    MOE_CHECK(p.dtype() == DType::f32 && p.device().is_cpu() && p.is_contiguous(), "optimizer: parameter '",
-              np.name, "' must be a contiguous f32 CPU tensor, got ", p.str());
+    MOE_CHECK(p.dtype() == DType::f32 && p.is_contiguous(), "optimizer: parameter '", np.name,
+              "' must be a contiguous f32 tensor (the master weights), got ", p.str());
+    MOE_CHECK(p.device() == params_.front().param.device(), "optimizer: parameter '", np.name, "' is on ",
+              p.device(), ", the first parameter on ", params_.front().param.device());
   }
 }
 
@@ -30,8 +32,8 @@ Tensor Optimizer::grad_of(size_t i) const {
   const NamedParam& np = params_[i];
   const Tensor g = np.param.grad();
   if (!g.defined()) return g;
-  MOE_CHECK(g.dtype() == DType::f32 && g.device().is_cpu() && g.shape() == np.param.shape(),
-            "optimizer: gradient of '", np.name, "' must be f32 on the CPU with shape ",
+  MOE_CHECK(g.dtype() == DType::f32 && g.device() == np.param.device() && g.shape() == np.param.shape(),
+            "optimizer: gradient of '", np.name, "' must be f32 on ", np.param.device(), " with shape ",
             shape_str(np.param.shape()), ", got ", g.str());
   return g.is_contiguous() ? g : contiguous(g);
 }

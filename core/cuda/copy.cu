@@ -57,7 +57,7 @@ void fill_uniform(const Tensor& dst, uint64_t seed, uint64_t stream) {
   dispatch_storage(dst.dtype(), [&](auto td) {
     using D = typename decltype(td)::type;
     auto* k = &uniform_kernel<D>;
-    MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(dst.data<D>(), n, seed, stream);
+    MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(dst.device_data<D>(), n, seed, stream);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -78,7 +78,7 @@ void copy_strided(const Tensor& dst, const Tensor& src, bool saturate) {
     dispatch_storage(dst.dtype(), [&](auto td) {
       using D = typename decltype(td)::type;
       auto* k = &copy_kernel<S, D>;
-      MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(dst.data<D>(), src.data<S>(), ix, n, saturate);
+      MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(dst.device_data<D>(), src.device_data<S>(), ix, n, saturate);
     });
   });
   MOE_CUDA_CHECK(cudaGetLastError());
@@ -92,7 +92,7 @@ void fill(const Tensor& dst, double value) {
   dispatch_storage(dst.dtype(), [&](auto td) {
     using D = typename decltype(td)::type;
     auto* k = &fill_kernel<D>;
-    MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(dst.data<D>(), ix, n, math::store<D>(value, false));
+    MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(dst.device_data<D>(), ix, n, math::store<D>(value, false));
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }

@@ -166,7 +166,7 @@ void rms_norm_fwd(const Tensor& x, const Tensor& w, double eps, const Tensor& ou
   dispatch_float(x.dtype(), "rms_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &rms_norm_fwd_kernel<T>;
-    MOE_LAUNCH(k, row_grid(R), kBlock, 0, nullptr)(x.data<T>(), w.data<T>(), eps, out.data<T>(), rstd.data<T>(), R,
+    MOE_LAUNCH(k, row_grid(R), kBlock, 0, nullptr)(x.device_data<T>(), w.device_data<T>(), eps, out.device_data<T>(), rstd.device_data<T>(), R,
                                                    D);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
@@ -180,13 +180,13 @@ void rms_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& w, const Tenso
     using T = typename decltype(tag)::type;
     if (R > 0) {
       auto* k = &rms_norm_dx_kernel<T>;
-      MOE_LAUNCH(k, row_grid(R), kBlock, 0, nullptr)(g.data<T>(), x.data<T>(), w.data<T>(), rstd.data<T>(),
-                                                     dx.data<T>(), R, D);
+      MOE_LAUNCH(k, row_grid(R), kBlock, 0, nullptr)(g.device_data<T>(), x.device_data<T>(), w.device_data<T>(), rstd.device_data<T>(),
+                                                     dx.device_data<T>(), R, D);
     }
     if (dw.defined() && D > 0) {
       auto* k = &rms_norm_dw_kernel<T>;
-      MOE_LAUNCH(k, grid_stride_blocks(D, kBlock), kBlock, 0, nullptr)(g.data<T>(), x.data<T>(), rstd.data<T>(),
-                                                                       dw.data<T>(), R, D);
+      MOE_LAUNCH(k, grid_stride_blocks(D, kBlock), kBlock, 0, nullptr)(g.device_data<T>(), x.device_data<T>(), rstd.device_data<T>(),
+                                                                       dw.device_data<T>(), R, D);
     }
   });
   MOE_CUDA_CHECK(cudaGetLastError());
@@ -203,7 +203,7 @@ void rope(const Tensor& x, double base, bool interleaved, int64_t offset, int64_
     using T = typename decltype(tag)::type;
     auto* k = &rope_kernel<T>;
     MOE_LAUNCH(k, grid_stride_blocks(rows * Dh, kBlock), kBlock, 0, nullptr)(
-        x.data<T>(), table.cos.data<T>(), table.sin.data<T>(), out.data<T>(), rows, T_, H, Dh, rot_dim, interleaved,
+        x.device_data<T>(), table.cos.device_data<T>(), table.sin.device_data<T>(), out.device_data<T>(), rows, T_, H, Dh, rot_dim, interleaved,
         inverse ? T(-1) : T(1));
   });
   MOE_CUDA_CHECK(cudaGetLastError());
@@ -214,7 +214,7 @@ void embedding_first_bad(const Tensor& ids, int64_t V, const Tensor& pos) {
   dispatch_index(ids.dtype(), "embedding", [&](auto tag) {
     using I = typename decltype(tag)::type;
     auto* k = &first_out_of_vocab_kernel<I>;
-    MOE_LAUNCH(k, 1, kBlock, 0, nullptr)(ids.data<I>(), ids.numel(), V, pos.data<int64_t>());
+    MOE_LAUNCH(k, 1, kBlock, 0, nullptr)(ids.device_data<I>(), ids.numel(), V, pos.device_data<int64_t>());
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -228,8 +228,8 @@ void embedding_fwd(const Tensor& w, const Tensor& ids, const Tensor& out) {
     dispatch_index(ids.dtype(), "embedding", [&](auto itag) {
       using I = typename decltype(itag)::type;
       auto* k = &embedding_fwd_kernel<E, I>;
-      MOE_LAUNCH(k, grid_stride_blocks(N * D, kBlock), kBlock, 0, nullptr)(w.data<E>(), row, ids.data<I>(),
-                                                                           out.data<E>(), N, D);
+      MOE_LAUNCH(k, grid_stride_blocks(N * D, kBlock), kBlock, 0, nullptr)(w.device_data<E>(), row, ids.device_data<I>(),
+                                                                           out.device_data<E>(), N, D);
     });
   });
   MOE_CUDA_CHECK(cudaGetLastError());
@@ -244,7 +244,7 @@ void embedding_bwd(const Tensor& g, const Tensor& ids, const Tensor& dw) {
     dispatch_index(ids.dtype(), "embedding backward", [&](auto itag) {
       using I = typename decltype(itag)::type;
       auto* k = &embedding_bwd_kernel<T, I>;
-      MOE_LAUNCH(k, grid_stride_blocks(D, kBlock), kBlock, 0, nullptr)(g.data<T>(), ids.data<I>(), dw.data<T>(), N,
+      MOE_LAUNCH(k, grid_stride_blocks(D, kBlock), kBlock, 0, nullptr)(g.device_data<T>(), ids.device_data<I>(), dw.device_data<T>(), N,
                                                                        D);
     });
   });
@@ -258,7 +258,7 @@ void dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream, const Te
   dispatch_float(x.dtype(), "dropout", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &dropout_kernel<T>;
-    MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(x.data<T>(), p, seed, stream, out.data<T>(), n);
+    MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(x.device_data<T>(), p, seed, stream, out.device_data<T>(), n);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }

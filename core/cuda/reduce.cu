@@ -82,7 +82,7 @@ void reduce_rows(backend::RowReduce op, const Tensor& x, int64_t rows, int64_t l
   dispatch_float(x.dtype(), "reduce", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = op == backend::RowReduce::sum ? &reduce_rows_kernel<T, true> : &reduce_rows_kernel<T, false>;
-    MOE_LAUNCH(k, row_grid(rows), kBlock, 0, nullptr)(x.data<T>(), out.data<T>(), rows, len);
+    MOE_LAUNCH(k, row_grid(rows), kBlock, 0, nullptr)(x.device_data<T>(), out.device_data<T>(), rows, len);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -95,7 +95,7 @@ void max_dim(const Tensor& x, const Tensor& values, const Tensor& indices, int64
     using T = typename decltype(tag)::type;
     auto* k = &max_dim_kernel<T>;
     MOE_LAUNCH(k, grid_stride_blocks(outer * inner, kBlock), kBlock, 0, nullptr)(
-        x.data<T>(), values.data<T>(), indices.data<int64_t>(), outer, n, inner);
+        x.device_data<T>(), values.device_data<T>(), indices.device_data<int64_t>(), outer, n, inner);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -108,7 +108,7 @@ void max_dim_backward(const Tensor& g, const Tensor& indices, const Tensor& gx, 
     using T = typename decltype(tag)::type;
     auto* k = &max_dim_backward_kernel<T>;
     MOE_LAUNCH(k, grid_stride_blocks(outer * n * inner, kBlock), kBlock, 0, nullptr)(
-        g.data<T>(), indices.data<int64_t>(), gx.data<T>(), outer, n, inner);
+        g.device_data<T>(), indices.device_data<int64_t>(), gx.device_data<T>(), outer, n, inner);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -120,7 +120,7 @@ void cumsum_dim(const Tensor& x, const Tensor& y, int64_t outer, int64_t n, int6
     using T = typename decltype(tag)::type;
     using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
     auto* k = &cumsum_kernel<T, Acc>;
-    MOE_LAUNCH(k, grid_stride_blocks(outer * inner, kBlock), kBlock, 0, nullptr)(x.data<T>(), y.data<T>(), outer,
+    MOE_LAUNCH(k, grid_stride_blocks(outer * inner, kBlock), kBlock, 0, nullptr)(x.device_data<T>(), y.device_data<T>(), outer,
                                                                                  n, inner, reverse);
   });
   MOE_CUDA_CHECK(cudaGetLastError());

@@ -22,13 +22,10 @@
 
 #include <cstdint>
 
+#include "core/device.h"
 #include "core/error.h"
 
 namespace moe {
-
-// Number of usable CUDA devices; 0 when there is no driver or no device (the
-// error this leaves in the runtime is cleared).
-int cuda_device_count();
 
 // Blocks for a grid-stride loop over n elements, `block` threads each: enough
 // to fill the current device (8 per SM; the SIM has one SM per host core),

@@ -13,6 +13,7 @@
 #include "core/cuda/gemm.h"
 #include "core/cuda/indexing.h"
 #include "core/cuda/nn.h"
+#include "core/cuda/optim.h"
 #include "core/cuda/reduce.h"
 #include "core/cuda/softmax.h"
 #include "core/error.h"
@@ -30,6 +31,8 @@ constexpr bool kCudaBuild = false;
 
 #if !defined(MOE_WITH_CUDA)
 // A CUDA build defines it over the caching allocator (core/cuda/device_memory.cu).
+int cuda_device_count() { return 0; }
+
 Allocator* cuda_allocator(int index) {
   throw Error("cannot allocate on cuda:" + std::to_string(index) +
               ": this build has no CUDA backend (built with MOE_CUDA=OFF)");
@@ -141,6 +144,8 @@ void bincount(const Tensor&, const Tensor&) { missing("bincount"); }
 void matmul(const Tensor&, const Tensor&, const Tensor&, MatmulPrecision) { missing("matmul"); }
 void matmul_each(const std::vector<backend::MatmulJob>&, MatmulPrecision) { missing("matmul_each"); }
 
+// ---- optim ----
+void adamw_update(const std::vector<AdamWTensors>&) { missing("adamw_update"); }
 #endif
 
 // ---- fp8 ----

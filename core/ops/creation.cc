@@ -34,15 +34,17 @@ Tensor arange(int64_t start, int64_t end, int64_t step, DType t) {
   return cast(idx, t);
 }
 
-Tensor from_vector(const std::vector<double>& v, const Shape& s, DType t) {
+Tensor from_vector(const std::vector<double>& v, const Shape& s, DType t, Device d) {
   MOE_CHECK(int64_t(v.size()) == shape_numel(s), "from_vector: ", v.size(), " values for shape ",
             shape_str(s));
   Tensor src = empty(s, DType::f64);  // a host tensor: the values are written on the host
   std::copy(v.begin(), v.end(), src.data<double>());
-  if (t == DType::f64) return src;
-  Tensor out = empty(s, t);
-  backend::copy_strided(out, src, false);
-  return out;
+  Tensor out = src;
+  if (t != DType::f64) {
+    out = empty(s, t);
+    backend::copy_strided(out, src, false);
+  }
+  return to_device(out, d);
 }
 
 Tensor rand(const Shape& s, uint64_t seed, uint64_t stream, DType t) {

@@ -56,6 +56,14 @@ const BadCase kBadCases[] = {
      "model.moe.protected_sequence_fraction = 1.5"},
     {"negative balance coefficient", nullptr, "tiny_moe.pbtxt", {"model.moe.expert_balance_coef=-0.1"}, -1,
      "model.moe.expert_balance_coef = -0.1 must be >= 0"},
+    {"unknown device", nullptr, "tiny_moe.pbtxt", {"device=cuda:1"}, -1,
+     "device = 'cuda:1' must be cpu or cuda"},
+    {"Muon on cuda", nullptr, "tiny_moe.pbtxt", {"device=cuda", "optim.kind=OPTIMIZER_MUON"}, -1,
+     "optim.kind = OPTIMIZER_MUON with device = cuda"},
+    {"FP8 on cuda", nullptr, "tiny_moe.pbtxt", {"device=cuda", "model.fp8.recipe=FP8_TILEWISE"}, -1,
+     "model.fp8 is set but device = cuda"},
+    {"ZeRO-1 on cuda", nullptr, "tiny_moe.pbtxt", {"device=cuda", "parallel.zero1=true"}, -1,
+     "parallel.zero1 = true with device = cuda"},
     {"vocab smaller than dataset max token", nullptr, "dense_ref.pbtxt", {}, 300,
      "model.vocab_size 256 is smaller than the dataset's largest token 300 + 1"},
     {"bad enum name in --set", nullptr, "tiny_moe.pbtxt", {"model.moe.score_function=SIGMOID"}, -1,
@@ -198,6 +206,7 @@ const BadLayout kBadLayouts[] = {
      {"parallel.tp=2", "model.fp8.recipe=FP8_TILEWISE"}, 2,
      "model.fp8.recipe = FP8_TILEWISE with parallel.tp = 2: n_heads x head_dim = 128 must be a multiple of 128 x tp "
      "= 256"},
+    {"cuda on two ranks", "tiny_moe.pbtxt", {"device=cuda"}, 2, "device = cuda with 2 ranks"},
     // moe-train applies the timeout right after validate_layout, before validate().
     {"zero comm timeout", "tiny_moe.pbtxt", {"parallel.comm_timeout_s=0"}, 1,
      "parallel.comm_timeout_s = 0 must be > 0"},

@@ -2,6 +2,8 @@
 // barriers and warp exchanges with their checks. The runtime API is in
 // runtime_api.cc.
 #include <algorithm>
+#include <chrono>
+#include <map>
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
@@ -11,11 +13,105 @@
 #include <thread>
 #include <vector>
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define MOE_SIMT_TSAN 1
+extern "C" void __tsan_ignore_thread_begin();
+extern "C" void __tsan_ignore_thread_end();
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define MOE_SIMT_ASAN 1
+#endif
+
 #include "core/cuda/simt/internal.h"
+
+// ---- Context switches between fibers ---------------------------------------
+// x86-64: a switch pushes the callee-saved registers on the old stack and
+// pops them from the new one, without the two signal-mask system calls of
+// each swapcontext. The FP control words are not switched: no kernel changes
+// them, and loading MXCSR serialises the pipeline. Elsewhere: ucontext.
+#if defined(__x86_64__)
+extern "C" void moe_simt_switch(void** save_sp, void* load_sp);
+extern "C" void moe_simt_fiber_start();
+asm(R"(
+  .text
+  .globl moe_simt_switch
+  .type moe_simt_switch, @function
+moe_simt_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size moe_simt_switch, .-moe_simt_switch
+
+  .globl moe_simt_fiber_start
+  .type moe_simt_fiber_start, @function
+moe_simt_fiber_start:
+  movq %r12, %rdi
+  callq *%r13
+  ud2
+  .size moe_simt_fiber_start, .-moe_simt_fiber_start
+)");
+#endif
+
+namespace moe::simt::detail {
+namespace {
+#if defined(__x86_64__)
+struct Context {
+  void* sp = nullptr;
+  // The first switch to it "returns" into moe_simt_fiber_start, which calls
+  // fn(arg) from r13 and r12 on a 16-byte aligned stack.
+  void init(char* stack, size_t bytes, void (*fn)(void*), void* arg) {
+    auto* top = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(stack) + bytes) & ~uintptr_t(15));
+    top[-1] = reinterpret_cast<uint64_t>(&moe_simt_fiber_start);
+    top[-2] = 0;                               // rbp: the end of the frame chain
+    top[-3] = 0;                               // rbx
+    top[-4] = reinterpret_cast<uint64_t>(arg);  // r12
+    top[-5] = reinterpret_cast<uint64_t>(fn);   // r13
+    top[-6] = 0;                               // r14
+    top[-7] = 0;                               // r15
+    sp = &top[-7];
+  }
+  static void swap(Context& from, Context& to) { moe_simt_switch(&from.sp, to.sp); }
+};
+#else
+struct Context {
+  ucontext_t uc{};
+  void init(char* stack, size_t bytes, void (*fn)(void*), void* arg) {
+    getcontext(&uc);
+    uc.uc_stack.ss_sp = stack;
+    uc.uc_stack.ss_size = bytes;
+    uc.uc_link = nullptr;
+    auto hi = [](uintptr_t v) { return unsigned(uint64_t(v) >> 32); };
+    auto lo = [](uintptr_t v) { return unsigned(uint64_t(v) & 0xFFFFFFFFu); };
+    const auto f = reinterpret_cast<uintptr_t>(fn), a = reinterpret_cast<uintptr_t>(arg);
+    makecontext(&uc, reinterpret_cast<void (*)()>(&start), 4, hi(f), lo(f), hi(a), lo(a));
+  }
+  static void start(unsigned fh, unsigned fl, unsigned ah, unsigned al) {
+    auto join = [](unsigned h, unsigned l) { return uintptr_t(uint64_t(h) << 32 | l); };
+    reinterpret_cast<void (*)(void*)>(join(fh, fl))(reinterpret_cast<void*>(join(ah, al)));
+  }
+  static void swap(Context& from, Context& to) { swapcontext(&from.uc, &to.uc); }
+};
+#endif
+}  // namespace
+}  // namespace moe::simt::detail
 
 namespace moe::simt {
 using internal::fmt;
@@ -29,22 +125,14 @@ constexpr int kMaxThreads = 1024;
 
 struct KernelAbort {};  // unwinds the threads of an aborted block
 
-// Sleeping on a 32-bit word until it differs from `seen`, and waking its
-// sleepers: raw futexes, without the spinning and yielding of
-// std::atomic::wait, since there are far more threads than cores. The atomics
-// around them give TSan the happens-before edges.
-void futex_wait(std::atomic<uint32_t>& word, uint32_t seen) {
-  while (word.load(std::memory_order_acquire) == seen)
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
-}
-void futex_wake(std::atomic<uint32_t>& word, int nwake) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, nwake, nullptr, nullptr, 0);
-}
-void futex_bump(std::atomic<uint32_t>& word, int nwake) {
-  word.fetch_add(1, std::memory_order_release);
-  futex_wake(word, nwake);
-}
-constexpr int kWakeAll = 1 << 30;
+// The CUDA threads of a launch are fibers on the launching host thread (see
+// FiberPool below). A waiting fiber yields until the 32-bit word it waits on
+// differs from `seen`; whoever changes the word needs no wake-up call. The
+// atomics give TSan the happens-before edges, since fiber switches are
+// declared to it without synchronisation.
+void wait_change(std::atomic<uint32_t>& word, uint32_t seen);
+void bump(std::atomic<uint32_t>& word) { word.fetch_add(1, std::memory_order_release); }
+
 
 enum class LaneState : uint8_t { kRunning, kBarrier, kWarp, kExited };
 
@@ -110,8 +198,9 @@ std::string lanes_str(unsigned m) {
 }  // namespace
 
 // The synchronisation state of the block that is running. All of it is
-// guarded by mu_. A waiting thread sleeps, without mu_, on a futex word: its
-// own ticket in a warp exchange, the block's barrier or block-end generation.
+// guarded by mu_, which no fiber holds across a yield. A waiting thread
+// yields, without mu_, until a word changes: its own ticket in a warp
+// exchange, the block's barrier or block-end generation.
 class Block {
  public:
   Block(const LaunchConfig& cfg, int nthreads, unsigned char* smem)
@@ -131,8 +220,6 @@ class Block {
     ++waiting_;
     if (barrier_arrived_ == live_) {
       complete_barrier();
-      lk.unlock();
-      futex_wake(barrier_gen_, kWakeAll);
       return me.result;
     }
     return wait(lk, me, barrier_gen_);
@@ -179,11 +266,7 @@ class Block {
     op.arrived |= bit;
     ++waiting_;
     if (op.arrived == required) {
-      const unsigned others = op.arrived & ~bit;
       complete_warp(op);
-      lk.unlock();
-      for (int l = 0; l < 32; ++l)
-        if (others >> l & 1u) futex_wake(lanes_[w * 32 + l].ticket, 1);
       return me.result;
     }
     return wait(lk, me, me.ticket);
@@ -213,17 +296,9 @@ class Block {
           break;
         }
     }
-    bool wake_barrier = false;
-    if (!aborted() && barrier_arrived_ > 0 && barrier_arrived_ == live_) {
-      complete_barrier();
-      wake_barrier = true;
-    }
+    if (!aborted() && barrier_arrived_ > 0 && barrier_arrived_ == live_) complete_barrier();
     if (!aborted()) check_deadlock(tid);
-    if (last_block) {
-      lk.unlock();
-      if (wake_barrier) futex_wake(barrier_gen_, kWakeAll);
-      return false;
-    }
+    if (last_block) return false;
     if (exited_ == n_) {  // the block is done: set up the next one and release everyone
       for (int t = 0; t < n_; ++t) {
         lanes_[t].state = LaneState::kRunning;
@@ -232,17 +307,12 @@ class Block {
       live_ = n_;
       exited_ = 0;
       ops_.clear();
-      // Woken after unlocking, or they would queue on mu_ at once.
-      block_gen_.fetch_add(1, std::memory_order_release);
-      const bool ok = !aborted();
-      lk.unlock();
-      futex_wake(block_gen_, kWakeAll);
-      return ok;
+      bump(block_gen_);
+      return !aborted();
     }
     const uint32_t seen = block_gen_.load(std::memory_order_relaxed);
     lk.unlock();
-    if (wake_barrier) futex_wake(barrier_gen_, kWakeAll);
-    futex_wait(block_gen_, seen);
+    wait_change(block_gen_, seen);
     return !aborted();
   }
 
@@ -267,20 +337,20 @@ class Block {
       if (lanes_[w * 32 + l].state == LaneState::kExited) m |= 1u << l;
     return m;
   }
-  // Called with lk held after an arrival that completed nothing: sleeps on
-  // `word` until released.
+  // Called with lk held after an arrival that completed nothing: yields until
+  // `word` changes.
   uint64_t wait(std::unique_lock<std::mutex>& lk, Lane& me, std::atomic<uint32_t>& word) {
     check_deadlock(int(&me - lanes_.get()));
     if (aborted()) throw KernelAbort{};
     const uint32_t seen = word.load(std::memory_order_relaxed);
     lk.unlock();
-    futex_wait(word, seen);
+    wait_change(word, seen);
     if (aborted()) throw KernelAbort{};
     return me.result;
   }
 
   // Sets the results of the threads at the barrier (or, aborting, just frees
-  // them); the caller wakes them (after unlocking mu_, or they would queue on it).
+  // them).
   void complete_barrier() {
     const int count = barrier_count_;
     for (int t = 0; t < n_; ++t)
@@ -405,20 +475,13 @@ class Block {
     if (aborted()) return;
     const uint3 t{unsigned(tid) % cfg_.block.x, unsigned(tid) / cfg_.block.x % cfg_.block.y,
                   unsigned(tid) / (cfg_.block.x * cfg_.block.y)};
-    const uint3& b = t_ctx.block_idx;
+    const uint3& b = t_ctx->block_idx;
     message_ = fmt("kernel %s, block (%u,%u,%u), thread (%u,%u,%u) [warp %d lane %d]: ", cfg_.name, b.x, b.y, b.z,
                    t.x, t.y, t.z, tid / 32, tid % 32) + msg;
     aborted_.store(true, std::memory_order_release);
-    // Rare: woken with mu_ held.
     for (int i = 0; i < n_; ++i)
-      if (lanes_[i].state == LaneState::kWarp) {
-        release_lane(i, 0);
-        futex_wake(lanes_[i].ticket, 1);
-      }
-    if (barrier_arrived_ > 0) {
-      complete_barrier();
-      futex_wake(barrier_gen_, kWakeAll);
-    }
+      if (lanes_[i].state == LaneState::kWarp) release_lane(i, 0);
+    if (barrier_arrived_ > 0) complete_barrier();
     for (PendingOp& o : ops_) o.used = false;
   }
 
@@ -444,7 +507,7 @@ struct Job {
 
   void run_thread(int tid) {
     const LaunchConfig& c = *cfg;
-    ThreadCtx& x = t_ctx;
+    ThreadCtx& x = *t_ctx;
     x.block = block;
     x.tid = tid;
     x.block_dim = c.block;
@@ -468,84 +531,265 @@ struct Job {
   }
 };
 
-// Host threads that run CUDA threads: worker t is threadIdx t of every block.
-// Grown to the largest block launched and kept, so launching is cheap.
-class Pool {
+// The CUDA threads of a launch run as fibers on the host thread that runs
+// the launch: fiber t is threadIdx t of every block, and a switch is a
+// context swap, not an OS wake-up (a block of 256 threads costs microseconds,
+// not milliseconds). Each host thread that launches keeps its own fibers, so a
+// fiber never moves between host threads; they are grown to the largest block
+// and kept. The scheduler resumes the busy fibers round-robin; a fiber runs
+// until it waits or finishes. TSan sees each fiber as a thread: switches are
+// declared without synchronisation except a launch's first switch into a fiber
+// and its last switch out, so races between CUDA threads are still reported.
+class FiberPool {
  public:
-  static Pool& get() {
-    static Pool* p = new Pool;  // never destroyed: its detached workers sleep until exit
-    return *p;
+  static FiberPool& local() {
+    static thread_local FiberPool pool;
+    return pool;
   }
-  void run(int nthreads, Job* job) {
-    while (int(workers_.size()) < nthreads) {
-      workers_.push_back(std::make_unique<Worker>());
-      workers_.back()->index = int(workers_.size()) - 1;
-      std::thread(&Pool::main, this, workers_.back().get()).detach();
+  FiberPool() = default;
+  FiberPool(const FiberPool&) = delete;
+  FiberPool& operator=(const FiberPool&) = delete;
+  ~FiberPool() {
+    for (auto& f : fibers_) {
+#ifdef MOE_SIMT_TSAN
+      __tsan_destroy_fiber(f->tsan);
+#endif
+      munmap(f->map, kGuardBytes + kStackBytes);
     }
-    job_ = job;
-    active_.store(nthreads, std::memory_order_relaxed);
-    done_.store(0, std::memory_order_relaxed);
-    for (int i = 0; i < nthreads; ++i) futex_bump(workers_[i]->go, 1);
-    futex_wait(done_, 0);
   }
 
+  void run(int nthreads, Job* job) {
+    while (int(fibers_.size()) < nthreads) add_fiber();
+    [[maybe_unused]] Untracked untracked;
+    job_ = job;
+    for (int i = 0; i < nthreads; ++i) {
+      Fiber& f = *fibers_[size_t(i)];
+      f.busy = true;
+      f.started = false;
+      f.tctx = ThreadCtx{};
+    }
+    for (int busy = nthreads; busy > 0;) {
+      bool progress = false;
+      for (int i = 0; i < nthreads; ++i) {
+        Fiber& f = *fibers_[size_t(i)];
+        if (!f.busy) continue;
+        resume(f);
+        if (!f.busy) --busy;
+        progress = progress || !f.busy || !f.idle;
+      }
+      if (!progress) {  // the block's deadlock check should have caught this first
+        std::fprintf(stderr, "simt: internal error: %d threads of a launch wait and none can proceed\n", busy);
+        std::abort();
+      }
+    }
+    job_ = nullptr;
+  }
+
+  // From a fiber: back to the scheduler. `idle`: this resumption did nothing.
+  void yield(bool idle) {
+    Fiber& f = *current_;
+    f.idle = idle;
+#ifdef MOE_SIMT_TSAN
+    __tsan_switch_to_fiber(sched_tsan_, f.busy ? __tsan_switch_to_fiber_no_sync : 0);
+#endif
+#ifdef MOE_SIMT_ASAN
+    __sanitizer_start_switch_fiber(&f.fake_stack, sched_bottom_, sched_size_);
+#endif
+    Context::swap(f.ctx, sched_);
+#ifdef MOE_SIMT_ASAN
+    __sanitizer_finish_switch_fiber(f.fake_stack, &sched_bottom_, &sched_size_);
+#endif
+  }
+  bool in_fiber() const { return current_ != nullptr; }
+
  private:
-  struct Worker {
-    std::atomic<uint32_t> go{0};
-    int index = 0;
+  // Hides the scheduler's accesses to the fibers' bookkeeping from TSan, which
+  // would otherwise report them against the fibers' own.
+  struct Untracked {
+#ifdef MOE_SIMT_TSAN
+    Untracked() { __tsan_ignore_thread_begin(); }
+    ~Untracked() { __tsan_ignore_thread_end(); }
+#endif
   };
-  void main(Worker* w) {
-    for (uint32_t seen = 0;; ++seen) {
-      futex_wait(w->go, seen);
-      job_->run_thread(w->index);
-      if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) futex_bump(done_, 1);
+  static constexpr size_t kStackBytes = 256 << 10;  // ASan's redzones need the room
+  static constexpr size_t kGuardBytes = 4096;       // PROT_NONE below the stack: an overflow faults
+  struct Fiber {
+    FiberPool* pool = nullptr;
+    int index = 0;
+    void* map = nullptr;
+    Context ctx;
+    ThreadCtx tctx;
+    bool busy = false;     // running its thread of the current launch
+    bool started = false;  // resumed at least once in the current launch
+    bool idle = false;     // its last resumption found its wait unchanged
+#ifdef MOE_SIMT_TSAN
+    void* tsan = nullptr;
+#endif
+#ifdef MOE_SIMT_ASAN
+    void* fake_stack = nullptr;
+#endif
+    char* stack() const { return static_cast<char*>(map) + kGuardBytes; }
+  };
+
+  void add_fiber() {
+    auto f = std::make_unique<Fiber>();
+    f->pool = this;
+    f->index = int(fibers_.size());
+    f->map = mmap(nullptr, kGuardBytes + kStackBytes, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (f->map == MAP_FAILED) {
+      std::fprintf(stderr, "simt: cannot map a %zu-byte fiber stack for CUDA thread %d\n", kStackBytes, f->index);
+      std::abort();
+    }
+    mprotect(f->map, kGuardBytes, PROT_NONE);
+    f->ctx.init(f->stack(), kStackBytes, &FiberPool::entry, f.get());
+#ifdef MOE_SIMT_TSAN
+    f->tsan = __tsan_create_fiber(0);
+#endif
+    fibers_.push_back(std::move(f));
+  }
+
+  // Called untracked: the scheduler's bookkeeping is ordered with the fibers'
+  // by the switches themselves.
+  void resume(Fiber& f) {
+    t_ctx = &f.tctx;
+    current_ = &f;
+#ifdef MOE_SIMT_TSAN
+    if (sched_tsan_ == nullptr) sched_tsan_ = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(f.tsan, f.started ? __tsan_switch_to_fiber_no_sync : 0);
+#endif
+    f.started = true;
+#ifdef MOE_SIMT_ASAN
+    __sanitizer_start_switch_fiber(&sched_fake_stack_, f.stack(), kStackBytes);
+#endif
+    Context::swap(sched_, f.ctx);
+#ifdef MOE_SIMT_ASAN
+    __sanitizer_finish_switch_fiber(sched_fake_stack_, nullptr, nullptr);
+#endif
+    current_ = nullptr;
+    t_ctx = nullptr;
+  }
+
+  static void entry(void* arg) {
+    Fiber* f = static_cast<Fiber*>(arg);
+    FiberPool* pool = f->pool;
+#ifdef MOE_SIMT_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &pool->sched_bottom_, &pool->sched_size_);
+#endif
+    for (;;) {
+      pool->job_->run_thread(f->index);
+      f->busy = false;
+      pool->yield(false);
     }
   }
-  std::vector<std::unique_ptr<Worker>> workers_;
+
+  std::vector<std::unique_ptr<Fiber>> fibers_;
+  Context sched_;
+  Fiber* current_ = nullptr;
   Job* job_ = nullptr;
-  std::atomic<int> active_{0};
-  std::atomic<uint32_t> done_{0};  // bumped by the last worker to finish a launch
+#ifdef MOE_SIMT_TSAN
+  void* sched_tsan_ = nullptr;
+#endif
+#ifdef MOE_SIMT_ASAN
+  void* sched_fake_stack_ = nullptr;
+  const void* sched_bottom_ = nullptr;
+  size_t sched_size_ = 0;
+#endif
 };
+
+void wait_change(std::atomic<uint32_t>& word, uint32_t seen) {
+  FiberPool& pool = FiberPool::local();
+  if (!pool.in_fiber()) {
+    std::fprintf(stderr, "simt: internal error: a wait outside a CUDA thread\n");
+    std::abort();
+  }
+  bool first = true;
+  while (word.load(std::memory_order_acquire) == seen) {
+    pool.yield(!first);
+    first = false;
+  }
+}
 
 std::mutex g_launch_mu;  // one launch at a time: static __shared__ arrays are per process
 
 Block& current_block(const char* what) {
-  if (t_ctx.block == nullptr) {
+  if (t_ctx == nullptr || t_ctx->block == nullptr) {
     std::fprintf(stderr, "simt: %s called outside a kernel\n", what);
     std::abort();
   }
-  return *t_ctx.block;
+  return *t_ctx->block;
 }
 
 }  // namespace
 
 uint64_t warp_exchange(WarpOp op, unsigned mask, uint64_t value, int param, int width) {
-  return current_block(op_name(op)).warp(t_ctx.tid, op, mask, value, param, width);
+  return current_block(op_name(op)).warp(t_ctx->tid, op, mask, value, param, width);
 }
-int block_barrier(int pred) { return current_block("__syncthreads").barrier(t_ctx.tid, pred); }
-unsigned active_mask() { return current_block("__activemask").active(t_ctx.tid); }
+int block_barrier(int pred) { return current_block("__syncthreads").barrier(t_ctx->tid, pred); }
+unsigned active_mask() { return current_block("__activemask").active(t_ctx->tid); }
 unsigned char* dynamic_smem() { return current_block("dynamic shared memory").smem(); }
-void trap(const char* what) { current_block(what).fault(t_ctx.tid, what); }
+void trap(const char* what) { current_block(what).fault(t_ctx->tid, what); }
 
 namespace {
+// MOE_SIMT_PROFILE=1: launches, blocks and wall time per kernel name, printed
+// at exit, to see where a slow SIM run spends its time.
+struct Profile {
+  struct Row {
+    uint64_t launches = 0, blocks = 0;
+    double seconds = 0;
+  };
+  std::map<std::string, Row> rows;
+  ~Profile() {
+    std::vector<std::pair<std::string, Row>> v(rows.begin(), rows.end());
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
+    std::fprintf(stderr, "simt profile: %-48s %10s %10s %10s\n", "kernel", "launches", "blocks", "seconds");
+    for (const auto& [name, r] : v)
+      std::fprintf(stderr, "simt profile: %-48.48s %10llu %10llu %10.3f\n", name.c_str(),
+                   (unsigned long long)r.launches, (unsigned long long)r.blocks, r.seconds);
+  }
+};
+Profile* profile() {
+  static Profile* p = [] {
+    const char* e = std::getenv("MOE_SIMT_PROFILE");
+    return e != nullptr && *e != '\0' && *e != '0' ? new Profile : nullptr;
+  }();
+  return p;
+}
+struct ProfileAtExit {
+  ~ProfileAtExit() { delete profile(); }
+} g_profile_at_exit;
+
 // Runs a launch whose configuration was checked, in its stream's order.
 void run_kernel(const LaunchConfig& cfg, KernelArgs* args) {
   std::lock_guard lk(g_launch_mu);
+  const auto t0 = std::chrono::steady_clock::now();
+  struct Record {
+    const LaunchConfig& cfg;
+    std::chrono::steady_clock::time_point t0;
+    ~Record() {
+      if (Profile* p = profile()) {
+        Profile::Row& r = p->rows[cfg.name];
+        ++r.launches;
+        r.blocks += uint64_t(cfg.grid.x) * cfg.grid.y * cfg.grid.z;
+        r.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
+    }
+  } record{cfg, t0};
   const int nthreads = int(cfg.block.x * cfg.block.y * cfg.block.z);
   // Exactly the requested bytes, so ASan sees an access past them.
   std::unique_ptr<unsigned char[]> smem(new unsigned char[cfg.smem_bytes]);
   std::memset(smem.get(), 0xFF, cfg.smem_bytes);
   Block block(cfg, nthreads, smem.get());
   Job job{&cfg, args, &block};
-  Pool::get().run(nthreads, &job);
+  FiberPool::local().run(nthreads, &job);
   if (block.aborted()) internal::report_fault("simt: kernel fault: " + block.message());
 }
 }  // namespace
 
 void launch(const LaunchConfig& cfg, std::shared_ptr<KernelArgs> args) {
   using internal::fail;
-  if (t_ctx.block != nullptr)
-    t_ctx.block->fault(t_ctx.tid, fmt("launch of %s from a kernel (dynamic parallelism is not supported)", cfg.name));
+  if (t_ctx != nullptr && t_ctx->block != nullptr)
+    t_ctx->block->fault(t_ctx->tid, fmt("launch of %s from a kernel (dynamic parallelism is not supported)", cfg.name));
   const dim3 b = cfg.block, g = cfg.grid;
   const uint64_t nthreads = uint64_t(b.x) * b.y * b.z;
   if (b.x == 0 || b.y == 0 || b.z == 0 || b.x > 1024 || b.y > 1024 || b.z > 64 || nthreads > kMaxThreads) {

@@ -349,19 +349,35 @@ TEST(Simt, LaunchConfigurationErrors) {
   EXPECT_EQ(flag.host()[0], 1);
 }
 
-// Records which host thread ran each CUDA thread.
-__global__ void thread_ids_kernel(std::thread::id* ids) {
-  ids[blockIdx.x * blockDim.x + threadIdx.x] = std::this_thread::get_id();
+// Each CUDA thread records the address of a local, and whether its locals
+// and coordinates survive the switches at three barriers, and which host
+// thread ran it.
+__global__ void thread_stacks_kernel(uintptr_t* where, int* intact, std::thread::id* host) {
+  const unsigned t = blockIdx.x * blockDim.x + threadIdx.x;
+  volatile unsigned mine = t * 2654435761u;
+  where[t] = reinterpret_cast<uintptr_t>(&mine);
+  bool ok = true;
+  for (int k = 0; k < 3; ++k) {
+    __syncthreads();
+    ok = ok && mine == t * 2654435761u && blockIdx.x * blockDim.x + threadIdx.x == t;
+  }
+  intact[t] = ok;
+  host[t] = std::this_thread::get_id();
 }
 
-TEST(Simt, EachCudaThreadOfABlockIsItsOwnHostThread) {
+TEST(Simt, EachCudaThreadOfABlockHasItsOwnStackOnTheLaunchingThread) {
   const int threads = 96, blocks = 3;
-  std::vector<std::thread::id> ids(threads * blocks);
-  MOE_LAUNCH(thread_ids_kernel, blocks, threads, 0, nullptr)(ids.data());
+  std::vector<uintptr_t> where(threads * blocks);
+  std::vector<int> intact(threads * blocks, 0);
+  std::vector<std::thread::id> host(threads * blocks);
+  MOE_LAUNCH(thread_stacks_kernel, blocks, threads, 0, nullptr)(where.data(), intact.data(), host.data());
   expect_ok();
-  std::set<std::thread::id> distinct(ids.begin(), ids.begin() + threads);
+  std::set<uintptr_t> distinct(where.begin(), where.begin() + threads);
   EXPECT_EQ(int(distinct.size()), threads);
-  EXPECT_EQ(distinct.count(std::this_thread::get_id()), 0u);
+  for (int t = 0; t < threads * blocks; ++t) {
+    EXPECT_EQ(intact[size_t(t)], 1) << "thread " << t;
+    EXPECT_EQ(host[size_t(t)], std::this_thread::get_id()) << "thread " << t;  // the default stream runs here
+  }
 }
 
 // A host function that holds its stream until opened (or 5 s pass: then
