@@ -27,23 +27,13 @@ AdamW::AdamW(std::vector<NamedParam> params, const config::OptimizerConfig& cfg)
 
 void AdamW::step(double lr) {
   std::vector<AdamWTensors> update;
-  std::vector<size_t> updated;
   for (size_t i = 0; i < slots_.size(); ++i) {
     const Tensor g = grad_of(i);
     if (!g.defined()) continue;
     Slot& s = slots_[i];
     const int64_t t = ++*s.step.data<int64_t>();  // the step count stays on the host
     s.step.bump_version();
-    const double bc1 = 1.0 - std::pow(beta1_, double(t));
-    const double bc2 = 1.0 - std::pow(beta2_, double(t));
-    const optim_math::AdamWScalars k{float(1.0 - lr * s.weight_decay),
-                                     float(beta1_),
-                                     float(1.0 - beta1_),
-                                     float(beta2_),
-                                     float(1.0 - beta2_),
-                                     float(lr / bc1),
-                                     float(1.0 / std::sqrt(bc2)),
-                                     float(eps_)};
+    const auto k = optim_math::adamw_scalars(lr, beta1_, beta2_, eps_, s.weight_decay, t);
     update.push_back({params()[i].param, g, s.exp_avg, s.exp_avg_sq, k});
   }
   adamw_update_(update);

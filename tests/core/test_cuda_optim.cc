@@ -18,9 +18,7 @@ namespace {
 using namespace cuda_test;
 
 optim_math::AdamWScalars scalars_for(int step, double lr) {
-  const double b1 = 0.9, b2 = 0.95, wd = 0.1;
-  return {float(1 - lr * wd), float(b1), float(1 - b1), float(b2), float(1 - b2),
-          float(lr / (1 - std::pow(b1, step))), float(1 / std::sqrt(1 - std::pow(b2, step))), 1e-8f};
+  return optim_math::adamw_scalars(lr, 0.9, 0.95, 1e-8, 0.1, step);
 }
 
 TEST(CudaOptim, FusedAdamWEqualsTheCpuLoopBitwise) {
