@@ -18,5 +18,8 @@ int run_ops(const std::vector<std::string>& args);
 int run_step(const std::vector<std::string>& args);
 // `moe-bench alltoall`: our all-to-all against raw MPI_Alltoallv.
 int run_alltoall(const std::vector<std::string>& args);
+// `moe-bench gpu`: CUDA ops against cuBLASLt / a dense GEMM / cudaMemcpy on
+// the same device.
+int run_gpu(const std::vector<std::string>& args);
 
 }  // namespace moe::bench

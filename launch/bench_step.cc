@@ -19,6 +19,7 @@
 #include "launch/cli_flags.h"
 #include "launch/config.h"
 #include "launch/trainer.h"
+#include "model/param_count.h"
 
 namespace moe::bench {
 namespace {
@@ -47,11 +48,14 @@ int run_step(const std::vector<std::string>& args_in) {
   absl::StatusOr<std::vector<std::string>> sets = launch::take_repeated_flag("set", argc, argv.data());
   if (!sets.ok()) throw BenchUsageError(std::string(sets.status().message()));
   const Flags f =
-      parse_flags(std::vector<std::string>(argv.begin() + 1, argv.begin() + argc), {"config", "steps", "warmup", "csv", "mode"});
+      parse_flags(std::vector<std::string>(argv.begin() + 1, argv.begin() + argc), {"config", "steps", "warmup", "csv", "mode", "peak-tflops"});
   const int64_t steps = int_flag(f, "steps", 10, 1, 1 << 20);
   const int64_t warmup = int_flag(f, "warmup", 3, 0, 1 << 20);
   const std::string mode = str_flag(f, "mode", "strong");
   const std::string csv = str_flag(f, "csv", "");
+  // MFU's denominator, per rank: default the BF16 dense peak of an H100 /
+  // H200 SXM (989 TFLOP/s); set it for other parts (and for CPU ranks).
+  const double peak_tflops = double(int_flag(f, "peak-tflops", 989, 1, 1 << 20));
   if (mode != "strong" && mode != "weak") throw BenchUsageError("--mode is strong or weak, got '" + mode + "'");
 
   std::unique_ptr<comm::Communicator> world = comm::world_communicator(0);
@@ -63,11 +67,12 @@ int run_step(const std::vector<std::string>& args_in) {
     if (lead) std::fprintf(stderr, "moe-bench step: %s\n", std::string(layout.message()).c_str());
     return 2;
   }
-  // Timing only: no evaluation or logging inside the measured steps; the LR
+  // Timing only: no evaluation, logging or checkpoint; the LR
   // warm-up is cut to the run's length so that any config validates.
   cfg->set_steps(warmup + steps);
   cfg->set_eval_every(0);
   cfg->set_log_every(cfg->steps());  // quiet: nothing is printed
+  cfg->mutable_checkpoint()->set_save(false);  // a benchmark's state is not worth a save
   auto* sched = cfg->mutable_optim()->mutable_schedule();
   sched->set_warmup_steps(std::min<int64_t>(sched->warmup_steps(), cfg->steps()));
   world->set_timeout_s(cfg->parallel().comm_timeout_s());
@@ -132,6 +137,10 @@ int run_step(const std::vector<std::string>& args_in) {
               static_cast<long long>(steps), static_cast<long long>(warmup));
   std::printf("  step %.2f ms, %.0f tokens/s (%.0f per rank), load imbalance %.3f, final loss %.4f\n",
               step_s * 1e3, double(tokens) / step_s, double(tokens) / step_s / R, imbalance, r->last_train_loss);
+  const model::FlopCount flops = model::flops_per_token(cfg->model(), cfg->seq_len());
+  const double achieved = flops.total * double(tokens) / step_s / R * 1e-12;
+  std::printf("  model %.4g FLOP/token: %.4g TFLOP/s per rank, MFU %.1f%% of %.0f TFLOP/s\n", flops.total, achieved,
+              100 * achieved / peak_tflops, peak_tflops);
   std::printf("  %-11s %10s %10s %7s %12s\n", "phase", "max ms", "mean ms", "share", "bytes/rank");
   for (int p = 0; p < P; ++p) {
     if (at(0, p) == 0 && max_of(p) == 0) continue;

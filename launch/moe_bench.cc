@@ -26,6 +26,7 @@ const char* kUsage =
     "        --warmup W      steps before the timers start (default 3)\n"
     "        --mode M        strong | weak: label of the CSV row (default strong)\n"
     "        --csv FILE      append one row (header written when the file is new)\n"
+    "        --peak-tflops P MFU's peak per rank (default 989: H100/H200 BF16 dense)\n"
     "  alltoall  our all-to-all (comm::all_to_all) against a raw MPI_Alltoallv of the\n"
     "        same bytes, interleaved; prints the throughput ratio (run under mpirun)\n"
     "        --rows R        rows each rank sends in total (default 4096)\n"
@@ -33,7 +34,15 @@ const char* kUsage =
     "        --repeats K     timed samples per variant; the median is shown (default 30)\n"
     "        --imbalanced    random uneven per-peer counts instead of even ones\n"
     "        --skew-us S     rank 0 enters each sample S us late (exercises the wait loop)\n"
-    "        --csv FILE      append one row\n";
+    "        --csv FILE      append one row\n"
+    "  gpu   CUDA ops on device 0 against references on the same device: bf16 matmul vs\n"
+    "        cuBLASLt called directly, the experts' grouped GEMM (64 x 2048 x 1408, 16k\n"
+    "        tokens top-6, uniform and skewed) vs one dense GEMM of the same FLOPs,\n"
+    "        permute / unpermute / fused row kernels vs cudaMemcpy D2D (GB/s), causal\n"
+    "        attention fwd+bwd TFLOP/s at T 2k and 4k\n"
+    "        --small         tiny shapes (the SIM build: proves the program, not speed)\n"
+    "        --repeats N     timed samples per measurement; the median is shown (default 9)\n"
+    "        --csv FILE      append one row per measurement\n";
 
 }  // namespace
 
@@ -48,6 +57,7 @@ int main(int argc, char** argv) {
     if (sub == "ops") return moe::bench::run_ops(args);
     if (sub == "step") return moe::bench::run_step(args);
     if (sub == "alltoall") return moe::bench::run_alltoall(args);
+    if (sub == "gpu") return moe::bench::run_gpu(args);
     std::fprintf(stderr, "moe-bench: unknown subcommand '%s'\n%s", sub.c_str(), kUsage);
     return 2;
   } catch (const moe::bench::BenchUsageError& e) {

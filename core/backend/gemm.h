@@ -29,9 +29,11 @@ Shape batch_strides(const Tensor& t, const Shape& batch);
 void matmul(const Tensor& a, const Tensor& b, const Tensor& out, MatmulPrecision precision);
 
 // out = a @ b for each job (2-D f32/f64 operands, out contiguous rows, every
-// job on one device): a grouped product's groups. Each out is bitwise what
-// one matmul gives for it alone. The group sizes are host values by then
-// (cuBLAS's grouped GEMM takes them on the host too).
+// job on one device): a grouped product's groups. On the CPU each out is
+// bitwise what one matmul gives for it alone; on CUDA the jobs are one
+// grouped library call, whose kernels may sum in another order. The group
+// sizes are host values by then (cuBLAS's grouped GEMM takes them on the
+// host too).
 struct MatmulJob {
   Tensor a, b, out;
 };

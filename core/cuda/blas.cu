@@ -3,7 +3,9 @@
 // operand and A as its second, with m = N and n = M.
 #include "core/cuda/blas.h"
 
+#include <map>
 #include <string>
+#include <tuple>
 
 #include "core/error.h"
 
@@ -19,14 +21,71 @@ void check(const Gemm& g) {
             g.ldb, ", ", g.ldc, " too small for ", g.M, " x ", g.N, " x ", g.K, " (ta ", g.ta, ", tb ", g.tb, ")");
 }
 
+GroupedCall grouped_call(const std::vector<Gemm>& gs) {
+  using Shape = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
+  std::map<Shape, std::vector<size_t>> groups;
+  std::vector<Shape> order;
+  for (size_t i = 0; i < gs.size(); ++i) {
+    const Gemm& g = gs[i];
+    check(g);
+    MOE_CHECK(g.ab == gs[0].ab && g.c == gs[0].c, "cuda grouped gemm: product ", i, " has dtypes ", g.ab, " -> ", g.c,
+              ", product 0 ", gs[0].ab, " -> ", gs[0].c);
+    const Shape key{g.ta, g.tb, g.M, g.N, g.K, g.lda, g.ldb, g.ldc};
+    auto [it, fresh] = groups.try_emplace(key);
+    if (fresh) order.push_back(key);
+    it->second.push_back(i);
+  }
+  GroupedCall call;
+  for (const Shape& key : order) {
+    const Gemm& g = gs[groups[key].front()];
+    call.trans_first.push_back(g.tb);
+    call.trans_second.push_back(g.ta);
+    call.m.push_back(g.N);
+    call.n.push_back(g.M);
+    call.k.push_back(g.K);
+    call.ld_first.push_back(g.ldb);
+    call.ld_second.push_back(g.lda);
+    call.ldc.push_back(g.ldc);
+    call.size.push_back(int64_t(groups[key].size()));
+    for (size_t i : groups[key]) {
+      call.first.push_back(gs[i].B);
+      call.second.push_back(gs[i].A);
+      call.out.push_back(gs[i].C);
+    }
+  }
+  return call;
+}
+
+namespace {
+
+// The pointer arrays of `call` to device memory `pointers`: first, second,
+// out, each gs.size() long. A pageable upload is staged before
+// cudaMemcpyAsync returns, so the host vector may go at once.
+void upload_pointers(const GroupedCall& call, void* pointers, cudaStream_t stream) {
+  std::vector<const void*> all(call.first);
+  all.insert(all.end(), call.second.begin(), call.second.end());
+  all.insert(all.end(), call.out.begin(), call.out.end());
+  MOE_CUDA_CHECK(cudaMemcpyAsync(pointers, all.data(), all.size() * sizeof(void*), cudaMemcpyHostToDevice, stream));
+}
+
+}  // namespace
+
+bool gemm_grouped(const std::vector<Gemm>& gs, void* pointers, cudaStream_t stream) {
+  if (gs.empty()) return true;
+  const GroupedCall call = grouped_call(gs);
+  if (gs[0].ab == DType::f64) return false;
+  upload_pointers(call, pointers, stream);
+  return detail::launch_grouped(call, gs[0].ab, gs[0].c, pointers, stream);
+}
+
 }  // namespace moe::cuda::blas
 
 #if !defined(MOE_CUDA_SIM)
 #include <cublasLt.h>
+#include <cublas_v2.h>
 
-#include <map>
-#include <mutex>
-#include <tuple>
+#include <atomic>
+#include <cstdio>
 
 namespace moe::cuda::blas {
 namespace {
@@ -99,7 +158,66 @@ Context& context() {
   return c;
 }
 
+// cuBLAS (not Lt) for the grouped GEMM: one handle per (thread, device).
+cublasHandle_t cublas_handle() {
+  int device = 0;
+  MOE_CUDA_CHECK(cudaGetDevice(&device));
+  thread_local std::map<int, cublasHandle_t> handles;
+  cublasHandle_t& h = handles[device];
+  if (!h) {
+    const cublasStatus_t st = cublasCreate(&h);
+    MOE_CHECK(st == CUBLAS_STATUS_SUCCESS, "cuBLAS: cublasCreate failed: ", cublasGetStatusString(st));
+  }
+  return h;
+}
+
+// Whether cuBLAS takes a dtype pair in its grouped GEMM (f32 -> f32,
+// bf16 -> f32): unknown until the first call, then taken or declined.
+enum class Pair : int { unknown, taken, declined };
+std::atomic<Pair> grouped_pairs[2];
+
 }  // namespace
+
+namespace detail {
+
+bool launch_grouped(const GroupedCall& call, DType ab, DType c, const void* pointers, cudaStream_t stream) {
+  std::atomic<Pair>& pair = grouped_pairs[ab == DType::bf16 ? 1 : 0];
+  if (pair.load() == Pair::declined) return false;
+  const cublasHandle_t h = cublas_handle();
+  const cublasStatus_t set = cublasSetStream(h, stream);
+  MOE_CHECK(set == CUBLAS_STATUS_SUCCESS, "cuBLAS: cublasSetStream failed: ", cublasGetStatusString(set));
+  const size_t n = call.first.size(), groups = call.size.size();
+  std::vector<cublasOperation_t> t1(groups), t2(groups);
+  for (size_t i = 0; i < groups; ++i) {
+    t1[i] = call.trans_first[i] ? CUBLAS_OP_T : CUBLAS_OP_N;
+    t2[i] = call.trans_second[i] ? CUBLAS_OP_T : CUBLAS_OP_N;
+  }
+  const std::vector<float> alpha(groups, 1.0f), beta(groups, 0.0f);
+  const cudaDataType_t in = cuda_type(ab), res = cuda_type(c);
+  const void* const* arrays = static_cast<const void* const*>(pointers);
+  void* const* outs = reinterpret_cast<void* const*>(const_cast<void*>(pointers)) + 2 * n;
+  const cublasStatus_t st = cublasGemmGroupedBatchedEx_64(
+      h, t1.data(), t2.data(), call.m.data(), call.n.data(), call.k.data(), alpha.data(), arrays, in,
+      call.ld_first.data(), arrays + n, in, call.ld_second.data(), beta.data(), outs, res, call.ldc.data(),
+      int64_t(groups), call.size.data(), CUBLAS_COMPUTE_32F);
+  if (st == CUBLAS_STATUS_SUCCESS) {
+    pair.store(Pair::taken);
+    return true;
+  }
+  // A refusal before any success is the library not taking the pair; after
+  // one, any failure is ours.
+  Pair expected = Pair::unknown;
+  if ((st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE) &&
+      pair.compare_exchange_strong(expected, Pair::declined)) {
+    std::fprintf(stderr, "moe: cuBLAS grouped GEMM declined %s -> %s (%s); those products run one cuBLASLt GEMM each\n",
+                 dtype_name(ab), dtype_name(c), cublasGetStatusString(st));
+    return false;
+  }
+  MOE_CHECK(false, "cuBLAS: cublasGemmGroupedBatchedEx_64 (", groups, " groups, ", n, " products, ", ab, " -> ", c,
+            ") failed: ", cublasGetStatusString(st));
+}
+
+}  // namespace detail
 
 void describe(const Gemm& g) {
   check(g);

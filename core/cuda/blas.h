@@ -6,6 +6,7 @@
 // blas_shim.cc), so our use of transposes and leading dimensions is tested
 // without a GPU.
 #include <cstdint>
+#include <vector>
 
 #include "core/cuda/runtime.h"
 #include "core/dtype.h"
@@ -30,6 +31,33 @@ struct Gemm {
 // matrix: an error naming the GEMM.
 void check(const Gemm& g);
 void gemm(const Gemm& g, cudaStream_t stream);
+
+// Many products of one dtype pair in one library call (the MoE experts):
+// cuBLAS's grouped GEMM, one group per distinct (transposes, sizes, leading
+// dimensions), so experts with different row counts need no padding.
+// `pointers` is device memory for 3 * gs.size() pointers: the A, B and C
+// arrays the library reads on the device are uploaded there on `stream`.
+// Returns false, having launched nothing, when the library does not take
+// the dtype pair (f64 always; a pair cuBLAS refuses, found on first use and
+// reported once on stderr); the caller then runs gemm() per product.
+bool gemm_grouped(const std::vector<Gemm>& gs, void* pointers, cudaStream_t stream);
+
+// The arguments of that call in cuBLAS's column-major terms (row-major
+// C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: the library's first
+// operand is our B, m = N, n = M). Problems are ordered group by group.
+struct GroupedCall {
+  std::vector<char> trans_first, trans_second;  // 1: op T
+  std::vector<int64_t> m, n, k, ld_first, ld_second, ldc, size;
+  std::vector<const void*> first, second;
+  std::vector<void*> out;
+};
+GroupedCall grouped_call(const std::vector<Gemm>& gs);
+
+namespace detail {
+// The library call itself, `pointers` already uploaded (cuBLAS in real
+// builds, the CPU's BLAS reading the uploaded arrays under the shim).
+bool launch_grouped(const GroupedCall& call, DType ab, DType c, const void* pointers, cudaStream_t stream);
+}  // namespace detail
 
 // Real builds: builds (and frees) every cuBLASLt descriptor gemm() would
 // create for g, without a device; throws naming the call that failed.

@@ -1,5 +1,6 @@
-// The GEMM family on the GPU: every product one cuda::blas::gemm per batch
-// (cuBLASLt, or the CPU's BLAS under the SIMT shim). Operands go as they
+// The GEMM family on the GPU: a batched product is one cuda::blas::gemm per
+// batch (cuBLASLt, or the CPU's BLAS under the SIMT shim); the experts'
+// products one grouped GEMM (cuBLAS). Operands go as they
 // are when BLAS can read them (row-major or transposed views), else as
 // contiguous copies; bf16 precision rounds f32 operands to bf16 tensors and
 // sums in f32, as the CPU's bf16 path does.
@@ -74,13 +75,55 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out, MatmulPre
 }
 
 void matmul_each(const std::vector<backend::MatmulJob>& jobs, MatmulPrecision precision) {
+  std::vector<Tensor> keep;  // operand copies, alive until the products are queued
+  std::vector<blas::Gemm> gs;
+  const Tensor* first = nullptr;
   for (const backend::MatmulJob& j : jobs) {
     MOE_CHECK(j.a.dim() == 2 && j.b.dim() == 2 && j.out.dim() == 2 && j.a.shape()[1] == j.b.shape()[0] &&
                   j.out.shape()[0] == j.a.shape()[0] && j.out.shape()[1] == j.b.shape()[1],
               "matmul_each: needs a [M, K], b [K, N], out [M, N], got ", j.a.str(), ", ", j.b.str(), ", ",
               j.out.str());
-    matmul(j.a, j.b, j.out, precision);
+    if (j.out.numel() == 0) continue;
+    // K = 0 and products of another dtype than the first go alone.
+    if (j.a.shape()[1] == 0 || (first && j.out.dtype() != first->dtype())) {
+      matmul(j.a, j.b, j.out, precision);
+      continue;
+    }
+    MOE_CHECK(j.out.dtype() == DType::f32 || j.out.dtype() == DType::f64, "matmul_each: unsupported dtype ",
+              j.out.dtype());
+    MOE_CHECK(backend::blas_layout(j.out) && !backend::blas_layout(j.out)->trans,
+              "matmul_each: out must have contiguous rows, got ", j.out.str());
+    if (!first) first = &j.out;
+    const bool bf16 = precision == MatmulPrecision::bf16 && j.out.dtype() == DType::f32;
+    const Tensor a = operand(j.a, bf16), b = operand(j.b, bf16);
+    keep.push_back(a);
+    keep.push_back(b);
+    const backend::BlasLayout la = *backend::blas_layout(a), lb = *backend::blas_layout(b);
+    blas::Gemm g;
+    g.ta = la.trans;
+    g.tb = lb.trans;
+    g.M = j.out.shape()[0];
+    g.N = j.out.shape()[1];
+    g.K = j.a.shape()[1];
+    g.ab = a.dtype();
+    g.c = j.out.dtype();
+    g.A = a.raw_data();
+    g.lda = la.ld;
+    g.B = b.raw_data();
+    g.ldb = lb.ld;
+    g.C = j.out.raw_data();
+    g.ldc = backend::blas_layout(j.out)->ld;
+    gs.push_back(g);
   }
+  if (gs.empty()) return;
+  DeviceGuard on(*first);
+  if (gs.size() > 1) {
+    // The device reads the pointer arrays; the stream-ordered allocator keeps
+    // the block until the call's work is queued ahead of any reuse.
+    const Tensor pointers = empty({int64_t(3 * gs.size())}, DType::i64, first->device());
+    if (blas::gemm_grouped(gs, pointers.raw_data(), nullptr)) return;
+  }
+  for (const blas::Gemm& g : gs) blas::gemm(g, nullptr);
 }
 
 }  // namespace moe::cuda

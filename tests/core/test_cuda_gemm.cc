@@ -86,22 +86,82 @@ TEST(CudaGemm, MatmulLayoutsBatchesAndPrecisionsMatchTheCpu) {
   expect_bitwise(zeros({4, 5}), g, "K = 0");
 }
 
+// The experts' three products (x_g @ w_g, dy_g @ w_g^T, x_g^T @ dy_g) as
+// matmul_each gets them: row slices, transposed views, equal-row groups
+// (one library group), empty and one-row groups, both precisions.
 TEST(CudaGemm, GroupedProductsWithEmptyAndOneRowGroupsMatchTheCpu) {
   MOE_REQUIRE_DEVICE();
   const int64_t K = 12, N = 7;
-  std::vector<backend::MatmulJob> cj, gj;
-  std::vector<Tensor> as, bs;
-  for (int64_t rows : {int64_t(5), int64_t(0), int64_t(1), int64_t(17), int64_t(0)}) {
-    const Tensor a = sample({rows, K}, uint64_t(20 + rows)), b = sample({K, N}, uint64_t(40 + rows));
-    as.push_back(a);
-    bs.push_back(b);
-    cj.push_back({a, b, empty({rows, N})});
-    gj.push_back({to_device(a, kGpu), to_device(b, kGpu), empty({rows, N}, DType::f32, kGpu)});
-  }
-  backend::matmul_each(cj, MatmulPrecision::fp32);
-  backend::matmul_each(gj, MatmulPrecision::fp32);
-  for (size_t i = 0; i < cj.size(); ++i)
-    expect_product(as[i], bs[i], cj[i].out, gj[i].out, K, eps_of(DType::f32), "group " + std::to_string(i));
+  const std::vector<int64_t> rows = {5, 0, 1, 17, 0, 5, 5, 16};
+  int64_t T = 0;
+  for (int64_t r : rows) T += r;
+  const Tensor x = sample({T, K}, 20), w = sample({int64_t(rows.size()), K, N}, 21), dy = sample({T, N}, 22);
+  const Tensor gx = to_device(x, kGpu), gw = to_device(w, kGpu), gdy = to_device(dy, kGpu);
+  for (MatmulPrecision prec : {MatmulPrecision::fp32, MatmulPrecision::bf16})
+    for (int kind = 0; kind < 3; ++kind) {
+      const char* names[] = {"x @ w", "dy @ w^T", "x^T @ dy"};
+      const std::string what = std::string(names[kind]) + (prec == MatmulPrecision::bf16 ? " bf16" : "");
+      const Shape out_shape = kind == 0 ? Shape{T, N} : kind == 1 ? Shape{T, K} : Shape{int64_t(rows.size()), K, N};
+      const Tensor co = zeros(out_shape), go = zeros(out_shape, DType::f32, kGpu);
+      std::vector<backend::MatmulJob> cj, gj;
+      std::vector<std::pair<Tensor, Tensor>> operands;
+      int64_t off = 0;
+      for (size_t e = 0; e < rows.size(); ++e) {
+        const int64_t r = rows[e];
+        auto job = [&](const Tensor& xs, const Tensor& ws, const Tensor& dys, const Tensor& out) -> backend::MatmulJob {
+          const Tensor we = select(ws, 0, int64_t(e));
+          if (kind == 0) return {narrow(xs, 0, off, r), we, narrow(out, 0, off, r)};
+          if (kind == 1) return {narrow(dys, 0, off, r), we.transpose(0, 1), narrow(out, 0, off, r)};
+          return {narrow(xs, 0, off, r).transpose(0, 1), narrow(dys, 0, off, r), select(out, 0, int64_t(e))};
+        };
+        if (r > 0) {
+          cj.push_back(job(x, w, dy, co));
+          gj.push_back(job(gx, gw, gdy, go));
+          operands.emplace_back(cj.back().a, cj.back().b);
+        }
+        off += r;
+      }
+      backend::matmul_each(cj, prec);
+      backend::matmul_each(gj, prec);
+      for (size_t i = 0; i < cj.size(); ++i)
+        expect_product(operands[i].first, operands[i].second, cj[i].out, gj[i].out, operands[i].first.shape()[1],
+                       eps_of(DType::f32), what + " job " + std::to_string(i));
+    }
+}
+
+// No device needed: products of one shape share a library group, the
+// column-major arguments take our B first, and mixed dtypes are refused.
+TEST(CudaGemm, GroupedCallGroupsEqualShapesAndSwapsOperands) {
+  std::vector<float> store(64);
+  auto gemm = [&](int64_t M, bool ta, int slot) {
+    cuda::blas::Gemm g;
+    g.ta = ta;
+    g.M = M;
+    g.N = 3;
+    g.K = 2;
+    g.lda = ta ? M : 2;
+    g.ldb = 3;
+    g.ldc = 3;
+    g.A = &store[size_t(slot)];
+    g.B = &store[size_t(slot + 1)];
+    g.C = &store[size_t(slot + 2)];
+    return g;
+  };
+  const std::vector<cuda::blas::Gemm> gs = {gemm(4, false, 0), gemm(1, false, 3), gemm(4, false, 6),
+                                            gemm(4, true, 9), gemm(4, false, 12)};
+  const cuda::blas::GroupedCall c = cuda::blas::grouped_call(gs);
+  ASSERT_EQ(c.size, (std::vector<int64_t>{3, 1, 1}));
+  EXPECT_EQ(c.m, (std::vector<int64_t>{3, 3, 3}));
+  EXPECT_EQ(c.n, (std::vector<int64_t>{4, 1, 4}));
+  EXPECT_EQ(c.trans_second, (std::vector<char>{0, 0, 1}));
+  EXPECT_EQ(c.ld_second, (std::vector<int64_t>{2, 2, 4}));
+  // Group 0 holds products 0, 2 and 4, in order; our B goes first.
+  EXPECT_EQ(c.first[1], gs[2].B);
+  EXPECT_EQ(c.second[2], gs[4].A);
+  EXPECT_EQ(c.out[4], gs[3].C);
+  std::vector<cuda::blas::Gemm> mixed = gs;
+  mixed[1].ab = DType::bf16;
+  EXPECT_THROW(cuda::blas::grouped_call(mixed), Error);
 }
 
 // No device needed: each layout and dtype pair the backend uses gets its

@@ -1,6 +1,8 @@
 // cuda::blas::gemm under the SIMT shim: device memory is host memory, so the
 // GEMM runs on the CPU's BLAS with exactly the arguments cuBLASLt would get
 // (bf16 operands widened to f32 first, as the CPU's fallback path does).
+// The grouped GEMM reads what cuBLAS would read: the uploaded pointer arrays
+// and the column-major per-group arguments.
 #include <vector>
 
 #include "core/cpu/gemm.h"
@@ -19,7 +21,49 @@ std::vector<float> widen(const void* p, int64_t rows, int64_t cols, int64_t ld) 
   return out;
 }
 
+// Row-major C [M, N] = op(A) op(B) with the CPU's BLAS.
+void row_major(bool ta, bool tb, int64_t M, int64_t N, int64_t K, DType ab, const void* A, int64_t lda,
+               const void* B, int64_t ldb, void* C, int64_t ldc) {
+  cpu::blas_single_thread();
+  if (ab == DType::f64) {
+    cpu::gemm_call(ta, tb, M, N, K, 1.0, static_cast<const double*>(A), lda, static_cast<const double*>(B), ldb, 0.0,
+                   static_cast<double*>(C), ldc);
+    return;
+  }
+  if (ab == DType::f32) {
+    cpu::gemm_call(ta, tb, M, N, K, 1.0f, static_cast<const float*>(A), lda, static_cast<const float*>(B), ldb, 0.0f,
+                   static_cast<float*>(C), ldc);
+    return;
+  }
+  const std::vector<float> a = widen(A, ta ? K : M, ta ? M : K, lda);
+  const std::vector<float> b = widen(B, tb ? N : K, tb ? K : N, ldb);
+  cpu::gemm_call(ta, tb, M, N, K, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, static_cast<float*>(C), ldc);
+}
+
 }  // namespace
+
+namespace detail {
+
+bool launch_grouped(const GroupedCall& call, DType ab, DType, const void* pointers, cudaStream_t stream) {
+  MOE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  const size_t n = call.first.size();
+  const void* const* arrays = static_cast<const void* const*>(pointers);
+  size_t p = 0;
+  for (size_t g = 0; g < call.size.size(); ++g)
+    for (int64_t j = 0; j < call.size[g]; ++j, ++p) {
+      // Column-major C (m x n, ldc) = op1(X) op2(Y) is row-major C^T [n, m] =
+      // op2(Y)^T op1(X)^T, and a column-major matrix read row-major is its
+      // transpose: the row-major product takes Y first.
+      MOE_CHECK(p < n, "cuda grouped gemm: group sizes exceed the ", n, " products");
+      row_major(call.trans_second[g] != 0, call.trans_first[g] != 0, call.n[g], call.m[g], call.k[g], ab,
+                arrays[n + p], call.ld_second[g], arrays[p], call.ld_first[g], const_cast<void*>(arrays[2 * n + p]),
+                call.ldc[g]);
+    }
+  MOE_CHECK(p == n, "cuda grouped gemm: group sizes cover ", p, " of ", n, " products");
+  return true;
+}
+
+}  // namespace detail
 
 void describe(const Gemm& g) { check(g); }
 
@@ -27,21 +71,7 @@ void gemm(const Gemm& g, cudaStream_t stream) {
   check(g);
   // Kernels queued on the stream come first, as on a GPU.
   MOE_CUDA_CHECK(cudaStreamSynchronize(stream));
-  cpu::blas_single_thread();
-  if (g.ab == DType::f64) {
-    cpu::gemm_call(g.ta, g.tb, g.M, g.N, g.K, 1.0, static_cast<const double*>(g.A), g.lda,
-                   static_cast<const double*>(g.B), g.ldb, 0.0, static_cast<double*>(g.C), g.ldc);
-    return;
-  }
-  if (g.ab == DType::f32) {
-    cpu::gemm_call(g.ta, g.tb, g.M, g.N, g.K, 1.0f, static_cast<const float*>(g.A), g.lda,
-                   static_cast<const float*>(g.B), g.ldb, 0.0f, static_cast<float*>(g.C), g.ldc);
-    return;
-  }
-  const std::vector<float> a = widen(g.A, g.ta ? g.K : g.M, g.ta ? g.M : g.K, g.lda);
-  const std::vector<float> b = widen(g.B, g.tb ? g.N : g.K, g.tb ? g.K : g.N, g.ldb);
-  cpu::gemm_call(g.ta, g.tb, g.M, g.N, g.K, 1.0f, a.data(), g.lda, b.data(), g.ldb, 0.0f, static_cast<float*>(g.C),
-                 g.ldc);
+  row_major(g.ta, g.tb, g.M, g.N, g.K, g.ab, g.A, g.lda, g.B, g.ldb, g.C, g.ldc);
 }
 
 }  // namespace moe::cuda::blas
