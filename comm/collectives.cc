@@ -90,16 +90,16 @@ Tensor apply1(std::shared_ptr<Function> fn, const Tensor& x) { return Function::
 
 }  // namespace
 
-Tensor all_to_all(Communicator& c, const Tensor& x, const std::vector<int64_t>& send_rows,
-                  const std::vector<int64_t>& recv_rows) {
+Tensor all_to_all_autograd(Communicator& c, const Tensor& x, const std::vector<int64_t>& send_rows,
+                           const std::vector<int64_t>& recv_rows) {
   return apply1(std::make_shared<AllToAll>(c, send_rows, recv_rows), x);
 }
 
-Tensor all_gather(Communicator& c, const Tensor& x, int64_t dim) {
+Tensor all_gather_autograd(Communicator& c, const Tensor& x, int64_t dim) {
   return apply1(std::make_shared<AllGather>(c, dim), x);
 }
 
-Tensor reduce_scatter(Communicator& c, const Tensor& x, int64_t dim) {
+Tensor reduce_scatter_autograd(Communicator& c, const Tensor& x, int64_t dim) {
   return apply1(std::make_shared<ReduceScatter>(c, dim), x);
 }
 

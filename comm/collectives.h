@@ -1,5 +1,6 @@
 #pragma once
-// Differentiable collectives: autograd functions whose backward is the
+// Differentiable collectives (named *_autograd, apart from the plain
+// Communicator methods): autograd functions whose backward is the
 // matching collective (the transpose of the forward's linear map).
 #include <cstdint>
 #include <vector>
@@ -10,14 +11,14 @@ namespace moe::comm {
 
 // All-to-all of rows; backward: the reverse all-to-all with the counts
 // swapped.
-Tensor all_to_all(Communicator& c, const Tensor& x, const std::vector<int64_t>& send_rows,
-                  const std::vector<int64_t>& recv_rows);
+Tensor all_to_all_autograd(Communicator& c, const Tensor& x, const std::vector<int64_t>& send_rows,
+                           const std::vector<int64_t>& recv_rows);
 // Concatenation over the group along dim; backward: reduce-scatter (sum)
 // along dim. (Sequence parallel -> tensor parallel region.)
-Tensor all_gather(Communicator& c, const Tensor& x, int64_t dim);
+Tensor all_gather_autograd(Communicator& c, const Tensor& x, int64_t dim);
 // Sum over the group, scattered along dim; backward: all-gather along dim.
 // (Tensor parallel partial sums -> sequence parallel region.)
-Tensor reduce_scatter(Communicator& c, const Tensor& x, int64_t dim);
+Tensor reduce_scatter_autograd(Communicator& c, const Tensor& x, int64_t dim);
 // Megatron's f: identity forward, all-reduce (sum) backward.
 Tensor copy_to_group(Communicator& c, const Tensor& x);
 // Megatron's g: all-reduce (sum) forward, identity backward.

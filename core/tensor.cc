@@ -3,7 +3,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
-#include "core/dispatch.h"
+#include "core/dtype_switch.h"
 #include "core/ops.h"
 
 namespace moe {

@@ -110,11 +110,11 @@ int run_alltoall(const std::vector<std::string>& args) {
   Tensor counts = empty({P}, DType::i64);
   const std::vector<int64_t> ones(size_t(P), 1);
 
-  auto ours = [&] { return comm::all_to_all(*world, x, send_rows, recv_rows); };
+  auto ours = [&] { return comm::all_to_all_autograd(*world, x, send_rows, recv_rows); };
   auto ours_counts = [&] {
     std::copy(send_rows.begin(), send_rows.end(), counts.data<int64_t>());
     const Tensor rc = world->all_to_all_single(counts, ones, ones);
-    return comm::all_to_all(*world, x, send_rows, recv_rows);
+    return comm::all_to_all_autograd(*world, x, send_rows, recv_rows);
   };
   auto raw = [&] {
     MPI_Alltoallv(x.data<float>(), mc.send.data(), mc.sdispl.data(), MPI_FLOAT, raw_out.data(), mc.recv.data(),

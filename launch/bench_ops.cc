@@ -19,7 +19,7 @@
 
 #include "core/cpu/gemm_bf16.h"
 #include "core/ops.h"
-#include "core/parallel.h"
+#include "core/threading.h"
 #include "launch/bench.h"
 
 namespace moe::bench {

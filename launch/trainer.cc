@@ -14,7 +14,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
-#include "core/parallel.h"
+#include "core/threading.h"
 #include "core/phase_timer.h"
 #include "data/open_dataset.h"
 #include "data/sampler.h"

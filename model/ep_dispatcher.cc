@@ -55,7 +55,7 @@ Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
   const int64_t row_bytes = fp8_ ? fp8_row_bytes(x.size(1)) : x.size(1) * int64_t(dtype_size(x.dtype()));
   prof::add_bytes(prof::Phase::dispatch, rows_to_peers(d.send_rows) * row_bytes);
   const Tensor arrived = fp8_ ? fp8_all_to_all(ep_, rows, d.send_rows, d.recv_rows)
-                              : comm::all_to_all(ep_, rows, d.send_rows, d.recv_rows);  // by (src, local expert)
+                              : comm::all_to_all_autograd(ep_, rows, d.send_rows, d.recv_rows);  // by (src, local expert)
 
   // 3. Permute (src, local expert) -> (local expert, src).
   std::vector<int64_t> start(size_t(P * L));  // first arrival row of block (src, l)
@@ -83,7 +83,7 @@ Tensor EpDispatcher::combine(const Tensor& expert_out, const Dispatched& d, cons
   const Tensor arrival = index_select(expert_out, 0, d.to_arrival_order);
   prof::add_bytes(prof::Phase::combine,
                   rows_to_peers(d.recv_rows) * expert_out.size(1) * int64_t(dtype_size(expert_out.dtype())));
-  return comm::all_to_all(ep_, arrival, d.recv_rows, d.send_rows);
+  return comm::all_to_all_autograd(ep_, arrival, d.recv_rows, d.send_rows);
 }
 
 }  // namespace moe::model

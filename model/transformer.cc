@@ -43,10 +43,10 @@ Block::Block(const config::ModelConfig& c, int64_t layer, double ostd, const Lay
 }
 
 Tensor Block::to_tp(const Tensor& x) const {
-  return layout_.sequence_parallel() ? comm::all_gather(layout_.mesh->tp(), x, 1) : x;
+  return layout_.sequence_parallel() ? comm::all_gather_autograd(layout_.mesh->tp(), x, 1) : x;
 }
 Tensor Block::from_tp(const Tensor& x) const {
-  return layout_.sequence_parallel() ? comm::reduce_scatter(layout_.mesh->tp(), x, 1) : x;
+  return layout_.sequence_parallel() ? comm::reduce_scatter_autograd(layout_.mesh->tp(), x, 1) : x;
 }
 
 Tensor Block::forward(const Tensor& x, const BatchInfo& info) {
@@ -123,7 +123,7 @@ Tensor Transformer::hidden(const Tensor& ids, const BatchInfo& batch, Tensor* em
     // Vocab-parallel lookup, summed over TP straight into the
     // sequence-parallel layout.
     const Tensor part = parallel::vocab_parallel_embedding(*embed_, ids, layout_.tp_rank() * embed_->size(0));
-    return comm::reduce_scatter(layout_.mesh->tp(), part, 1);
+    return comm::reduce_scatter_autograd(layout_.mesh->tp(), part, 1);
   }();
   if (emb_out) *emb_out = x;
   x = sequence_dropout(x, training() ? cfg_.dropout() : 0.0, info, 0);
@@ -135,7 +135,7 @@ Tensor Transformer::logits_of(const Tensor& h) {
   const MatmulPrecisionScope precision(matmul_precision_of_config());
   prof::PhaseScope scope(prof::Phase::embed_head);
   Tensor n = final_norm_.forward(h);
-  if (layout_.sequence_parallel()) n = comm::all_gather(layout_.mesh->tp(), n, 1);
+  if (layout_.sequence_parallel()) n = comm::all_gather_autograd(layout_.mesh->tp(), n, 1);
   return matmul(n, transpose(head_ ? *head_ : *embed_, 0, 1));
 }
 

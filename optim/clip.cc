@@ -7,7 +7,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
-#include "core/parallel.h"
+#include "core/threading.h"
 #include "optim/sum_squares.h"
 
 namespace moe::optim {

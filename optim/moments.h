@@ -8,7 +8,7 @@
 // bf16 moments does the same). Master weights stay f32.
 #include <cstdint>
 
-#include "core/dispatch.h"
+#include "core/dtype_switch.h"
 #include "core/dtype.h"
 #include "core/kernels/optim_math.h"
 #include "optim/config.pb.h"

@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "core/ops.h"
-#include "core/parallel.h"
+#include "core/threading.h"
 #include "optim/moments.h"
 #include "optim/newton_schulz.h"
 #include "optim/param_rules.h"

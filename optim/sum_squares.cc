@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "core/parallel.h"
+#include "core/threading.h"
 
 namespace moe::optim {
 

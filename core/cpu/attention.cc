@@ -19,10 +19,10 @@
 
 #include "core/cpu/lane_sum.h"
 #include "core/cpu/nn.h"
-#include "core/dispatch.h"
+#include "core/dtype_switch.h"
 #include "core/kernels/fast_exp.h"
 #include "core/kernels/nn_math.h"
-#include "core/parallel.h"
+#include "core/threading.h"
 
 namespace moe::cpu {
 
@@ -178,7 +178,7 @@ void attention_fwd(const Tensor& q, const Tensor& k, const Tensor& v, double sca
                    const Tensor& out, const Tensor& lse) {
   const Dims d = dims(q, k, v);
   const int64_t Tp = d.Tp();
-  dispatch_float(q.dtype(), "scaled_dot_product_attention", [&](auto tag) {
+  dtype_switch_float(q.dtype(), "scaled_dot_product_attention", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T *pq = q.data<T>(), *pk = k.data<T>(), *pv = v.data<T>();
     T* po = out.data<T>();
@@ -212,7 +212,7 @@ void attention_bwd(const Tensor& g, const Tensor& q, const Tensor& k, const Tens
                    const Tensor& dv) {
   const Dims d = dims(q, k, v);
   const int64_t G = d.H / d.Hkv, Tp = d.Tp();
-  dispatch_float(q.dtype(), "scaled_dot_product_attention backward", [&](auto tag) {
+  dtype_switch_float(q.dtype(), "scaled_dot_product_attention backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T *pg = g.data<T>(), *pq = q.data<T>(), *pk = k.data<T>(), *pv = v.data<T>(), *po = out.data<T>();
     const T* pl = lse.data<T>();
@@ -301,7 +301,7 @@ void attention_bwd(const Tensor& g, const Tensor& q, const Tensor& k, const Tens
 void attention_max_logits(const Tensor& q, const Tensor& k, double scale, int64_t window, const Tensor& out) {
   const Dims d = dims(q, k, k);
   const int64_t Tp = d.Tp();
-  dispatch_float(q.dtype(), "attention_max_logits", [&](auto tag) {
+  dtype_switch_float(q.dtype(), "attention_max_logits", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T *pq = q.data<T>(), *pk = k.data<T>();
     T* po = out.data<T>();

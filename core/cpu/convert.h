@@ -4,7 +4,7 @@
 
 #include <type_traits>
 
-#include "core/dispatch.h"
+#include "core/dtype_switch.h"
 #include "core/dtype.h"
 #include "core/dtype_convert.h"
 #include "core/kernels/element_convert.h"
@@ -16,6 +16,6 @@ using math::is_native_v;
 using math::load;
 using math::store;
 
-using moe::dispatch_storage;
+using moe::dtype_switch_storage;
 
 }  // namespace moe::cpu

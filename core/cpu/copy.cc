@@ -19,9 +19,9 @@ void copy_strided(const Tensor& dst, const Tensor& src, bool saturate) {
     parallel_for(int64_t(bytes), 1 << 20, [&](int64_t b, int64_t e) { std::memcpy(d + b, s + b, size_t(e - b)); });
     return;
   }
-  dispatch_storage(src.dtype(), [&](auto ts) {
+  dtype_switch_storage(src.dtype(), [&](auto ts) {
     using S = typename decltype(ts)::type;
-    dispatch_storage(dst.dtype(), [&](auto td) {
+    dtype_switch_storage(dst.dtype(), [&](auto td) {
       using D = typename decltype(td)::type;
       const S* s = src.data<S>();
       D* d = dst.data<D>();
@@ -40,7 +40,7 @@ void copy_strided(const Tensor& dst, const Tensor& src, bool saturate) {
 }
 
 void fill(const Tensor& dst, double value) {
-  dispatch_storage(dst.dtype(), [&](auto td) {
+  dtype_switch_storage(dst.dtype(), [&](auto td) {
     using D = typename decltype(td)::type;
     const D v = store<D>(value, false);
     D* d = dst.data<D>();
@@ -58,7 +58,7 @@ void fill(const Tensor& dst, double value) {
 template <typename Gen>
 static void fill_random(const Tensor& dst, Gen gen) {
   MOE_CHECK(dst.is_contiguous(), "random fill needs a contiguous tensor");
-  dispatch_storage(dst.dtype(), [&](auto td) {
+  dtype_switch_storage(dst.dtype(), [&](auto td) {
     using D = typename decltype(td)::type;
     D* d = dst.data<D>();
     parallel_for(dst.numel(), 4096, [&](int64_t b, int64_t e) {

@@ -1,7 +1,7 @@
 #include "core/cpu/elementwise.h"
 
 #include "core/cpu/loops.h"
-#include "core/dispatch.h"
+#include "core/dtype_switch.h"
 
 namespace moe::cpu {
 
@@ -71,7 +71,7 @@ void binary_table(math::Binary op, const Tensor& a, const Tensor& b, const Tenso
 }  // namespace
 
 void unary(math::Unary op, const Tensor& x, double p, const Tensor& out) {
-  dispatch_float(x.dtype(), "unary", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "unary", [&](auto tag) {
     using T = typename decltype(tag)::type;
     unary_table<T>(op, x, T(p), out, std::make_index_sequence<size_t(math::Unary::sign) + 1>{});
   });
@@ -79,7 +79,7 @@ void unary(math::Unary op, const Tensor& x, double p, const Tensor& out) {
 
 void binary(math::Binary op, const Tensor& a, const Tensor& b, const Tensor& out) {
   constexpr auto kOps = std::make_index_sequence<size_t(math::Binary::gt) + 1>{};
-  dispatch_native(a.dtype(), "binary", [&](auto tag) {
+  dtype_switch_native(a.dtype(), "binary", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, bool>) {
       MOE_CHECK(false, "binary: arithmetic on bool tensors is not supported");
@@ -92,7 +92,7 @@ void binary(math::Binary op, const Tensor& a, const Tensor& b, const Tensor& out
 }
 
 void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
-  dispatch_float(gate.dtype(), "swiglu", [&](auto tag) {
+  dtype_switch_float(gate.dtype(), "swiglu", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T *a = gate.data<T>(), *b = up.data<T>();
     T* o = out.data<T>();
@@ -103,7 +103,7 @@ void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
 }
 
 void swiglu_backward(const Tensor& g, const Tensor& gate, const Tensor& up, const Tensor& dgate, const Tensor& dup) {
-  dispatch_float(gate.dtype(), "swiglu backward", [&](auto tag) {
+  dtype_switch_float(gate.dtype(), "swiglu backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T *pg = g.data<T>(), *a = gate.data<T>(), *b = up.data<T>();
     T *da = dgate.data<T>(), *db = dup.data<T>();
@@ -114,7 +114,7 @@ void swiglu_backward(const Tensor& g, const Tensor& gate, const Tensor& up, cons
 }
 
 void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
-  dispatch_native(a.dtype(), "where", [&](auto tag) {
+  dtype_switch_native(a.dtype(), "where", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const bool* c = cond.data<bool>();
     const T* pa = a.data<T>();

@@ -10,9 +10,9 @@
 
 #include "core/cpu/copy.h"
 #include "core/cpu/gemm_bf16.h"
-#include "core/dispatch.h"
+#include "core/dtype_switch.h"
 #include "core/ops.h"
-#include "core/parallel.h"
+#include "core/threading.h"
 
 namespace moe::cpu {
 
@@ -156,7 +156,7 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out, MatmulPre
   const int64_t P = shape_numel(batch);
   const Shape sa = batch_strides(a, batch), sb = batch_strides(b, batch);
 
-  dispatch_float(out.dtype(), "matmul", [&](auto tag) {
+  dtype_switch_float(out.dtype(), "matmul", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();

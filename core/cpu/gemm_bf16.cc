@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/cpu/gemm_bf16_kernels.h"
-#include "core/parallel.h"
+#include "core/threading.h"
 
 namespace moe::cpu {
 

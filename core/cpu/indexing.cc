@@ -56,7 +56,7 @@ int64_t find_out_of_range(const Tensor& idx, int64_t lo, int64_t hi) {
 
 void sorted_indices(const Tensor& x, int64_t rows, int64_t len, int64_t k, bool descending,
                     const Tensor& idx) {
-  dispatch_native(x.dtype(), "sort", [&](auto tag) {
+  dtype_switch_native(x.dtype(), "sort", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* xd = x.data<T>();
     int64_t* out = idx.data<int64_t>();
@@ -86,7 +86,7 @@ void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out
   const int64_t sx = x.strides()[size_t(dim)], si = index.strides()[size_t(dim)],
                 so = out.strides()[size_t(dim)];
   const int64_t* id = index.data<int64_t>();
-  dispatch_storage(x.dtype(), [&](auto tag) {
+  dtype_switch_storage(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* xd = x.data<T>();
     T* od = out.data<T>();
@@ -102,7 +102,7 @@ void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tens
   const int64_t so = out.strides()[size_t(dim)], si = index.strides()[size_t(dim)],
                 ss = src.strides()[size_t(dim)];
   const int64_t* id = index.data<int64_t>();
-  dispatch_native(out.dtype(), "scatter_add", [&](auto tag) {
+  dtype_switch_native(out.dtype(), "scatter_add", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, bool>) {
       MOE_CHECK(false, "scatter_add: cannot add bool tensors");
@@ -136,7 +136,7 @@ void index_add(const Tensor& out, const Tensor& index, int64_t pre, int64_t n, i
                const Tensor& src) {
   const int64_t m = index.numel();
   const int64_t* id = index.data<int64_t>();
-  dispatch_native(out.dtype(), "index_add", [&](auto tag) {
+  dtype_switch_native(out.dtype(), "index_add", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, bool>) {
       MOE_CHECK(false, "index_add: cannot add bool tensors");

@@ -6,7 +6,7 @@
 #include <array>
 #include <cstdint>
 
-#include "core/parallel.h"
+#include "core/threading.h"
 #include "core/tensor.h"
 
 namespace moe::cpu {

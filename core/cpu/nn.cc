@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "core/cpu/lane_sum.h"
-#include "core/dispatch.h"
+#include "core/dtype_switch.h"
 #include "core/kernels/nn_math.h"
-#include "core/parallel.h"
+#include "core/threading.h"
 
 namespace moe::cpu {
 
@@ -29,7 +29,7 @@ double dot(const T* a, const T* b, int64_t n) {
 
 void rms_norm_fwd(const Tensor& x, const Tensor& w, double eps, const Tensor& out, const Tensor& rstd) {
   const int64_t D = x.shape().back(), R = D == 0 ? 0 : x.numel() / D;
-  dispatch_float(x.dtype(), "rms_norm", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "rms_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* px = x.data<T>();
     const T* pw = w.data<T>();
@@ -54,7 +54,7 @@ void rms_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& w, const Tenso
   const int64_t rows_per_block = std::max<int64_t>(16, (R + 63) / 64);
   const int64_t nblocks = (R + rows_per_block - 1) / rows_per_block;
   std::vector<double> partial(dw.defined() ? size_t(nblocks * D) : 0, 0.0);
-  dispatch_float(x.dtype(), "rms_norm backward", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "rms_norm backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* pg = g.data<T>();
     const T* px = x.data<T>();
@@ -134,7 +134,7 @@ void rope(const Tensor& x, double base, bool interleaved, int64_t offset, int64_
           const Tensor& out) {
   const int64_t T_ = x.shape()[1], H = x.shape()[2], Dh = x.shape()[3], half = rot_dim / 2;
   const int64_t rows = x.numel() / std::max<int64_t>(Dh, 1);
-  dispatch_float(x.dtype(), "rope", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "rope", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const RopeTable<T>& table = rope_table<T>(base, rot_dim, offset, T_);
     const T* cs = table.cos.data();
@@ -166,7 +166,7 @@ void rope(const Tensor& x, double base, bool interleaved, int64_t offset, int64_
 // ---------------- embedding ----------------
 
 int64_t embedding_first_bad(const Tensor& ids, int64_t V) {
-  return dispatch_index(ids.dtype(), "embedding", [&](auto tag) -> int64_t {
+  return dtype_switch_index(ids.dtype(), "embedding", [&](auto tag) -> int64_t {
     using I = typename decltype(tag)::type;
     const I* p = ids.data<I>();
     for (int64_t n = 0; n < ids.numel(); ++n)
@@ -180,7 +180,7 @@ void embedding_fwd(const Tensor& w, const Tensor& ids, const Tensor& out) {
   const size_t es = dtype_size(w.dtype());
   const char* pw = static_cast<const char*>(w.raw_data());
   char* po = static_cast<char*>(out.raw_data());
-  dispatch_index(ids.dtype(), "embedding", [&](auto tag) {
+  dtype_switch_index(ids.dtype(), "embedding", [&](auto tag) {
     using I = typename decltype(tag)::type;
     const I* pi = ids.data<I>();
     parallel_for(N, std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1)), [&](int64_t b, int64_t e) {
@@ -192,11 +192,11 @@ void embedding_fwd(const Tensor& w, const Tensor& ids, const Tensor& out) {
 
 void embedding_bwd(const Tensor& g, const Tensor& ids, const Tensor& dw) {
   const int64_t D = dw.shape()[1], N = ids.numel();
-  dispatch_float(g.dtype(), "embedding backward", [&](auto tag) {
+  dtype_switch_float(g.dtype(), "embedding backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* pg = g.data<T>();
     T* pd = dw.data<T>();
-    dispatch_index(ids.dtype(), "embedding backward", [&](auto itag) {
+    dtype_switch_index(ids.dtype(), "embedding backward", [&](auto itag) {
       using I = typename decltype(itag)::type;
       const I* pi = ids.data<I>();
       // Threads own column ranges; each column sums the ids in order.
@@ -214,7 +214,7 @@ void embedding_bwd(const Tensor& g, const Tensor& ids, const Tensor& dw) {
 // ---------------- dropout ----------------
 
 void dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream, const Tensor& out) {
-  dispatch_float(x.dtype(), "dropout", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "dropout", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* px = x.data<T>();
     T* po = out.data<T>();

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "core/dispatch.h"
-#include "core/parallel.h"
+#include "core/dtype_switch.h"
+#include "core/threading.h"
 
 namespace moe::cpu {
 

@@ -4,8 +4,8 @@
 #include <limits>
 #include <vector>
 
-#include "core/dispatch.h"
-#include "core/parallel.h"
+#include "core/dtype_switch.h"
+#include "core/threading.h"
 
 namespace moe::cpu {
 
@@ -35,7 +35,7 @@ double combine(RowReduce op, double a, double b) {
 }  // namespace
 
 void reduce_rows(RowReduce op, const Tensor& x, int64_t rows, int64_t len, const Tensor& out) {
-  dispatch_float(x.dtype(), "reduce", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "reduce", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* px = x.data<T>();
     T* po = out.data<T>();

@@ -9,8 +9,8 @@
 
 #include "core/kernels/fast_exp.h"
 #include "core/cpu/lane_sum.h"
-#include "core/dispatch.h"
-#include "core/parallel.h"
+#include "core/dtype_switch.h"
+#include "core/threading.h"
 
 namespace moe::cpu {
 
@@ -132,7 +132,7 @@ void for_column_blocks(int64_t outer, int64_t n, int64_t inner, F&& f) {
 
 void softmax_rows(const Tensor& x, const Tensor& y, int64_t rows, int64_t n, bool log) {
   if (n == 0) return;
-  dispatch_float(x.dtype(), "softmax", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "softmax", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* px = x.data<T>();
     T* py = y.data<T>();
@@ -143,7 +143,7 @@ void softmax_rows(const Tensor& x, const Tensor& y, int64_t rows, int64_t n, boo
 void softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& gx, int64_t rows, int64_t n,
                            bool log) {
   if (n == 0) return;
-  dispatch_float(y.dtype(), "softmax_backward", [&](auto tag) {
+  dtype_switch_float(y.dtype(), "softmax_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* py = y.data<T>();
     const T* pg = g.data<T>();
@@ -153,7 +153,7 @@ void softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& gx, i
 }
 
 int64_t first_bad_target(const Tensor& target, int64_t C, int64_t ignore) {
-  return dispatch_index(target.dtype(), "cross_entropy", [&](auto tag) -> int64_t {
+  return dtype_switch_index(target.dtype(), "cross_entropy", [&](auto tag) -> int64_t {
     using I = typename decltype(tag)::type;
     const I* pt = target.data<I>();
     for (int64_t r = 0, n = target.numel(); r < n; ++r) {
@@ -167,9 +167,9 @@ int64_t first_bad_target(const Tensor& target, int64_t C, int64_t ignore) {
 CrossEntropyStats cross_entropy_rows(const Tensor& x, const Tensor& target, int64_t ignore, const Tensor& loss,
                                      const Tensor& stats, int64_t rows, int64_t C) {
   std::vector<double> row_loss(size_t(rows), 0.0);
-  dispatch_float(x.dtype(), "cross_entropy", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "cross_entropy", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    dispatch_index(target.dtype(), "cross_entropy", [&](auto itag) {
+    dtype_switch_index(target.dtype(), "cross_entropy", [&](auto itag) {
       using I = typename decltype(itag)::type;
       const T* px = x.data<T>();
       const I* pt = target.data<I>();
@@ -192,7 +192,7 @@ CrossEntropyStats cross_entropy_rows(const Tensor& x, const Tensor& target, int6
     });
   });
   CrossEntropyStats st;
-  dispatch_index(target.dtype(), "cross_entropy", [&](auto itag) {
+  dtype_switch_index(target.dtype(), "cross_entropy", [&](auto itag) {
     const auto* pt = target.data<typename decltype(itag)::type>();
     for (int64_t r = 0; r < rows; ++r) {
       st.total += row_loss[size_t(r)];
@@ -204,9 +204,9 @@ CrossEntropyStats cross_entropy_rows(const Tensor& x, const Tensor& target, int6
 
 void cross_entropy_rows_backward(const Tensor& x, const Tensor& target, const Tensor& stats, const Tensor& g,
                                  double scale, int64_t ignore, const Tensor& gx, int64_t rows, int64_t C) {
-  dispatch_float(x.dtype(), "cross_entropy_backward", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "cross_entropy_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    dispatch_index(target.dtype(), "cross_entropy_backward", [&](auto itag) {
+    dtype_switch_index(target.dtype(), "cross_entropy_backward", [&](auto itag) {
       using I = typename decltype(itag)::type;
       const T* px = x.data<T>();
       const I* pt = target.data<I>();
@@ -260,7 +260,7 @@ void max_dim(const Tensor& x, const Tensor& values, const Tensor& indices, int64
 
 void max_dim_backward(const Tensor& g, const Tensor& indices, const Tensor& gx, int64_t outer, int64_t n,
                       int64_t inner) {
-  dispatch_float(g.dtype(), "max_backward", [&](auto tag) {
+  dtype_switch_float(g.dtype(), "max_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* pg = g.data<T>();
     const int64_t* pi = indices.data<int64_t>();

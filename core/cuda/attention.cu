@@ -11,7 +11,7 @@
 #include "core/cuda/attention.h"
 #include "core/cuda/block_reduce.h"
 #include "core/cuda/launch.h"
-#include "core/dispatch.h"
+#include "core/dtype_switch.h"
 #include "core/kernels/fast_exp.h"
 #include "core/kernels/nn_math.h"
 #include "core/ops.h"
@@ -181,7 +181,7 @@ void attention_fwd(const Tensor& q, const Tensor& k, const Tensor& v, double sca
   const Dims d = dims(q, k, v);
   if (d.B * d.H * d.T == 0) return;
   DeviceGuard on(q);
-  dispatch_float(q.dtype(), "scaled_dot_product_attention", [&](auto tag) {
+  dtype_switch_float(q.dtype(), "scaled_dot_product_attention", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* kern = &attention_fwd_kernel<T>;
     const size_t smem = size_t(d.T) * sizeof(T);
@@ -200,7 +200,7 @@ void attention_bwd(const Tensor& g, const Tensor& q, const Tensor& k, const Tens
   if (d.B * d.H * d.T == 0) return;
   DeviceGuard on(q);
   const Tensor rowdot = empty({d.B, d.H, d.T}, q.dtype(), q.device());
-  dispatch_float(q.dtype(), "scaled_dot_product_attention backward", [&](auto tag) {
+  dtype_switch_float(q.dtype(), "scaled_dot_product_attention backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* kq = &attention_dq_kernel<T>;
     const size_t smem_q = size_t(d.T) * sizeof(T);
@@ -222,7 +222,7 @@ void attention_max_logits(const Tensor& q, const Tensor& k, double scale, int64_
   const Dims d = dims(q, k, k);
   if (d.B * d.H == 0) return;
   DeviceGuard on(q);
-  dispatch_float(q.dtype(), "attention_max_logits", [&](auto tag) {
+  dtype_switch_float(q.dtype(), "attention_max_logits", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* kern = &attention_max_logits_kernel<T>;
     MOE_LAUNCH(kern, row_grid(d.B * d.H), kBlock, 0, nullptr)(q.device_data<T>(), k.device_data<T>(), T(scale), window, d,

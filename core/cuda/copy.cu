@@ -5,7 +5,7 @@
 #include "core/cuda/copy.h"
 
 #include "core/cuda/launch.h"
-#include "core/dispatch.h"
+#include "core/dtype_switch.h"
 #include "core/kernels/element_convert.h"
 #include "core/random.h"
 
@@ -54,7 +54,7 @@ void fill_uniform(const Tensor& dst, uint64_t seed, uint64_t stream) {
   const int64_t n = dst.numel();
   if (n == 0) return;
   DeviceGuard on(dst);
-  dispatch_storage(dst.dtype(), [&](auto td) {
+  dtype_switch_storage(dst.dtype(), [&](auto td) {
     using D = typename decltype(td)::type;
     auto* k = &uniform_kernel<D>;
     MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(dst.device_data<D>(), n, seed, stream);
@@ -73,9 +73,9 @@ void copy_strided(const Tensor& dst, const Tensor& src, bool saturate) {
   }
   const math::StridedIndex<2> ix =
       strided_index<2>("copy_strided", dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape())});
-  dispatch_storage(src.dtype(), [&](auto ts) {
+  dtype_switch_storage(src.dtype(), [&](auto ts) {
     using S = typename decltype(ts)::type;
-    dispatch_storage(dst.dtype(), [&](auto td) {
+    dtype_switch_storage(dst.dtype(), [&](auto td) {
       using D = typename decltype(td)::type;
       auto* k = &copy_kernel<S, D>;
       MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(dst.device_data<D>(), src.device_data<S>(), ix, n, saturate);
@@ -89,7 +89,7 @@ void fill(const Tensor& dst, double value) {
   if (n == 0) return;
   DeviceGuard on(dst);
   const math::StridedIndex<1> ix = strided_index<1>("fill", dst.shape(), {dst.strides()});
-  dispatch_storage(dst.dtype(), [&](auto td) {
+  dtype_switch_storage(dst.dtype(), [&](auto td) {
     using D = typename decltype(td)::type;
     auto* k = &fill_kernel<D>;
     MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(dst.device_data<D>(), ix, n, math::store<D>(value, false));

@@ -3,7 +3,7 @@
 #include "core/cuda/elementwise.h"
 
 #include "core/cuda/launch.h"
-#include "core/dispatch.h"
+#include "core/dtype_switch.h"
 
 namespace moe::cuda {
 namespace {
@@ -63,7 +63,7 @@ void unary(math::Unary op, const Tensor& x, double p, const Tensor& out) {
   const int64_t n = out.numel();
   if (n == 0) return;
   DeviceGuard on(out);
-  dispatch_float(x.dtype(), "unary", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "unary", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (x.is_contiguous()) {
       auto* k = &unary_kernel<T>;
@@ -83,7 +83,7 @@ void binary(math::Binary op, const Tensor& a, const Tensor& b, const Tensor& out
   DeviceGuard on(out);
   const math::StridedIndex<3> ix = strided_index<3>(
       "binary", out.shape(), {out.strides(), broadcast_strides(a, out.shape()), broadcast_strides(b, out.shape())});
-  dispatch_native(a.dtype(), "binary", [&](auto tag) {
+  dtype_switch_native(a.dtype(), "binary", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, bool>) {
       MOE_CHECK(false, "binary: arithmetic on bool tensors is not supported");
@@ -102,7 +102,7 @@ void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
   const int64_t n = out.numel();
   if (n == 0) return;
   DeviceGuard on(out);
-  dispatch_float(gate.dtype(), "swiglu", [&](auto tag) {
+  dtype_switch_float(gate.dtype(), "swiglu", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &swiglu_kernel<T>;
     MOE_LAUNCH(k, grid(n), kBlock, 0, nullptr)(gate.device_data<T>(), up.device_data<T>(), out.device_data<T>(), n);
@@ -114,7 +114,7 @@ void swiglu_backward(const Tensor& g, const Tensor& gate, const Tensor& up, cons
   const int64_t n = g.numel();
   if (n == 0) return;
   DeviceGuard on(g);
-  dispatch_float(gate.dtype(), "swiglu backward", [&](auto tag) {
+  dtype_switch_float(gate.dtype(), "swiglu backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &swiglu_backward_kernel<T>;
     MOE_LAUNCH(k, grid(n), kBlock, 0, nullptr)(g.device_data<T>(), gate.device_data<T>(), up.device_data<T>(), dgate.device_data<T>(),
@@ -131,7 +131,7 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& o
       strided_index<4>("where", out.shape(),
                        {out.strides(), broadcast_strides(cond, out.shape()), broadcast_strides(a, out.shape()),
                         broadcast_strides(b, out.shape())});
-  dispatch_native(a.dtype(), "where", [&](auto tag) {
+  dtype_switch_native(a.dtype(), "where", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &where_kernel<T>;
     MOE_LAUNCH(k, grid(n), kBlock, 0, nullptr)(cond.device_data<bool>(), a.device_data<T>(), b.device_data<T>(), out.device_data<T>(), ix, n);

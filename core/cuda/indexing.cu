@@ -10,7 +10,7 @@
 #include "core/cuda/block_reduce.h"
 #include "core/cuda/indexing.h"
 #include "core/cuda/launch.h"
-#include "core/dispatch.h"
+#include "core/dtype_switch.h"
 
 namespace moe::cuda {
 namespace {
@@ -121,7 +121,7 @@ void first_out_of_range(const Tensor& idx, int64_t lo, int64_t hi, const Tensor&
 void sorted_indices(const Tensor& x, int64_t rows, int64_t len, int64_t k, bool descending, const Tensor& idx) {
   if (rows * len == 0 || k == 0) return;
   DeviceGuard on(x);
-  dispatch_native(x.dtype(), "sort", [&](auto tag) {
+  dtype_switch_native(x.dtype(), "sort", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* kern = &sorted_indices_kernel<T>;
     MOE_LAUNCH(kern, grid_stride_blocks(rows * len, kBlock), kBlock, 0, nullptr)(x.device_data<T>(), rows, len, k,
@@ -138,7 +138,7 @@ void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out
   const int64_t sx = xs[size_t(dim)];
   xs[size_t(dim)] = 0;
   const math::StridedIndex<3> ix = strided_index<3>("gather", index.shape(), {out.strides(), index.strides(), xs});
-  dispatch_storage(x.dtype(), [&](auto tag) {
+  dtype_switch_storage(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &gather_kernel<T>;
     MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(x.device_data<T>(), sx, index.device_data<int64_t>(),
@@ -154,7 +154,7 @@ void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tens
   const math::StridedIndex<3> ix =
       lines_index<3>("scatter_add", index.shape(), dim, {out.strides(), index.strides(), src.strides()});
   const int64_t so = out.strides()[size_t(dim)], si = index.strides()[size_t(dim)], ss = src.strides()[size_t(dim)];
-  dispatch_native(out.dtype(), "scatter_add", [&](auto tag) {
+  dtype_switch_native(out.dtype(), "scatter_add", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, bool>) {
       MOE_CHECK(false, "scatter_add: cannot add bool tensors");
@@ -171,7 +171,7 @@ void index_select(const Tensor& x, const Tensor& index, int64_t pre, int64_t n, 
   const int64_t m = index.numel(), total = pre * m * post;
   if (total == 0) return;
   DeviceGuard on(x);
-  dispatch_storage(x.dtype(), [&](auto tag) {
+  dtype_switch_storage(x.dtype(), [&](auto tag) {
     using E = typename decltype(tag)::type;
     auto* k = &index_select_kernel<E>;
     MOE_LAUNCH(k, grid_stride_blocks(total, kBlock), kBlock, 0, nullptr)(x.device_data<E>(), index.device_data<int64_t>(), m, n,
@@ -184,7 +184,7 @@ void index_add(const Tensor& out, const Tensor& index, int64_t pre, int64_t n, i
   const int64_t m = index.numel(), columns = pre * post;
   if (m == 0 || columns == 0) return;
   DeviceGuard on(out);
-  dispatch_native(out.dtype(), "index_add", [&](auto tag) {
+  dtype_switch_native(out.dtype(), "index_add", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, bool>) {
       MOE_CHECK(false, "index_add: cannot add bool tensors");

@@ -13,7 +13,7 @@
 #include "core/cuda/block_reduce.h"
 #include "core/cuda/launch.h"
 #include "core/cuda/nn.h"
-#include "core/dispatch.h"
+#include "core/dtype_switch.h"
 #include "core/kernels/nn_math.h"
 #include "core/ops.h"
 
@@ -163,7 +163,7 @@ void rms_norm_fwd(const Tensor& x, const Tensor& w, double eps, const Tensor& ou
   const int64_t D = x.shape().back(), R = D == 0 ? 0 : x.numel() / D;
   if (R == 0) return;
   DeviceGuard on(x);
-  dispatch_float(x.dtype(), "rms_norm", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "rms_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &rms_norm_fwd_kernel<T>;
     MOE_LAUNCH(k, row_grid(R), kBlock, 0, nullptr)(x.device_data<T>(), w.device_data<T>(), eps, out.device_data<T>(), rstd.device_data<T>(), R,
@@ -176,7 +176,7 @@ void rms_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& w, const Tenso
                   const Tensor& dw) {
   const int64_t D = x.shape().back(), R = D == 0 ? 0 : x.numel() / D;
   DeviceGuard on(x);
-  dispatch_float(x.dtype(), "rms_norm backward", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "rms_norm backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (R > 0) {
       auto* k = &rms_norm_dx_kernel<T>;
@@ -199,7 +199,7 @@ void rope(const Tensor& x, double base, bool interleaved, int64_t offset, int64_
   if (rows * Dh == 0) return;
   DeviceGuard on(x);
   const RopeTable& table = rope_table({base, rot_dim, offset, T_, x.dtype(), x.device().index});
-  dispatch_float(x.dtype(), "rope", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "rope", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &rope_kernel<T>;
     MOE_LAUNCH(k, grid_stride_blocks(rows * Dh, kBlock), kBlock, 0, nullptr)(
@@ -211,7 +211,7 @@ void rope(const Tensor& x, double base, bool interleaved, int64_t offset, int64_
 
 void embedding_first_bad(const Tensor& ids, int64_t V, const Tensor& pos) {
   DeviceGuard on(ids);
-  dispatch_index(ids.dtype(), "embedding", [&](auto tag) {
+  dtype_switch_index(ids.dtype(), "embedding", [&](auto tag) {
     using I = typename decltype(tag)::type;
     auto* k = &first_out_of_vocab_kernel<I>;
     MOE_LAUNCH(k, 1, kBlock, 0, nullptr)(ids.device_data<I>(), ids.numel(), V, pos.device_data<int64_t>());
@@ -223,9 +223,9 @@ void embedding_fwd(const Tensor& w, const Tensor& ids, const Tensor& out) {
   const int64_t D = w.shape()[1], N = ids.numel(), row = w.strides()[0];
   if (N * D == 0) return;
   DeviceGuard on(w);
-  dispatch_storage(w.dtype(), [&](auto wtag) {
+  dtype_switch_storage(w.dtype(), [&](auto wtag) {
     using E = typename decltype(wtag)::type;
-    dispatch_index(ids.dtype(), "embedding", [&](auto itag) {
+    dtype_switch_index(ids.dtype(), "embedding", [&](auto itag) {
       using I = typename decltype(itag)::type;
       auto* k = &embedding_fwd_kernel<E, I>;
       MOE_LAUNCH(k, grid_stride_blocks(N * D, kBlock), kBlock, 0, nullptr)(w.device_data<E>(), row, ids.device_data<I>(),
@@ -239,9 +239,9 @@ void embedding_bwd(const Tensor& g, const Tensor& ids, const Tensor& dw) {
   const int64_t D = dw.shape()[1], N = ids.numel();
   if (N * D == 0) return;
   DeviceGuard on(g);
-  dispatch_float(g.dtype(), "embedding backward", [&](auto tag) {
+  dtype_switch_float(g.dtype(), "embedding backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    dispatch_index(ids.dtype(), "embedding backward", [&](auto itag) {
+    dtype_switch_index(ids.dtype(), "embedding backward", [&](auto itag) {
       using I = typename decltype(itag)::type;
       auto* k = &embedding_bwd_kernel<T, I>;
       MOE_LAUNCH(k, grid_stride_blocks(D, kBlock), kBlock, 0, nullptr)(g.device_data<T>(), ids.device_data<I>(), dw.device_data<T>(), N,
@@ -255,7 +255,7 @@ void dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream, const Te
   const int64_t n = x.numel();
   if (n == 0) return;
   DeviceGuard on(x);
-  dispatch_float(x.dtype(), "dropout", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "dropout", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &dropout_kernel<T>;
     MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(x.device_data<T>(), p, seed, stream, out.device_data<T>(), n);

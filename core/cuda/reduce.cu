@@ -9,7 +9,7 @@
 #include "core/cuda/block_reduce.h"
 #include "core/cuda/launch.h"
 #include "core/cuda/reduce.h"
-#include "core/dispatch.h"
+#include "core/dtype_switch.h"
 
 namespace moe::cuda {
 namespace {
@@ -79,7 +79,7 @@ __global__ void cumsum_kernel(const T* __restrict__ x, T* __restrict__ y, int64_
 void reduce_rows(backend::RowReduce op, const Tensor& x, int64_t rows, int64_t len, const Tensor& out) {
   if (rows == 0) return;
   DeviceGuard on(x);
-  dispatch_float(x.dtype(), "reduce", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "reduce", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = op == backend::RowReduce::sum ? &reduce_rows_kernel<T, true> : &reduce_rows_kernel<T, false>;
     MOE_LAUNCH(k, row_grid(rows), kBlock, 0, nullptr)(x.device_data<T>(), out.device_data<T>(), rows, len);
@@ -104,7 +104,7 @@ void max_dim_backward(const Tensor& g, const Tensor& indices, const Tensor& gx, 
                       int64_t inner) {
   if (outer * n * inner == 0) return;
   DeviceGuard on(g);
-  dispatch_float(g.dtype(), "max_backward", [&](auto tag) {
+  dtype_switch_float(g.dtype(), "max_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &max_dim_backward_kernel<T>;
     MOE_LAUNCH(k, grid_stride_blocks(outer * n * inner, kBlock), kBlock, 0, nullptr)(

@@ -7,7 +7,7 @@
 #include "core/cuda/block_reduce.h"
 #include "core/cuda/launch.h"
 #include "core/cuda/softmax.h"
-#include "core/dispatch.h"
+#include "core/dtype_switch.h"
 #include "core/kernels/fast_exp.h"
 #include "core/ops.h"
 
@@ -148,7 +148,7 @@ __global__ void cross_entropy_backward_kernel(const T* __restrict__ x, const I* 
 void softmax_rows(const Tensor& x, const Tensor& y, int64_t rows, int64_t n, bool log) {
   if (n == 0 || rows == 0) return;
   DeviceGuard on(x);
-  dispatch_float(x.dtype(), "softmax", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "softmax", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &softmax_kernel<T>;
     MOE_LAUNCH(k, row_grid(rows), kBlock, 0, nullptr)(x.device_data<T>(), y.device_data<T>(), rows, n, log);
@@ -159,7 +159,7 @@ void softmax_rows(const Tensor& x, const Tensor& y, int64_t rows, int64_t n, boo
 void softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& gx, int64_t rows, int64_t n, bool log) {
   if (n == 0 || rows == 0) return;
   DeviceGuard on(y);
-  dispatch_float(y.dtype(), "softmax_backward", [&](auto tag) {
+  dtype_switch_float(y.dtype(), "softmax_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &softmax_backward_kernel<T>;
     MOE_LAUNCH(k, row_grid(rows), kBlock, 0, nullptr)(y.device_data<T>(), g.device_data<T>(), gx.device_data<T>(), rows, n, log);
@@ -169,7 +169,7 @@ void softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& gx, i
 
 void first_bad_target(const Tensor& target, int64_t C, int64_t ignore, const Tensor& pos) {
   DeviceGuard on(target);
-  dispatch_index(target.dtype(), "cross_entropy", [&](auto tag) {
+  dtype_switch_index(target.dtype(), "cross_entropy", [&](auto tag) {
     using I = typename decltype(tag)::type;
     auto* k = &first_bad_target_kernel<I>;
     MOE_LAUNCH(k, 1, kBlock, 0, nullptr)(target.device_data<I>(), target.numel(), C, ignore, pos.device_data<int64_t>());
@@ -181,9 +181,9 @@ void cross_entropy_rows(const Tensor& x, const Tensor& target, int64_t ignore, c
                         const Tensor& stats, const Tensor& sums, int64_t rows, int64_t C) {
   DeviceGuard on(x);
   const Tensor row_loss = empty({std::max<int64_t>(rows, 1)}, DType::f64, x.device());
-  dispatch_float(x.dtype(), "cross_entropy", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "cross_entropy", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    dispatch_index(target.dtype(), "cross_entropy", [&](auto itag) {
+    dtype_switch_index(target.dtype(), "cross_entropy", [&](auto itag) {
       using I = typename decltype(itag)::type;
       if (rows > 0) {
         auto* k = &cross_entropy_kernel<T, I>;
@@ -201,9 +201,9 @@ void cross_entropy_rows_backward(const Tensor& x, const Tensor& target, const Te
                                  double scale, int64_t ignore, const Tensor& gx, int64_t rows, int64_t C) {
   if (rows == 0) return;
   DeviceGuard on(x);
-  dispatch_float(x.dtype(), "cross_entropy_backward", [&](auto tag) {
+  dtype_switch_float(x.dtype(), "cross_entropy_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    dispatch_index(target.dtype(), "cross_entropy_backward", [&](auto itag) {
+    dtype_switch_index(target.dtype(), "cross_entropy_backward", [&](auto itag) {
       using I = typename decltype(itag)::type;
       auto* k = &cross_entropy_backward_kernel<T, I>;
       MOE_LAUNCH(k, row_grid(rows), kBlock, 0, nullptr)(x.device_data<T>(), target.device_data<I>(), stats.device_data<T>(),

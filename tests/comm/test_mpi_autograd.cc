@@ -32,7 +32,7 @@ TEST(MpiCollectiveGrad, AllToAllBackwardIsReverseRouting) {
   for (int q = 0; q < n; ++q) send.push_back(rows(r, q));
   for (int p = 0; p < n; ++p) recv.push_back(rows(p, r));
   Tensor x = leaf(rank_tensor(r, {sum_of(send), 3}, 1, DType::f64));
-  Tensor y = comm::all_to_all(world, x, send, recv);
+  Tensor y = comm::all_to_all_autograd(world, x, send, recv);
   EXPECT_EQ(y.size(0), sum_of(recv));
   backward_weighted(y, weight(r, y.shape()));
 
@@ -55,7 +55,7 @@ TEST(MpiCollectiveGrad, AllGatherBackwardIsReduceScatter) {
   const int n = world.size(), r = world.rank();
   for (int64_t dim : {0, 1}) {
     Tensor x = leaf(rank_tensor(r, {2, 3}, 2, DType::f64));
-    Tensor y = comm::all_gather(world, non_contiguous(x), dim);
+    Tensor y = comm::all_gather_autograd(world, non_contiguous(x), dim);
     expect_same(y, cat(all_inputs(n, [](int p) { return rank_tensor(p, {2, 3}, 2, DType::f64); }), dim));
     backward_weighted(y, weight(r, y.shape()));
     // d loss / d x_r = sum over ranks q of q's weight on the slot of x_r.
@@ -72,7 +72,7 @@ TEST(MpiCollectiveGrad, ReduceScatterBackwardIsAllGather) {
     Shape shape{2, 3};
     shape[size_t(dim)] *= n;
     Tensor x = leaf(rank_tensor(r, shape, 3, DType::f64));
-    Tensor y = comm::reduce_scatter(world, x, dim);
+    Tensor y = comm::reduce_scatter_autograd(world, x, dim);
     Tensor total = zeros(shape, DType::f64);
     for (int p = 0; p < n; ++p) total = total + rank_tensor(p, shape, 3, DType::f64);
     expect_same(y, contiguous(total.narrow(dim, r * y.size(dim), y.size(dim))));

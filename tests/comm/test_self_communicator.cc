@@ -113,8 +113,8 @@ TEST(SelfCommunicator, DifferentiableWrappersAreIdentities) {
   x.set_requires_grad();
   Tensor w = rank_tensor(0, {4, 2}, 4, DType::f64);
   Tensor y = comm::reduce_from_group(*c, comm::copy_to_group(*c, x));
-  y = comm::reduce_scatter(*c, comm::all_gather(*c, y, 1), 0);
-  y = comm::all_to_all(*c, y, {4}, {4});
+  y = comm::reduce_scatter_autograd(*c, comm::all_gather_autograd(*c, y, 1), 0);
+  y = comm::all_to_all_autograd(*c, y, {4}, {4});
   expect_same(y, x.detach());
   sum(y * w).backward();
   expect_same(x.grad(), w);

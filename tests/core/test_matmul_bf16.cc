@@ -9,7 +9,7 @@
 #include "core/cpu/gemm_bf16.h"
 #include "core/dtype_convert.h"
 #include "core/ops.h"
-#include "core/parallel.h"
+#include "core/threading.h"
 #include "tests/core/float_bits.h"
 
 namespace moe {

@@ -11,7 +11,7 @@
 #include "core/cpu/gemm.h"
 #include "core/error.h"
 #include "core/ops.h"
-#include "core/parallel.h"
+#include "core/threading.h"
 #include "core/random.h"
 
 namespace moe {

@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "core/autograd.h"
-#include "core/parallel.h"
+#include "core/threading.h"
 #include "tests/core/op_table.h"
 
 namespace moe::test {

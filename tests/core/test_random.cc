@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/ops.h"
-#include "core/parallel.h"
+#include "core/threading.h"
 #include "core/random.h"
 
 namespace moe {

@@ -3,7 +3,7 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
-#include "core/parallel.h"
+#include "core/threading.h"
 
 namespace moe {
 namespace {

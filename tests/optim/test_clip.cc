@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "core/parallel.h"
+#include "core/threading.h"
 #include "test_util.h"
 
 namespace moe::optim {

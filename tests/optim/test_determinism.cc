@@ -2,7 +2,7 @@
 // parameters with 1 and 2 threads (sizes large enough to split the loops).
 #include <gtest/gtest.h>
 
-#include "core/parallel.h"
+#include "core/threading.h"
 #include "optim/clip.h"
 #include "test_util.h"
 

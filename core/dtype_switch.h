@@ -1,5 +1,5 @@
 #pragma once
-// Type dispatch for kernels: calls f with a value of type Tag<T> for the
+// Element-type switch for kernels: calls f with a value of type Tag<T> for the
 // tensor's element type T.
 #include <type_traits>
 
@@ -15,7 +15,7 @@ struct Tag {
 
 // f32 and f64 (compute types of floating kernels).
 template <typename F>
-decltype(auto) dispatch_float(DType t, const char* op, F&& f) {
+decltype(auto) dtype_switch_float(DType t, const char* op, F&& f) {
   switch (t) {
     case DType::f32: return f(Tag<float>{});
     case DType::f64: return f(Tag<double>{});
@@ -26,7 +26,7 @@ decltype(auto) dispatch_float(DType t, const char* op, F&& f) {
 
 // Integer index types.
 template <typename F>
-decltype(auto) dispatch_index(DType t, const char* op, F&& f) {
+decltype(auto) dtype_switch_index(DType t, const char* op, F&& f) {
   switch (t) {
     case DType::i32: return f(Tag<int32_t>{});
     case DType::i64: return f(Tag<int64_t>{});
@@ -37,7 +37,7 @@ decltype(auto) dispatch_index(DType t, const char* op, F&& f) {
 
 // Every dtype whose elements are native C++ arithmetic types.
 template <typename F>
-decltype(auto) dispatch_native(DType t, const char* op, F&& f) {
+decltype(auto) dtype_switch_native(DType t, const char* op, F&& f) {
   switch (t) {
     case DType::f32: return f(Tag<float>{});
     case DType::f64: return f(Tag<double>{});
@@ -52,7 +52,7 @@ decltype(auto) dispatch_native(DType t, const char* op, F&& f) {
 // f32/f64/i32/i64 (not bool).
 template <typename F>
 void dispatch_numeric(DType t, const char* op, F&& f) {
-  dispatch_native(t, op, [&](auto tag) {
+  dtype_switch_native(t, op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, bool>) {
       MOE_CHECK(false, op, ": bool tensors are not supported");
@@ -64,7 +64,7 @@ void dispatch_numeric(DType t, const char* op, F&& f) {
 
 // Calls f(Tag<T>) for the storage type of any dtype.
 template <typename F>
-decltype(auto) dispatch_storage(DType t, F&& f) {
+decltype(auto) dtype_switch_storage(DType t, F&& f) {
   switch (t) {
     case DType::f64: return f(Tag<double>{});
     case DType::f32: return f(Tag<float>{});

@@ -1,4 +1,4 @@
-#include "core/parallel.h"
+#include "core/threading.h"
 
 #include <cblas.h>
 
