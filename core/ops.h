@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/backend/optim.h"
+#include "core/kernels/route_math.h"
 #include "core/matmul_precision.h"
 #include "core/tensor.h"
 
@@ -45,6 +46,28 @@ Tensor to_device(const Tensor& x, Device d);
 // host: an op that must read values on the host (sizes decided by the
 // contents, error messages naming a bad value) calls it and says why.
 Tensor host_copy(const Tensor& x);
+
+// A host tensor on its way to a device while the device computes: on a GPU
+// the copy runs on the device's copy stream, beside the compute stream, and
+// take() orders the compute stream after it (later work sees the data, no
+// host wait). On the CPU, take() returns the tensor itself. Not
+// differentiable (batches, not parameters).
+class Upload {
+ public:
+  Upload() = default;
+  Upload(const Tensor& host, Device d);
+  Upload(Upload&& o) noexcept;
+  Upload& operator=(Upload&& o) noexcept;
+  Upload(const Upload&) = delete;
+  Upload& operator=(const Upload&) = delete;
+  ~Upload();  // an upload never taken is still ordered before later work
+  Tensor take();
+
+ private:
+  void finish();
+  Tensor t_;
+  void* ticket_ = nullptr;
+};
 
 // In-place (bump the version counter; not recorded by autograd: only allowed
 // on tensors that do not require grad or under NoGradGuard).
@@ -188,6 +211,15 @@ Tensor embedding(const Tensor& weight, const Tensor& ids);
 // Zeroes each element with probability p (Philox keyed by seed, stream),
 // scales the rest by 1/(1-p).
 Tensor dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream = 0);
+// The router's expert selection (core/kernels/route_math.h) on the scores'
+// device: scores [N, E] (read in f32), bias [E] or undefined. experts i32
+// [N, K], best first; affinity f32 [N, K], their scores without the bias.
+// No autograd: gates gather from the scores. An inconsistent spec is an
+// error naming E, K, G and M.
+struct TopkRoute {
+  Tensor experts, affinity;
+};
+TopkRoute route_topk(const Tensor& scores, const Tensor& bias, const route_math::Spec& s);
 
 // ---------------- indexing and shape ops (ops/indexing.cc) ----------------
 // k largest along the last dim, sorted descending, ties broken by lower index.

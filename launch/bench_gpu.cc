@@ -22,6 +22,7 @@
 
 #if defined(MOE_WITH_CUDA)
 #include "core/cuda/blas.h"
+#include "core/cuda/context.h"
 #include "core/cuda/runtime.h"
 #endif
 
@@ -42,30 +43,14 @@ const Device kGpu = Device::cuda(0);
 
 void sync() { MOE_CUDA_CHECK(cudaDeviceSynchronize()); }
 
-struct Timing {
-  double ours, ref;
-};
-
-// Median seconds per call of each; every sample ends with a device
-// synchronisation, so it times the kernels, not their queueing.
-Timing measure(const std::function<void()>& ours, const std::function<void()>& ref, int repeats) {
-  auto run = [](const std::function<void()>& f, int iters) {
-    sync();
-    const double t0 = now_s();
-    for (int i = 0; i < iters; ++i) f();
-    sync();
-    return (now_s() - t0) / iters;
-  };
-  run(ours, 1);
-  run(ref, 1);
-  const double probe = std::max(run(ours, 1), run(ref, 1));
-  const int iters = std::clamp(int(0.02 / std::max(probe, 1e-9)), 1, 200);
-  std::vector<double> to, tr;
-  for (int r = 0; r < repeats; ++r) {
-    to.push_back(run(ours, iters));
-    tr.push_back(run(ref, iters));
-  }
-  return {median(to), median(tr)};
+// Every sample is fenced by a device synchronisation: kernels are timed,
+// not their queueing.
+PairTiming measure(const std::function<void()>& ours, const std::function<void()>& ref, int repeats) {
+  MeasureOptions o;
+  o.sample_s = 0.02;
+  o.max_iters = 200;
+  o.fence = sync;
+  return measure_pair(ours, ref, repeats, o);
 }
 
 struct Row {
@@ -108,7 +93,8 @@ void bench_gemm(int64_t M, int64_t N, int64_t K, int repeats) {
   const Tensor a16 = bf16_of(a), b16 = bf16_of(b), c = empty({M, N}, DType::f32, kGpu);
   const cuda::blas::Gemm g = plain_gemm(a16, b16, c);
   MatmulPrecisionScope bf16(MatmulPrecision::bf16);
-  const Timing t = measure([&] { (void)matmul(a, b); }, [&] { cuda::blas::gemm(g, nullptr); }, repeats);
+  const PairTiming t =
+      measure([&] { (void)matmul(a, b); }, [&] { cuda::blas::gemm(g, cuda::current_stream()); }, repeats);
   const double tflop = 2.0 * double(M) * double(N) * double(K) * 1e-12;
   report({"gemm bf16 (matmul op)", std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K),
           "TFLOP/s", "cuBLASLt", tflop / t.ours, tflop / t.ref});
@@ -151,20 +137,20 @@ void bench_grouped(int64_t E, int64_t d, int64_t f, int64_t tokens, int64_t top_
   const std::string shape = std::to_string(E) + "x" + std::to_string(d) + "x" + std::to_string(f) + " " +
                             std::to_string(tokens) + "t top" + std::to_string(top_k) + (skewed ? " skew" : "");
   const double tflop = 2.0 * double(A) * double(d) * double(f) * 1e-12;
-  auto dense_call = [&] { cuda::blas::gemm(dense, nullptr); };
+  auto dense_call = [&] { cuda::blas::gemm(dense, cuda::current_stream()); };
   bool grouped = true;
-  const Timing lib = measure(
+  const PairTiming lib = measure(
       [&] {
-        if (!cuda::blas::gemm_grouped(gs, pointers.raw_data(), nullptr)) {
+        if (!cuda::blas::gemm_grouped(gs, pointers.raw_data(), cuda::current_stream())) {
           grouped = false;
-          for (const cuda::blas::Gemm& g : gs) cuda::blas::gemm(g, nullptr);
+          for (const cuda::blas::Gemm& g : gs) cuda::blas::gemm(g, cuda::current_stream());
         }
       },
       dense_call, repeats);
   report({grouped ? "grouped (library)" : "grouped (Lt loop)", shape, "TFLOP/s", "dense GEMM", tflop / lib.ours,
           tflop / lib.ref});
   MatmulPrecisionScope bf16(MatmulPrecision::bf16);
-  const Timing op = measure([&] { (void)grouped_matmul(x, w, r); }, dense_call, repeats);
+  const PairTiming op = measure([&] { (void)grouped_matmul(x, w, r); }, dense_call, repeats);
   report({"grouped_matmul op", shape, "TFLOP/s", "dense GEMM", tflop / op.ours, tflop / op.ref});
 }
 
@@ -174,9 +160,12 @@ void bench_bytes(const std::string& what, const std::string& shape, double bytes
                  int repeats) {
   const size_t half = size_t(bytes / 2);
   const Tensor src = empty({int64_t(half / 4)}, DType::f32, kGpu), dst = empty({int64_t(half / 4)}, DType::f32, kGpu);
-  const Timing t = measure(
+  const cudaStream_t stream = cuda::current_stream();
+  const PairTiming t = measure(
       ours,
-      [&] { MOE_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), half, cudaMemcpyDeviceToDevice, nullptr)); },
+      [&] {
+        MOE_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), half, cudaMemcpyDeviceToDevice, stream));
+      },
       repeats);
   report({what, shape, "GB/s", "memcpy D2D", bytes / t.ours * 1e-9, bytes / t.ref * 1e-9});
 }
@@ -221,7 +210,7 @@ void bench_attention(int64_t B, int64_t T, int64_t H, int64_t Dh, int repeats) {
     Tensor o = scaled_dot_product_attention(q, k, v);
     sum(o).backward();
   };
-  const Timing t = measure(step, step, repeats);
+  const PairTiming t = measure(step, step, repeats);
   const double tflop = 3.5 * 2.0 * double(B * H) * double(T) * double(T) * double(Dh) * 1e-12;
   report({"attention fwd+bwd", "B" + std::to_string(B) + " T" + std::to_string(T) + " H" + std::to_string(H) +
                                    " Dh" + std::to_string(Dh),

@@ -7,7 +7,6 @@
 #include <cblas.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -21,6 +20,7 @@
 #include "core/ops.h"
 #include "core/threading.h"
 #include "launch/bench.h"
+#include "launch/bench_report.h"
 
 namespace moe::bench {
 namespace {
@@ -74,49 +74,6 @@ std::string cpu_model() {
   return "unknown CPU";
 }
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// Median seconds per call of `ours` and of `ref`. Both are warmed up, then
-// each sample runs a fixed number of calls (enough for ~50 ms) and the two
-// alternate sample by sample so drift in clocks or load hits both alike.
-struct Timing {
-  double ours, ref;
-};
-// `settle` pauses after every sample: OpenBLAS's own worker threads spin for
-// about 0.1 s after a threaded call (and OpenMP's briefly after ours), which
-// on a 2-core machine would steal a core from the next sample of the other.
-template <typename A, typename B>
-Timing measure(A&& ours, B&& ref, int repeats, double settle_s = 0) {
-  auto pause = [settle_s] {
-    if (settle_s > 0) std::this_thread::sleep_for(std::chrono::duration<double>(settle_s));
-  };
-  auto run = [](auto& f, int iters) {
-    const double t0 = now_s();
-    for (int i = 0; i < iters; ++i) f();
-    return (now_s() - t0) / iters;
-  };
-  ours();
-  ref();
-  const double probe = std::max(run(ours, 1), run(ref, 1));
-  const int iters = std::clamp(int(0.05 / std::max(probe, 1e-9)), 1, 1000);
-  std::vector<double> to, tr;
-  for (int r = 0; r < repeats; ++r) {
-    pause();
-    to.push_back(run(ours, iters));
-    pause();
-    tr.push_back(run(ref, iters));
-  }
-  return {median(to), median(tr)};
-}
-
 void print_row(const char* op, const std::string& shape, double ours, double ref, const char* unit,
                const char* ref_name) {
   std::printf("%-9s %-15s %11.1f %-7s   %-6s %11.1f %-7s %8.2f\n", op, shape.c_str(), ours, unit, ref_name, ref,
@@ -151,7 +108,9 @@ void bench_sgemm(int64_t M, int64_t N, int64_t K, int repeats, MatmulPrecision p
   }
   const double tol = precision == MatmulPrecision::bf16 ? 2e-2 : 1e-4;
   if (err > tol * mag) std::printf("WARNING: matmul differs from cblas_sgemm by %g (max |c| %g)\n", err, mag);
-  const Timing t = measure(ours, direct, repeats, /*settle_s=*/0.25);
+  MeasureOptions settle;
+  settle.settle_s = 0.25;
+  const PairTiming t = measure_pair(ours, direct, repeats, settle);
   const double gflop = 2.0 * double(M) * double(N) * double(K) * 1e-9;
   print_row(precision == MatmulPrecision::bf16 ? "bf16 mm" : "sgemm",
             std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K), gflop / t.ours, gflop / t.ref,
@@ -169,7 +128,7 @@ void bench_bandwidth(const char* op, const std::string& shape, double bytes, F&&
       std::memcpy(dst.data() + b, src.data() + b, size_t(e - b));
     });
   };
-  const Timing t = measure(ours, copy, repeats);
+  const PairTiming t = measure_pair(ours, copy, repeats);
   print_row(op, shape, bytes * 1e-9 / t.ours, bytes * 1e-9 / t.ref, "GB/s", "memcpy");
 }
 
@@ -211,7 +170,7 @@ void bench_attention(int64_t B, int64_t T, int64_t H, int64_t D, int repeats) {
       }
     });
   };
-  const Timing t = measure(ours, blas, repeats);
+  const PairTiming t = measure_pair(ours, blas, repeats);
   const double gflop = 14.0 * double(B * H) * double(T * T * D) * 1e-9;
   print_row("attn f+b", "B" + std::to_string(B) + " T" + std::to_string(T) + " H" + std::to_string(H) + " D" +
                             std::to_string(D),

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include "launch/bench.h"
 
@@ -18,6 +19,28 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+PairTiming measure_pair(const std::function<void()>& ours, const std::function<void()>& ref, int repeats,
+                        const MeasureOptions& opt) {
+  auto run = [&opt](const std::function<void()>& f, int iters) {
+    if (opt.settle_s > 0) std::this_thread::sleep_for(std::chrono::duration<double>(opt.settle_s));
+    if (opt.fence) opt.fence();
+    const double t0 = now_s();
+    for (int i = 0; i < iters; ++i) f();
+    if (opt.fence) opt.fence();
+    return (now_s() - t0) / iters;
+  };
+  run(ours, 1);
+  run(ref, 1);
+  const double probe = std::max(run(ours, 1), run(ref, 1));
+  const int iters = std::clamp(int(opt.sample_s / std::max(probe, 1e-9)), 1, std::max(opt.max_iters, 1));
+  std::vector<double> to, tr;
+  for (int r = 0; r < repeats; ++r) {
+    to.push_back(run(ours, iters));
+    tr.push_back(run(ref, iters));
+  }
+  return {median(to), median(tr)};
 }
 
 Flags parse_flags(const std::vector<std::string>& args, const std::vector<std::string>& known) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
+#include "core/kernels/route_math.h"
 #include "launch/config.h"
 #include "model/dims.h"
 #include "parallel/mesh.h"
@@ -135,6 +136,9 @@ void check_moe(const config::MoeConfig& m, Violations& v) {
     v.add("model.moe.top_k = ", m.top_k(), " must be in [1, model.moe.num_routed_experts = ", n, "]");
   if (!v.positive("model.moe.num_groups", m.num_groups())) return;
   const int64_t groups = m.num_groups();
+  if (groups > route_math::kMaxGroups)
+    v.add("model.moe.num_groups = ", groups, " exceeds ", route_math::kMaxGroups,
+          " (the router keeps the chosen groups as a 64-bit mask)");
   if (n % groups != 0) {
     v.add("model.moe.num_routed_experts = ", n, " is not divisible by model.moe.num_groups = ", groups);
     return;

@@ -77,6 +77,34 @@ data::Batch on_device(data::Batch b, Device d) {
   return {to_device(b.inputs, d), to_device(b.targets, d)};
 }
 
+// Micro-batches uploaded one ahead of use (Upload, core/ops.h): the one the
+// loop asks for next is started while the previous one computes. A request
+// for any other (the first of a run) is loaded there and then.
+class BatchAhead {
+ public:
+  BatchAhead(const data::BatchSampler& sampler, int64_t global_batch, int64_t first, int64_t micro, Device d)
+      : sampler_(sampler), global_(global_batch), first_(first), micro_(micro), dev_(d) {}
+  void start(int64_t step, int64_t mb) {
+    const data::Batch h = sampler_.get(step, global_, first_ + mb * micro_, micro_);
+    inputs_ = Upload(h.inputs, dev_);
+    targets_ = Upload(h.targets, dev_);
+    step_ = step;
+    mb_ = mb;
+  }
+  data::Batch take(int64_t step, int64_t mb) {
+    if (step_ != step || mb_ != mb) start(step, mb);
+    step_ = mb_ = -1;
+    return {inputs_.take(), targets_.take()};
+  }
+
+ private:
+  const data::BatchSampler& sampler_;
+  int64_t global_, first_, micro_;
+  Device dev_;
+  Upload inputs_, targets_;
+  int64_t step_ = -1, mb_ = -1;
+};
+
 // Mean lm loss over cfg.eval_batches() fixed global batches, each DP rank
 // evaluating its shard; the same value on every rank.
 double evaluate(model::Transformer& m, const data::BatchSampler& sampler, const config::TrainConfig& cfg,
@@ -253,6 +281,7 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
   bool save_postponed = false;
   int64_t last_spike = -1;
 
+  BatchAhead ahead(*sampler, G, shard.first, micro, dev);
   for (int64_t step = resumed->step; step < cfg.steps(); ++step) {
     maybe_inject_failure(mesh, step);
     maybe_inject_hang(mesh.rank(), step);
@@ -264,7 +293,13 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
     const double inv = 1.0 / double(n_micro);
     for (int64_t mb = 0; mb < n_micro; ++mb) {
       const int64_t first = shard.first + mb * micro;
-      const data::Batch b = on_device(sampler->get(step, G, first, micro), dev);
+      const data::Batch b = ahead.take(step, mb);
+      // The next micro-batch (or the next step's first) crosses to the
+      // device while this one computes.
+      if (mb + 1 < n_micro)
+        ahead.start(step, mb + 1);
+      else if (step + 1 < cfg.steps())
+        ahead.start(step + 1, 0);
       model::BatchInfo info;
       info.seed = cfg.seed();
       for (int64_t i = 0; i < micro; ++i) info.global_sequence.push_back(step * G + first + i);

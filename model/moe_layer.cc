@@ -20,20 +20,15 @@ Routing route(const config::MoeConfig& c, const Tensor& x2d, const Tensor& route
   const DType rt = x2d.dtype() == DType::f64 ? DType::f64 : DType::f32;
   r.logits = matmul(cast(x2d, rt), transpose(cast(router_w, rt), 0, 1));
   r.scores = c.score_function() == config::SCORE_SIGMOID ? sigmoid(r.logits) : softmax(r.logits, -1);
-  const int64_t N = r.scores.size(0), E = r.scores.size(1), K = c.top_k();
-  // The selection is host code: the scores (and bias) come over explicitly.
-  const Tensor sc = host_copy(contiguous(cast(r.scores.detach(), DType::f32)));
-  // Held in a local: the pointer must outlive select_experts.
-  const Tensor bias_f32 = c.selection_bias() ? host_copy(contiguous(cast(bias.detach(), DType::f32))) : Tensor();
-  const float* bias_ptr = bias_f32.defined() ? bias_f32.data<float>() : nullptr;
-  r.experts = select_experts(sc.data<float>(), bias_ptr, N, selection_spec(c));
-  r.affinity.resize(r.experts.size());
-  std::vector<double> idx(r.experts.size());
-  for (size_t a = 0; a < r.experts.size(); ++a) {
-    idx[a] = r.experts[a];
-    r.affinity[a] = sc.data<float>()[int64_t(a) / K * E + r.experts[a]];
-  }
-  Tensor gates = gather(r.scores, 1, from_vector(idx, {N, K}, DType::i64, x2d.device()));
+  const int64_t N = r.scores.size(0), K = c.top_k();
+  // Selection on the scores' device; the dispatch plan is host code, so the
+  // selections (N x K, not the N x E scores) come over.
+  const TopkRoute sel =
+      route_topk(r.scores, c.selection_bias() ? bias : Tensor(), route_spec(selection_spec(c)));
+  const Tensor experts = host_copy(sel.experts), affinity = host_copy(sel.affinity);
+  r.experts.assign(experts.data<int32_t>(), experts.data<int32_t>() + N * K);
+  r.affinity.assign(affinity.data<float>(), affinity.data<float>() + N * K);
+  Tensor gates = gather(r.scores, 1, cast(sel.experts, DType::i64));
   if (c.normalize_top_k()) gates = div(gates, sum(gates, {1}, true));
   if (c.routed_scaling_factor() != 1.0) gates = mul(gates, c.routed_scaling_factor());
   r.gates = gates;

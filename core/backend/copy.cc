@@ -52,4 +52,16 @@ void copy_between_devices(const Tensor& dst, const Tensor& src) {
   cuda::copy_between_devices(dst, src);
 }
 
+Tensor upload_ahead(const Tensor& src, Device d, void** ticket) {
+  MOE_CHECK(src.device().is_cpu() && src.is_contiguous(), "backend upload_ahead: needs a contiguous host tensor, got ",
+            src.str());
+  MOE_CHECK(d.is_cuda(), "backend upload_ahead: ", d.str(), " is not a GPU (a host upload is the tensor itself)");
+  return cuda::upload_ahead(src, d.index, ticket);
+}
+
+void finish_upload(const Tensor& dst, void* ticket) {
+  MOE_CHECK(dst.device().is_cuda(), "backend finish_upload: ", dst.str(), " is not on a GPU");
+  cuda::finish_upload(dst, ticket);
+}
+
 }  // namespace moe::backend

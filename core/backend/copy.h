@@ -25,4 +25,10 @@ void fill_normal(const Tensor& dst, uint64_t seed, uint64_t stream);
 // crosses devices; to_device (core/ops.h) is its op.
 void copy_between_devices(const Tensor& dst, const Tensor& src);
 
+// Upload (core/ops.h) on a GPU: a new tensor on device d holding src (a
+// contiguous host tensor), copied beside the compute stream; *ticket is
+// what finish_upload needs to order the current stream after the copy.
+Tensor upload_ahead(const Tensor& src, Device d, void** ticket);
+void finish_upload(const Tensor& dst, void* ticket);
+
 }  // namespace moe::backend

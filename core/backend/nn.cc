@@ -58,6 +58,17 @@ void embedding_bwd(const Tensor& g, const Tensor& ids, const Tensor& dw) {
   unknown_device("embedding_bwd", g.device().type);
 }
 
+void route_topk(const Tensor& scores, const Tensor& bias, const route_math::Spec& s, const Tensor& experts,
+                const Tensor& affinity) {
+  const DeviceType d = bias.defined() ? kernel_device("route_topk", scores, bias, experts, affinity)
+                                      : kernel_device("route_topk", scores, experts, affinity);
+  switch (d) {
+    case DeviceType::cpu: return cpu::route_topk(scores, bias, s, experts, affinity);
+    case DeviceType::cuda: return cuda::route_topk(scores, bias, s, experts, affinity);
+  }
+  unknown_device("route_topk", scores.device().type);
+}
+
 void dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream, const Tensor& out) {
   switch (kernel_device("dropout", x, out)) {
     case DeviceType::cpu: return cpu::dropout(x, p, seed, stream, out);

@@ -4,6 +4,7 @@
 // are contiguous and floating ones share one compute dtype (f32/f64).
 #include <cstdint>
 
+#include "core/kernels/route_math.h"
 #include "core/tensor.h"
 
 namespace moe::backend {
@@ -31,5 +32,11 @@ void embedding_bwd(const Tensor& g, const Tensor& ids, const Tensor& dw);
 // out = x with element i dropped when philox::uniform(seed, stream, i) < p,
 // the rest divided by 1 - p.
 void dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream, const Tensor& out);
+
+// The router's selection (core/kernels/route_math.h), one token per row:
+// scores f32 [N, E], bias f32 [E] (undefined: none); experts i32 [N, K] the
+// selected experts best first, affinity f32 [N, K] their scores (no bias).
+void route_topk(const Tensor& scores, const Tensor& bias, const route_math::Spec& s, const Tensor& experts,
+                const Tensor& affinity);
 
 }  // namespace moe::backend

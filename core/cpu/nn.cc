@@ -229,4 +229,21 @@ void dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream, const Te
   });
 }
 
+// ---------------- router selection ----------------
+
+void route_topk(const Tensor& scores, const Tensor& bias, const route_math::Spec& s, const Tensor& experts,
+                const Tensor& affinity) {
+  const int64_t N = scores.size(0), E = s.experts, K = s.top_k;
+  const float* ps = scores.data<float>();
+  const float* pb = bias.defined() ? bias.data<float>() : nullptr;
+  int32_t* pe = experts.data<int32_t>();
+  float* pa = affinity.data<float>();
+  parallel_for(N, 64, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      route_math::select_token(ps + t * E, pb, s, pe + t * K);
+      for (int64_t k = 0; k < K; ++k) pa[t * K + k] = ps[t * E + pe[t * K + k]];
+    }
+  });
+}
+
 }  // namespace moe::cpu

@@ -6,6 +6,7 @@
 // thread count.
 #include <cstdint>
 
+#include "core/kernels/route_math.h"
 #include "core/tensor.h"
 
 namespace moe::cpu {
@@ -44,5 +45,7 @@ void embedding_bwd(const Tensor& g, const Tensor& ids, const Tensor& dw);
 // out = x with element i dropped when philox::uniform(seed, stream, i) < p,
 // the rest divided by 1 - p.
 void dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream, const Tensor& out);
+void route_topk(const Tensor& scores, const Tensor& bias, const route_math::Spec& s, const Tensor& experts,
+                const Tensor& affinity);
 
 }  // namespace moe::cpu

@@ -186,9 +186,9 @@ void attention_fwd(const Tensor& q, const Tensor& k, const Tensor& v, double sca
     auto* kern = &attention_fwd_kernel<T>;
     const size_t smem = size_t(d.T) * sizeof(T);
     allow_shared(kern, smem);
-    MOE_LAUNCH(kern, row_grid(d.B * d.H * d.T), kBlock, smem, nullptr)(q.device_data<T>(), k.device_data<T>(), v.device_data<T>(),
-                                                                       T(scale), window, d, out.device_data<T>(),
-                                                                       lse.device_data<T>());
+    MOE_LAUNCH(kern, row_grid(d.B * d.H * d.T), kBlock, smem, current_stream())(
+        q.device_data<T>(), k.device_data<T>(), v.device_data<T>(), T(scale), window, d, out.device_data<T>(),
+        lse.device_data<T>());
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -205,15 +205,15 @@ void attention_bwd(const Tensor& g, const Tensor& q, const Tensor& k, const Tens
     auto* kq = &attention_dq_kernel<T>;
     const size_t smem_q = size_t(d.T) * sizeof(T);
     allow_shared(kq, smem_q);
-    MOE_LAUNCH(kq, row_grid(d.B * d.H * d.T), kBlock, smem_q, nullptr)(
-        g.device_data<T>(), q.device_data<T>(), k.device_data<T>(), v.device_data<T>(), out.device_data<T>(), lse.device_data<T>(), T(scale), window, d,
-        dq.device_data<T>(), rowdot.device_data<T>());
+    MOE_LAUNCH(kq, row_grid(d.B * d.H * d.T), kBlock, smem_q, current_stream())(
+        g.device_data<T>(), q.device_data<T>(), k.device_data<T>(), v.device_data<T>(), out.device_data<T>(),
+        lse.device_data<T>(), T(scale), window, d, dq.device_data<T>(), rowdot.device_data<T>());
     auto* kkv = &attention_dkv_kernel<T>;
     const size_t smem_kv = 2 * size_t(d.T) * sizeof(T);
     allow_shared(kkv, smem_kv);
-    MOE_LAUNCH(kkv, row_grid(d.B * d.Hkv * d.T), kBlock, smem_kv, nullptr)(
-        g.device_data<T>(), q.device_data<T>(), k.device_data<T>(), v.device_data<T>(), lse.device_data<T>(), rowdot.device_data<T>(), T(scale), window, d,
-        dk.device_data<T>(), dv.device_data<T>());
+    MOE_LAUNCH(kkv, row_grid(d.B * d.Hkv * d.T), kBlock, smem_kv, current_stream())(
+        g.device_data<T>(), q.device_data<T>(), k.device_data<T>(), v.device_data<T>(), lse.device_data<T>(),
+        rowdot.device_data<T>(), T(scale), window, d, dk.device_data<T>(), dv.device_data<T>());
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -225,8 +225,8 @@ void attention_max_logits(const Tensor& q, const Tensor& k, double scale, int64_
   dtype_switch_float(q.dtype(), "attention_max_logits", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* kern = &attention_max_logits_kernel<T>;
-    MOE_LAUNCH(kern, row_grid(d.B * d.H), kBlock, 0, nullptr)(q.device_data<T>(), k.device_data<T>(), T(scale), window, d,
-                                                              out.device_data<T>());
+    MOE_LAUNCH(kern, row_grid(d.B * d.H), kBlock, 0, current_stream())(
+        q.device_data<T>(), k.device_data<T>(), T(scale), window, d, out.device_data<T>());
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }

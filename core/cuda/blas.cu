@@ -7,6 +7,7 @@
 #include <string>
 #include <tuple>
 
+#include "core/cuda/context.h"
 #include "core/error.h"
 
 namespace moe::cuda::blas {
@@ -59,13 +60,15 @@ GroupedCall grouped_call(const std::vector<Gemm>& gs) {
 namespace {
 
 // The pointer arrays of `call` to device memory `pointers`: first, second,
-// out, each gs.size() long. A pageable upload is staged before
-// cudaMemcpyAsync returns, so the host vector may go at once.
+// out, each gs.size() long, through the device's pinned staging (which has
+// the data once upload returns, so the host vector may go at once).
 void upload_pointers(const GroupedCall& call, void* pointers, cudaStream_t stream) {
   std::vector<const void*> all(call.first);
   all.insert(all.end(), call.second.begin(), call.second.end());
   all.insert(all.end(), call.out.begin(), call.out.end());
-  MOE_CUDA_CHECK(cudaMemcpyAsync(pointers, all.data(), all.size() * sizeof(void*), cudaMemcpyHostToDevice, stream));
+  int device = 0;
+  MOE_CUDA_CHECK(cudaGetDevice(&device));
+  device_context(device).staging.upload(pointers, all.data(), all.size() * sizeof(void*), stream);
 }
 
 }  // namespace
@@ -86,6 +89,8 @@ bool gemm_grouped(const std::vector<Gemm>& gs, void* pointers, cudaStream_t stre
 
 #include <atomic>
 #include <cstdio>
+#include <mutex>
+#include <utility>
 
 namespace moe::cuda::blas {
 namespace {
@@ -138,19 +143,35 @@ struct Descriptors {
 
 constexpr size_t kWorkspace = size_t(32) << 20;
 
-// One handle and workspace per (thread, device); the heuristic's pick per
-// shape.
+// One handle and workspace per (device, stream): a workspace is used in
+// stream order, so two streams sharing one would overwrite each other's.
+// The heuristic's pick per shape is cached per device.
 struct Context {
   cublasLtHandle_t handle = nullptr;
   void* workspace = nullptr;
-  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int>;
-  std::map<Key, cublasLtMatmulAlgo_t> algos;
+  cublasHandle_t grouped = nullptr;  // cuBLAS (not Lt) for the grouped GEMM, bound to the stream
 };
-Context& context() {
+using AlgoKey = std::tuple<int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int>;
+
+std::mutex g_mu;  // guards the maps below (lookups only; the calls run unlocked)
+std::map<std::pair<int, cudaStream_t>, Context>& contexts() {
+  static auto* m = new std::map<std::pair<int, cudaStream_t>, Context>();
+  return *m;
+}
+std::map<AlgoKey, cublasLtMatmulAlgo_t>& algos() {
+  static auto* m = new std::map<AlgoKey, cublasLtMatmulAlgo_t>();
+  return *m;
+}
+
+int current_device() {
   int device = 0;
   MOE_CUDA_CHECK(cudaGetDevice(&device));
-  thread_local std::map<int, Context> per_device;
-  Context& c = per_device[device];
+  return device;
+}
+
+Context& context(int device, cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  Context& c = contexts()[{device, stream}];
   if (!c.handle) {
     MOE_CUBLASLT_CHECK(cublasLtCreate(&c.handle));
     MOE_CUDA_CHECK(cudaMalloc(&c.workspace, kWorkspace));
@@ -158,17 +179,16 @@ Context& context() {
   return c;
 }
 
-// cuBLAS (not Lt) for the grouped GEMM: one handle per (thread, device).
-cublasHandle_t cublas_handle() {
-  int device = 0;
-  MOE_CUDA_CHECK(cudaGetDevice(&device));
-  thread_local std::map<int, cublasHandle_t> handles;
-  cublasHandle_t& h = handles[device];
-  if (!h) {
-    const cublasStatus_t st = cublasCreate(&h);
+cublasHandle_t cublas_handle(int device, cudaStream_t stream) {
+  Context& c = context(device, stream);
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (!c.grouped) {
+    cublasStatus_t st = cublasCreate(&c.grouped);
     MOE_CHECK(st == CUBLAS_STATUS_SUCCESS, "cuBLAS: cublasCreate failed: ", cublasGetStatusString(st));
+    st = cublasSetStream(c.grouped, stream);
+    MOE_CHECK(st == CUBLAS_STATUS_SUCCESS, "cuBLAS: cublasSetStream failed: ", cublasGetStatusString(st));
   }
-  return h;
+  return c.grouped;
 }
 
 // Whether cuBLAS takes a dtype pair in its grouped GEMM (f32 -> f32,
@@ -183,9 +203,7 @@ namespace detail {
 bool launch_grouped(const GroupedCall& call, DType ab, DType c, const void* pointers, cudaStream_t stream) {
   std::atomic<Pair>& pair = grouped_pairs[ab == DType::bf16 ? 1 : 0];
   if (pair.load() == Pair::declined) return false;
-  const cublasHandle_t h = cublas_handle();
-  const cublasStatus_t set = cublasSetStream(h, stream);
-  MOE_CHECK(set == CUBLAS_STATUS_SUCCESS, "cuBLAS: cublasSetStream failed: ", cublasGetStatusString(set));
+  const cublasHandle_t h = cublas_handle(current_device(), stream);
   const size_t n = call.first.size(), groups = call.size.size();
   std::vector<cublasOperation_t> t1(groups), t2(groups);
   for (size_t i = 0; i < groups; ++i) {
@@ -233,11 +251,18 @@ void describe(const Gemm& g) {
 
 void gemm(const Gemm& g, cudaStream_t stream) {
   check(g);
-  Context& ctx = context();
+  const int device = current_device();
+  Context& ctx = context(device, stream);
   Descriptors d(g);
-  const Context::Key key{g.ta, g.tb, g.M, g.N, g.K, g.lda, g.ldb, g.ldc, int(g.ab), int(g.c)};
-  auto it = ctx.algos.find(key);
-  if (it == ctx.algos.end()) {
+  const AlgoKey key{device, g.ta, g.tb, g.M, g.N, g.K, g.lda, g.ldb, g.ldc, int(g.ab), int(g.c)};
+  cublasLtMatmulAlgo_t algo;
+  bool known = false;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    auto it = algos().find(key);
+    if (it != algos().end()) algo = it->second, known = true;
+  }
+  if (!known) {
     cublasLtMatmulPreference_t pref = nullptr;
     MOE_CUBLASLT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     const size_t ws = kWorkspace;
@@ -250,14 +275,16 @@ void gemm(const Gemm& g, cudaStream_t stream) {
     cublasLtMatmulPreferenceDestroy(pref);
     MOE_CHECK(st == CUBLAS_STATUS_SUCCESS && found > 0, "cuBLASLt: no algorithm for ", g.M, " x ", g.N, " x ", g.K,
               " (", g.ab, " -> ", g.c, "): ", cublasLtGetStatusString(st));
-    it = ctx.algos.emplace(key, result.algo).first;
+    algo = result.algo;
+    std::lock_guard<std::mutex> lock(g_mu);
+    algos().emplace(key, algo);
   }
   const float one32 = 1.0f, zero32 = 0.0f;
   const double one64 = 1.0, zero64 = 0.0;
   const bool f64 = g.c == DType::f64;
   MOE_CUBLASLT_CHECK(cublasLtMatmul(ctx.handle, d.op, f64 ? static_cast<const void*>(&one64) : &one32, g.B, d.first,
                                     g.A, d.second, f64 ? static_cast<const void*>(&zero64) : &zero32, g.C, d.out,
-                                    g.C, d.out, &it->second, ctx.workspace, kWorkspace, stream));
+                                    g.C, d.out, &algo, ctx.workspace, kWorkspace, stream));
 }
 
 }  // namespace moe::cuda::blas

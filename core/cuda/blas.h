@@ -1,7 +1,7 @@
 #pragma once
 // The one GEMM call of the CUDA backend: C = op(A) op(B), row-major, as the
 // CPU's gemm_call takes it. Real builds run cuBLASLt (one handle and
-// workspace per device and thread, the algorithm cached per shape); under
+// workspace per device and stream, the algorithm cached per shape); under
 // the SIMT shim the same arguments go to the CPU's BLAS (core/cuda/simt/
 // blas_shim.cc), so our use of transposes and leading dimensions is tested
 // without a GPU.

@@ -15,5 +15,8 @@ void fill_uniform(const Tensor& dst, uint64_t seed, uint64_t stream);
 void fill_normal(const Tensor& dst, uint64_t seed, uint64_t stream);
 // Either side may be on the host.
 void copy_between_devices(const Tensor& dst, const Tensor& src);
+// core/backend/copy.h's upload_ahead / finish_upload.
+Tensor upload_ahead(const Tensor& src, int device, void** ticket);
+void finish_upload(const Tensor& dst, void* ticket);
 
 }  // namespace moe::cuda

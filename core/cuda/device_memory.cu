@@ -4,13 +4,12 @@
 #include <mutex>
 #include <vector>
 
+#include "core/cuda/context.h"
 #include "core/cuda/runtime.h"
 
 namespace moe {
 
 namespace {
-
-thread_local cudaStream_t t_current_stream = nullptr;
 
 // Makes `device` current for the calls in its scope: cudaMalloc and event
 // creation act on the current device, which the caller may have set otherwise.
@@ -85,11 +84,7 @@ void CudaDeviceMemory::synchronize_event(EventHandle e) { MOE_CUDA_CHECK(cudaEve
 
 void CudaDeviceMemory::destroy_event(EventHandle e) { MOE_CUDA_CHECK(cudaEventDestroy(as_event(e))); }
 
-StreamHandle CudaDeviceMemory::current_stream() { return cuda_current_stream(); }
-
-cudaStream_t cuda_current_stream() { return t_current_stream; }
-
-void set_cuda_current_stream(cudaStream_t s) { t_current_stream = s; }
+StreamHandle CudaDeviceMemory::current_stream() { return cuda::current_stream(device_); }
 
 CachingDeviceAllocator* cuda_caching_allocator(int device) {
   static std::mutex mu;

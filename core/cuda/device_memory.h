@@ -16,17 +16,13 @@ class CudaDeviceMemory final : public RawDeviceMemory {
   bool event_completed(EventHandle e) override;
   void synchronize_event(EventHandle e) override;
   void destroy_event(EventHandle e) override;
+  // Allocations are ordered on cuda::current_stream(device) (core/cuda/context.h).
   StreamHandle current_stream() override;
   Device device() const override { return Device::cuda(device_); }
 
  private:
   int device_;
 };
-
-// The stream that allocations through the Allocator interface are ordered on,
-// per thread (the legacy default stream until set).
-cudaStream_t cuda_current_stream();
-void set_cuda_current_stream(cudaStream_t s);
 
 // The caching allocator of one device; created on first use, never destroyed
 // (tensors in static objects may outlive other statics).

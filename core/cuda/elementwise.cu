@@ -67,12 +67,12 @@ void unary(math::Unary op, const Tensor& x, double p, const Tensor& out) {
     using T = typename decltype(tag)::type;
     if (x.is_contiguous()) {
       auto* k = &unary_kernel<T>;
-      MOE_LAUNCH(k, grid(n), kBlock, 0, nullptr)(op, x.device_data<T>(), T(p), out.device_data<T>(), n);
+      MOE_LAUNCH(k, grid(n), kBlock, 0, current_stream())(op, x.device_data<T>(), T(p), out.device_data<T>(), n);
       return;
     }
     const math::StridedIndex<2> ix = strided_index<2>("unary", x.shape(), {out.strides(), x.strides()});
     auto* k = &unary_strided_kernel<T>;
-    MOE_LAUNCH(k, grid(n), kBlock, 0, nullptr)(op, x.device_data<T>(), T(p), out.device_data<T>(), ix, n);
+    MOE_LAUNCH(k, grid(n), kBlock, 0, current_stream())(op, x.device_data<T>(), T(p), out.device_data<T>(), ix, n);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -89,10 +89,12 @@ void binary(math::Binary op, const Tensor& a, const Tensor& b, const Tensor& out
       MOE_CHECK(false, "binary: arithmetic on bool tensors is not supported");
     } else if (out.dtype() == DType::b8) {
       auto* k = &binary_kernel<T, bool>;
-      MOE_LAUNCH(k, grid(n), kBlock, 0, nullptr)(op, a.device_data<T>(), b.device_data<T>(), out.device_data<bool>(), ix, n);
+      MOE_LAUNCH(k, grid(n), kBlock, 0, current_stream())(
+          op, a.device_data<T>(), b.device_data<T>(), out.device_data<bool>(), ix, n);
     } else {
       auto* k = &binary_kernel<T, T>;
-      MOE_LAUNCH(k, grid(n), kBlock, 0, nullptr)(op, a.device_data<T>(), b.device_data<T>(), out.device_data<T>(), ix, n);
+      MOE_LAUNCH(k, grid(n), kBlock, 0, current_stream())(
+          op, a.device_data<T>(), b.device_data<T>(), out.device_data<T>(), ix, n);
     }
   });
   MOE_CUDA_CHECK(cudaGetLastError());
@@ -105,7 +107,8 @@ void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
   dtype_switch_float(gate.dtype(), "swiglu", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &swiglu_kernel<T>;
-    MOE_LAUNCH(k, grid(n), kBlock, 0, nullptr)(gate.device_data<T>(), up.device_data<T>(), out.device_data<T>(), n);
+    MOE_LAUNCH(k, grid(n), kBlock, 0, current_stream())(
+        gate.device_data<T>(), up.device_data<T>(), out.device_data<T>(), n);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -117,8 +120,9 @@ void swiglu_backward(const Tensor& g, const Tensor& gate, const Tensor& up, cons
   dtype_switch_float(gate.dtype(), "swiglu backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &swiglu_backward_kernel<T>;
-    MOE_LAUNCH(k, grid(n), kBlock, 0, nullptr)(g.device_data<T>(), gate.device_data<T>(), up.device_data<T>(), dgate.device_data<T>(),
-                                               dup.device_data<T>(), n);
+    MOE_LAUNCH(k, grid(n), kBlock, 0, current_stream())(
+        g.device_data<T>(), gate.device_data<T>(), up.device_data<T>(), dgate.device_data<T>(), dup.device_data<T>(),
+        n);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -134,7 +138,8 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& o
   dtype_switch_native(a.dtype(), "where", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &where_kernel<T>;
-    MOE_LAUNCH(k, grid(n), kBlock, 0, nullptr)(cond.device_data<bool>(), a.device_data<T>(), b.device_data<T>(), out.device_data<T>(), ix, n);
+    MOE_LAUNCH(k, grid(n), kBlock, 0, current_stream())(
+        cond.device_data<bool>(), a.device_data<T>(), b.device_data<T>(), out.device_data<T>(), ix, n);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }

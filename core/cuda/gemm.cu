@@ -70,7 +70,7 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out, MatmulPre
     g.ldb = lb.ld;
     g.C = po + size_t(p * M * N) * eo;
     g.ldc = N;
-    blas::gemm(g, nullptr);
+    blas::gemm(g, current_stream());
   }
 }
 
@@ -121,9 +121,9 @@ void matmul_each(const std::vector<backend::MatmulJob>& jobs, MatmulPrecision pr
     // The device reads the pointer arrays; the stream-ordered allocator keeps
     // the block until the call's work is queued ahead of any reuse.
     const Tensor pointers = empty({int64_t(3 * gs.size())}, DType::i64, first->device());
-    if (blas::gemm_grouped(gs, pointers.raw_data(), nullptr)) return;
+    if (blas::gemm_grouped(gs, pointers.raw_data(), current_stream())) return;
   }
-  for (const blas::Gemm& g : gs) blas::gemm(g, nullptr);
+  for (const blas::Gemm& g : gs) blas::gemm(g, current_stream());
 }
 
 }  // namespace moe::cuda

@@ -113,7 +113,7 @@ math::StridedIndex<N> lines_index(const char* op, Shape shape, int64_t dim, cons
 
 void first_out_of_range(const Tensor& idx, int64_t lo, int64_t hi, const Tensor& pos) {
   DeviceGuard on(idx);
-  MOE_LAUNCH(first_out_of_range_kernel, 1, kBlock, 0, nullptr)(idx.device_data<int64_t>(), idx.numel(), lo, hi,
+  MOE_LAUNCH(first_out_of_range_kernel, 1, kBlock, 0, current_stream())(idx.device_data<int64_t>(), idx.numel(), lo, hi,
                                                                pos.device_data<int64_t>());
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -124,8 +124,8 @@ void sorted_indices(const Tensor& x, int64_t rows, int64_t len, int64_t k, bool 
   dtype_switch_native(x.dtype(), "sort", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* kern = &sorted_indices_kernel<T>;
-    MOE_LAUNCH(kern, grid_stride_blocks(rows * len, kBlock), kBlock, 0, nullptr)(x.device_data<T>(), rows, len, k,
-                                                                                 descending, idx.device_data<int64_t>());
+    MOE_LAUNCH(kern, grid_stride_blocks(rows * len, kBlock), kBlock, 0, current_stream())(
+        x.device_data<T>(), rows, len, k, descending, idx.device_data<int64_t>());
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -141,8 +141,8 @@ void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out
   dtype_switch_storage(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &gather_kernel<T>;
-    MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(x.device_data<T>(), sx, index.device_data<int64_t>(),
-                                                                     out.device_data<T>(), ix, n);
+    MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, current_stream())(
+        x.device_data<T>(), sx, index.device_data<int64_t>(), out.device_data<T>(), ix, n);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -160,7 +160,7 @@ void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tens
       MOE_CHECK(false, "scatter_add: cannot add bool tensors");
     } else {
       auto* k = &scatter_add_kernel<T>;
-      MOE_LAUNCH(k, grid_stride_blocks(lines, kBlock), kBlock, 0, nullptr)(
+      MOE_LAUNCH(k, grid_stride_blocks(lines, kBlock), kBlock, 0, current_stream())(
           out.device_data<T>(), so, index.device_data<int64_t>(), si, src.device_data<T>(), ss, len, ix, lines);
     }
   });
@@ -174,8 +174,8 @@ void index_select(const Tensor& x, const Tensor& index, int64_t pre, int64_t n, 
   dtype_switch_storage(x.dtype(), [&](auto tag) {
     using E = typename decltype(tag)::type;
     auto* k = &index_select_kernel<E>;
-    MOE_LAUNCH(k, grid_stride_blocks(total, kBlock), kBlock, 0, nullptr)(x.device_data<E>(), index.device_data<int64_t>(), m, n,
-                                                                         post, out.device_data<E>(), total);
+    MOE_LAUNCH(k, grid_stride_blocks(total, kBlock), kBlock, 0, current_stream())(
+        x.device_data<E>(), index.device_data<int64_t>(), m, n, post, out.device_data<E>(), total);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -190,8 +190,8 @@ void index_add(const Tensor& out, const Tensor& index, int64_t pre, int64_t n, i
       MOE_CHECK(false, "index_add: cannot add bool tensors");
     } else {
       auto* k = &index_add_kernel<T>;
-      MOE_LAUNCH(k, grid_stride_blocks(columns, kBlock), kBlock, 0, nullptr)(out.device_data<T>(), index.device_data<int64_t>(), m,
-                                                                             n, post, src.device_data<T>(), columns);
+      MOE_LAUNCH(k, grid_stride_blocks(columns, kBlock), kBlock, 0, current_stream())(
+          out.device_data<T>(), index.device_data<int64_t>(), m, n, post, src.device_data<T>(), columns);
     }
   });
   MOE_CUDA_CHECK(cudaGetLastError());
@@ -201,8 +201,8 @@ void one_hot(const Tensor& ids, const Tensor& out) {
   const int64_t C = out.shape().back(), total = ids.numel() * C;
   if (total == 0) return;
   DeviceGuard on(ids);
-  MOE_LAUNCH(one_hot_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, nullptr)(ids.device_data<int64_t>(), C,
-                                                                                   out.device_data<int64_t>(), total);
+  MOE_LAUNCH(one_hot_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, current_stream())(
+      ids.device_data<int64_t>(), C, out.device_data<int64_t>(), total);
   MOE_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -211,7 +211,7 @@ void bincount(const Tensor& ids, const Tensor& out) {
   if (n == 0) return;
   DeviceGuard on(ids);
   static_assert(sizeof(unsigned long long) == sizeof(int64_t));
-  MOE_LAUNCH(bincount_kernel, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(
+  MOE_LAUNCH(bincount_kernel, grid_stride_blocks(n, kBlock), kBlock, 0, current_stream())(
       ids.device_data<int64_t>(), n, reinterpret_cast<unsigned long long*>(out.device_data<int64_t>()));
   MOE_CUDA_CHECK(cudaGetLastError());
 }

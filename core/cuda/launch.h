@@ -1,9 +1,11 @@
 #pragma once
 // Host-side helpers of our kernels: the block size, the strided-operand
-// index of a launch and the guard that makes a tensor's GPU current.
+// index of a launch and the guard that makes a tensor's GPU current
+// (launches go to cuda::current_stream(), core/cuda/context.h).
 #include <algorithm>
 #include <array>
 
+#include "core/cuda/context.h"
 #include "core/cuda/runtime.h"
 #include "core/kernels/strided_index.h"
 #include "core/tensor.h"

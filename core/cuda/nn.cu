@@ -4,7 +4,8 @@
 // in double exactly as the CPU's (the GPU's double cos and sin use local
 // memory) and kept on the device per setting; dropout draws the CPU's Philox
 // words, so masks are identical; embedding's backward sums each column over
-// the ids in order, as the CPU does, so it equals the CPU bit for bit.
+// the ids in order, as the CPU does, so it equals the CPU bit for bit. The
+// router's selection is route_math's, one token per thread.
 #include <cmath>
 #include <deque>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include "core/cuda/nn.h"
 #include "core/dtype_switch.h"
 #include "core/kernels/nn_math.h"
+#include "core/kernels/route_math.h"
 #include "core/ops.h"
 
 namespace moe::cuda {
@@ -117,6 +119,19 @@ __global__ void dropout_kernel(const T* __restrict__ x, double p, uint64_t seed,
   }
 }
 
+// One thread per token: the selection of core/kernels/route_math.h and the
+// selected experts' scores.
+__global__ void route_topk_kernel(const float* __restrict__ scores, const float* __restrict__ bias,
+                                  route_math::Spec s, int32_t* __restrict__ experts, float* __restrict__ affinity,
+                                  int64_t n) {
+  MOE_GRID_STRIDE(t, n) {
+    const float* row = scores + t * s.experts;
+    int32_t* out = experts + t * s.top_k;
+    route_math::select_token(row, bias, s, out);
+    for (int64_t k = 0; k < s.top_k; ++k) affinity[t * s.top_k + k] = row[out[k]];
+  }
+}
+
 // The cos/sin table of one RoPE setting on one device, built on the host
 // as the CPU builds its own. A few settings per process (every layer shares
 // one), kept for the process's life (a deque: references stay valid).
@@ -166,8 +181,8 @@ void rms_norm_fwd(const Tensor& x, const Tensor& w, double eps, const Tensor& ou
   dtype_switch_float(x.dtype(), "rms_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &rms_norm_fwd_kernel<T>;
-    MOE_LAUNCH(k, row_grid(R), kBlock, 0, nullptr)(x.device_data<T>(), w.device_data<T>(), eps, out.device_data<T>(), rstd.device_data<T>(), R,
-                                                   D);
+    MOE_LAUNCH(k, row_grid(R), kBlock, 0, current_stream())(
+        x.device_data<T>(), w.device_data<T>(), eps, out.device_data<T>(), rstd.device_data<T>(), R, D);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -180,13 +195,13 @@ void rms_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& w, const Tenso
     using T = typename decltype(tag)::type;
     if (R > 0) {
       auto* k = &rms_norm_dx_kernel<T>;
-      MOE_LAUNCH(k, row_grid(R), kBlock, 0, nullptr)(g.device_data<T>(), x.device_data<T>(), w.device_data<T>(), rstd.device_data<T>(),
-                                                     dx.device_data<T>(), R, D);
+      MOE_LAUNCH(k, row_grid(R), kBlock, 0, current_stream())(
+          g.device_data<T>(), x.device_data<T>(), w.device_data<T>(), rstd.device_data<T>(), dx.device_data<T>(), R, D);
     }
     if (dw.defined() && D > 0) {
       auto* k = &rms_norm_dw_kernel<T>;
-      MOE_LAUNCH(k, grid_stride_blocks(D, kBlock), kBlock, 0, nullptr)(g.device_data<T>(), x.device_data<T>(), rstd.device_data<T>(),
-                                                                       dw.device_data<T>(), R, D);
+      MOE_LAUNCH(k, grid_stride_blocks(D, kBlock), kBlock, 0, current_stream())(
+          g.device_data<T>(), x.device_data<T>(), rstd.device_data<T>(), dw.device_data<T>(), R, D);
     }
   });
   MOE_CUDA_CHECK(cudaGetLastError());
@@ -202,9 +217,9 @@ void rope(const Tensor& x, double base, bool interleaved, int64_t offset, int64_
   dtype_switch_float(x.dtype(), "rope", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &rope_kernel<T>;
-    MOE_LAUNCH(k, grid_stride_blocks(rows * Dh, kBlock), kBlock, 0, nullptr)(
-        x.device_data<T>(), table.cos.device_data<T>(), table.sin.device_data<T>(), out.device_data<T>(), rows, T_, H, Dh, rot_dim, interleaved,
-        inverse ? T(-1) : T(1));
+    MOE_LAUNCH(k, grid_stride_blocks(rows * Dh, kBlock), kBlock, 0, current_stream())(
+        x.device_data<T>(), table.cos.device_data<T>(), table.sin.device_data<T>(), out.device_data<T>(), rows, T_, H,
+        Dh, rot_dim, interleaved, inverse ? T(-1) : T(1));
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -214,7 +229,7 @@ void embedding_first_bad(const Tensor& ids, int64_t V, const Tensor& pos) {
   dtype_switch_index(ids.dtype(), "embedding", [&](auto tag) {
     using I = typename decltype(tag)::type;
     auto* k = &first_out_of_vocab_kernel<I>;
-    MOE_LAUNCH(k, 1, kBlock, 0, nullptr)(ids.device_data<I>(), ids.numel(), V, pos.device_data<int64_t>());
+    MOE_LAUNCH(k, 1, kBlock, 0, current_stream())(ids.device_data<I>(), ids.numel(), V, pos.device_data<int64_t>());
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -228,8 +243,8 @@ void embedding_fwd(const Tensor& w, const Tensor& ids, const Tensor& out) {
     dtype_switch_index(ids.dtype(), "embedding", [&](auto itag) {
       using I = typename decltype(itag)::type;
       auto* k = &embedding_fwd_kernel<E, I>;
-      MOE_LAUNCH(k, grid_stride_blocks(N * D, kBlock), kBlock, 0, nullptr)(w.device_data<E>(), row, ids.device_data<I>(),
-                                                                           out.device_data<E>(), N, D);
+      MOE_LAUNCH(k, grid_stride_blocks(N * D, kBlock), kBlock, 0, current_stream())(
+          w.device_data<E>(), row, ids.device_data<I>(), out.device_data<E>(), N, D);
     });
   });
   MOE_CUDA_CHECK(cudaGetLastError());
@@ -244,10 +259,21 @@ void embedding_bwd(const Tensor& g, const Tensor& ids, const Tensor& dw) {
     dtype_switch_index(ids.dtype(), "embedding backward", [&](auto itag) {
       using I = typename decltype(itag)::type;
       auto* k = &embedding_bwd_kernel<T, I>;
-      MOE_LAUNCH(k, grid_stride_blocks(D, kBlock), kBlock, 0, nullptr)(g.device_data<T>(), ids.device_data<I>(), dw.device_data<T>(), N,
-                                                                       D);
+      MOE_LAUNCH(k, grid_stride_blocks(D, kBlock), kBlock, 0, current_stream())(
+          g.device_data<T>(), ids.device_data<I>(), dw.device_data<T>(), N, D);
     });
   });
+  MOE_CUDA_CHECK(cudaGetLastError());
+}
+
+void route_topk(const Tensor& scores, const Tensor& bias, const route_math::Spec& s, const Tensor& experts,
+                const Tensor& affinity) {
+  const int64_t N = scores.size(0);
+  if (N == 0) return;
+  DeviceGuard on(scores);
+  MOE_LAUNCH(route_topk_kernel, grid_stride_blocks(N, kBlock), kBlock, 0, current_stream())(
+      scores.device_data<float>(), bias.defined() ? bias.device_data<float>() : nullptr, s,
+      experts.device_data<int32_t>(), affinity.device_data<float>(), N);
   MOE_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -258,7 +284,8 @@ void dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream, const Te
   dtype_switch_float(x.dtype(), "dropout", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &dropout_kernel<T>;
-    MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(x.device_data<T>(), p, seed, stream, out.device_data<T>(), n);
+    MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, current_stream())(
+        x.device_data<T>(), p, seed, stream, out.device_data<T>(), n);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }

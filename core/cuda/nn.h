@@ -5,6 +5,7 @@
 // a kernel replaces its stub in core/cuda/nn.cu.
 #include <cstdint>
 
+#include "core/kernels/route_math.h"
 #include "core/tensor.h"
 
 namespace moe::cuda {
@@ -18,5 +19,7 @@ void embedding_first_bad(const Tensor& ids, int64_t V, const Tensor& pos);
 void embedding_fwd(const Tensor& w, const Tensor& ids, const Tensor& out);
 void embedding_bwd(const Tensor& g, const Tensor& ids, const Tensor& dw);
 void dropout(const Tensor& x, double p, uint64_t seed, uint64_t stream, const Tensor& out);
+void route_topk(const Tensor& scores, const Tensor& bias, const route_math::Spec& s, const Tensor& experts,
+                const Tensor& affinity);
 
 }  // namespace moe::cuda

@@ -17,7 +17,7 @@ template <typename M>
 void launch_adamw(const AdamWTensors& t) {
   const int64_t n = t.param.numel();
   auto* k = &adamw_kernel<M>;
-  MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, nullptr)(
+  MOE_LAUNCH(k, grid_stride_blocks(n, kBlock), kBlock, 0, current_stream())(
       t.param.device_data<float>(), t.grad.device_data<float>(), t.exp_avg.device_data<M>(),
       t.exp_avg_sq.device_data<M>(), t.scalars, n);
 }

@@ -82,7 +82,7 @@ void reduce_rows(backend::RowReduce op, const Tensor& x, int64_t rows, int64_t l
   dtype_switch_float(x.dtype(), "reduce", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = op == backend::RowReduce::sum ? &reduce_rows_kernel<T, true> : &reduce_rows_kernel<T, false>;
-    MOE_LAUNCH(k, row_grid(rows), kBlock, 0, nullptr)(x.device_data<T>(), out.device_data<T>(), rows, len);
+    MOE_LAUNCH(k, row_grid(rows), kBlock, 0, current_stream())(x.device_data<T>(), out.device_data<T>(), rows, len);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -94,7 +94,7 @@ void max_dim(const Tensor& x, const Tensor& values, const Tensor& indices, int64
   dispatch_numeric(x.dtype(), "max", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &max_dim_kernel<T>;
-    MOE_LAUNCH(k, grid_stride_blocks(outer * inner, kBlock), kBlock, 0, nullptr)(
+    MOE_LAUNCH(k, grid_stride_blocks(outer * inner, kBlock), kBlock, 0, current_stream())(
         x.device_data<T>(), values.device_data<T>(), indices.device_data<int64_t>(), outer, n, inner);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
@@ -107,7 +107,7 @@ void max_dim_backward(const Tensor& g, const Tensor& indices, const Tensor& gx, 
   dtype_switch_float(g.dtype(), "max_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &max_dim_backward_kernel<T>;
-    MOE_LAUNCH(k, grid_stride_blocks(outer * n * inner, kBlock), kBlock, 0, nullptr)(
+    MOE_LAUNCH(k, grid_stride_blocks(outer * n * inner, kBlock), kBlock, 0, current_stream())(
         g.device_data<T>(), indices.device_data<int64_t>(), gx.device_data<T>(), outer, n, inner);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
@@ -120,8 +120,8 @@ void cumsum_dim(const Tensor& x, const Tensor& y, int64_t outer, int64_t n, int6
     using T = typename decltype(tag)::type;
     using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
     auto* k = &cumsum_kernel<T, Acc>;
-    MOE_LAUNCH(k, grid_stride_blocks(outer * inner, kBlock), kBlock, 0, nullptr)(x.device_data<T>(), y.device_data<T>(), outer,
-                                                                                 n, inner, reverse);
+    MOE_LAUNCH(k, grid_stride_blocks(outer * inner, kBlock), kBlock, 0, current_stream())(
+        x.device_data<T>(), y.device_data<T>(), outer, n, inner, reverse);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }

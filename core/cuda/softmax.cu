@@ -151,7 +151,7 @@ void softmax_rows(const Tensor& x, const Tensor& y, int64_t rows, int64_t n, boo
   dtype_switch_float(x.dtype(), "softmax", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &softmax_kernel<T>;
-    MOE_LAUNCH(k, row_grid(rows), kBlock, 0, nullptr)(x.device_data<T>(), y.device_data<T>(), rows, n, log);
+    MOE_LAUNCH(k, row_grid(rows), kBlock, 0, current_stream())(x.device_data<T>(), y.device_data<T>(), rows, n, log);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -162,7 +162,8 @@ void softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& gx, i
   dtype_switch_float(y.dtype(), "softmax_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &softmax_backward_kernel<T>;
-    MOE_LAUNCH(k, row_grid(rows), kBlock, 0, nullptr)(y.device_data<T>(), g.device_data<T>(), gx.device_data<T>(), rows, n, log);
+    MOE_LAUNCH(k, row_grid(rows), kBlock, 0, current_stream())(
+        y.device_data<T>(), g.device_data<T>(), gx.device_data<T>(), rows, n, log);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -172,7 +173,8 @@ void first_bad_target(const Tensor& target, int64_t C, int64_t ignore, const Ten
   dtype_switch_index(target.dtype(), "cross_entropy", [&](auto tag) {
     using I = typename decltype(tag)::type;
     auto* k = &first_bad_target_kernel<I>;
-    MOE_LAUNCH(k, 1, kBlock, 0, nullptr)(target.device_data<I>(), target.numel(), C, ignore, pos.device_data<int64_t>());
+    MOE_LAUNCH(k, 1, kBlock, 0, current_stream())(
+        target.device_data<I>(), target.numel(), C, ignore, pos.device_data<int64_t>());
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -187,11 +189,13 @@ void cross_entropy_rows(const Tensor& x, const Tensor& target, int64_t ignore, c
       using I = typename decltype(itag)::type;
       if (rows > 0) {
         auto* k = &cross_entropy_kernel<T, I>;
-        MOE_LAUNCH(k, row_grid(rows), kBlock, 0, nullptr)(x.device_data<T>(), target.device_data<I>(), ignore, loss.device_data<T>(),
-                                                          stats.device_data<T>(), row_loss.device_data<double>(), rows, C);
+        MOE_LAUNCH(k, row_grid(rows), kBlock, 0, current_stream())(
+            x.device_data<T>(), target.device_data<I>(), ignore, loss.device_data<T>(), stats.device_data<T>(),
+            row_loss.device_data<double>(), rows, C);
       }
       auto* s = &cross_entropy_sums_kernel<I>;
-      MOE_LAUNCH(s, 1, 1, 0, nullptr)(row_loss.device_data<double>(), target.device_data<I>(), ignore, rows, sums.device_data<double>());
+      MOE_LAUNCH(s, 1, 1, 0, current_stream())(
+          row_loss.device_data<double>(), target.device_data<I>(), ignore, rows, sums.device_data<double>());
     });
   });
   MOE_CUDA_CHECK(cudaGetLastError());
@@ -206,9 +210,9 @@ void cross_entropy_rows_backward(const Tensor& x, const Tensor& target, const Te
     dtype_switch_index(target.dtype(), "cross_entropy_backward", [&](auto itag) {
       using I = typename decltype(itag)::type;
       auto* k = &cross_entropy_backward_kernel<T, I>;
-      MOE_LAUNCH(k, row_grid(rows), kBlock, 0, nullptr)(x.device_data<T>(), target.device_data<I>(), stats.device_data<T>(),
-                                                        g.device_data<T>(), g.numel() != 1, scale, ignore, gx.device_data<T>(),
-                                                        rows, C);
+      MOE_LAUNCH(k, row_grid(rows), kBlock, 0, current_stream())(
+          x.device_data<T>(), target.device_data<I>(), stats.device_data<T>(), g.device_data<T>(), g.numel() != 1,
+          scale, ignore, gx.device_data<T>(), rows, C);
     });
   });
   MOE_CUDA_CHECK(cudaGetLastError());

@@ -54,6 +54,8 @@ void copy_strided(const Tensor&, const Tensor&, bool) { missing("copy_strided");
 void fill(const Tensor&, double) { missing("fill"); }
 void fill_uniform(const Tensor&, uint64_t, uint64_t) { missing("fill_uniform"); }
 void copy_between_devices(const Tensor&, const Tensor&) { missing("copy_between_devices"); }
+Tensor upload_ahead(const Tensor&, int, void**) { missing("upload_ahead"); }
+void finish_upload(const Tensor&, void*) { missing("finish_upload"); }
 void unary(math::Unary, const Tensor&, double, const Tensor&) { missing("unary"); }
 void binary(math::Binary, const Tensor&, const Tensor&, const Tensor&) { missing("binary"); }
 void swiglu(const Tensor&, const Tensor&, const Tensor&) { missing("swiglu"); }
@@ -105,6 +107,9 @@ void embedding_first_bad(const Tensor&, int64_t, const Tensor&) { missing("embed
 void embedding_fwd(const Tensor&, const Tensor&, const Tensor&) { missing("embedding_fwd"); }
 void embedding_bwd(const Tensor&, const Tensor&, const Tensor&) { missing("embedding_bwd"); }
 void dropout(const Tensor&, double, uint64_t, uint64_t, const Tensor&) { missing("dropout"); }
+void route_topk(const Tensor&, const Tensor&, const route_math::Spec&, const Tensor&, const Tensor&) {
+  missing("route_topk");
+}
 
 #endif
 

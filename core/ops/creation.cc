@@ -101,6 +101,44 @@ Tensor host_copy(const Tensor& x) {
   return x.device().is_cpu() ? x.detach() : to_device(x.detach(), Device::cpu());
 }
 
+Upload::Upload(const Tensor& host, Device d) {
+  check_defined("Upload", host);
+  MOE_CHECK(host.device().is_cpu(), "Upload: the source must be on the host, got ", host.str());
+  const Tensor src = contiguous(host.detach());
+  if (d.is_cpu()) {
+    t_ = src;
+    return;
+  }
+  t_ = backend::upload_ahead(src, d, &ticket_);
+}
+Upload::Upload(Upload&& o) noexcept : t_(std::move(o.t_)), ticket_(o.ticket_) { o.ticket_ = nullptr; }
+Upload& Upload::operator=(Upload&& o) noexcept {
+  if (this != &o) {
+    finish();
+    t_ = std::move(o.t_);
+    ticket_ = o.ticket_;
+    o.ticket_ = nullptr;
+  }
+  return *this;
+}
+Upload::~Upload() {
+  try {
+    finish();
+  } catch (...) {  // a destructor must not throw; the stream's error surfaces at the next sync
+  }
+}
+void Upload::finish() {
+  if (!ticket_) return;
+  void* t = ticket_;
+  ticket_ = nullptr;
+  backend::finish_upload(t_, t);
+}
+Tensor Upload::take() {
+  MOE_CHECK(t_.defined(), "Upload::take: nothing to take (taken already, or never started)");
+  finish();
+  return std::move(t_);
+}
+
 static void check_inplace(const char* op, const Tensor& dst) {
   MOE_CHECK(!(GradMode::enabled() && dst.requires_grad()), op, ": in-place write to ", dst.str(),
             " which requires grad; in-place ops are not recorded by autograd (use NoGradGuard, or an "

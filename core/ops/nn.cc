@@ -192,6 +192,35 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   return out;
 }
 
+// ---------------- router selection ----------------
+
+static void check_route_spec(const route_math::Spec& s) {
+  const int64_t E = s.experts, K = s.top_k, G = s.groups, M = s.top_groups;
+  MOE_CHECK(E > 0 && K >= 1 && K <= E && G >= 1 && G <= route_math::kMaxGroups && E % G == 0 && M >= 1 && M <= G &&
+                M * (E / G) >= K && (!s.topn_sum || s.group_top_n >= 1),
+            "route_topk: inconsistent routing: E=", E, " K=", K, " G=", G, " M=", M, " (need 1 <= K <= E, G | E, G <= ",
+            route_math::kMaxGroups, ", 1 <= M <= G, M * E / G >= K)");
+}
+
+TopkRoute route_topk(const Tensor& scores, const Tensor& bias, const route_math::Spec& s) {
+  check_defined("route_topk", scores);
+  check_route_spec(s);
+  MOE_CHECK(scores.dim() == 2 && scores.size(1) == s.experts, "route_topk: scores must be [N, ", s.experts,
+            "], got ", scores.str());
+  NoGradGuard no_grad;
+  const Tensor sc = contiguous(cast(scores.detach(), DType::f32));
+  Tensor b;
+  if (bias.defined()) {
+    MOE_CHECK(bias.dim() == 1 && bias.size(0) == s.experts, "route_topk: bias must be [", s.experts, "], got ",
+              bias.str());
+    b = contiguous(cast(bias.detach(), DType::f32));
+  }
+  const int64_t N = sc.size(0);
+  TopkRoute r{empty({N, s.top_k}, DType::i32, sc.device()), empty({N, s.top_k}, DType::f32, sc.device())};
+  backend::route_topk(sc, b, s, r.experts, r.affinity);
+  return r;
+}
+
 // ---------------- dropout ----------------
 
 namespace {

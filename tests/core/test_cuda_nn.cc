@@ -1,7 +1,8 @@
 // The CUDA neural-network kernels (core/cuda/nn.cu) against the CPU ones
 // through the backend seam: RoPE (the CPU's table), dropout (the CPU's
 // Philox words), embedding forward and backward (ids in order) and the
-// first bad id bit for bit; RMSNorm's row sums run over a block tree, so it
+// first bad id bit for bit; the router's selection (experts and their
+// scores) bit for bit; RMSNorm's row sums run over a block tree, so it
 // agrees within bounds that follow the sums. Runs on a GPU or the SIMT
 // shim; skipped without a device.
 #include <gtest/gtest.h>
@@ -112,6 +113,37 @@ TEST(CudaNn, DropoutMasksAreTheCpusBitwise) {
       backend::dropout(to_device(x, kGpu), p, 1234, 9, g);
       expect_bitwise(c, g, std::string("dropout ") + dtype_name(t) + " p " + std::to_string(p));
     }
+}
+
+// Scores with many exact ties (a few levels) and NaN rows, so the tie rule
+// and the NaN rule are both exercised; ragged token counts.
+TEST(CudaNn, RouterSelectionMatchesTheCpuBitwise) {
+  MOE_REQUIRE_DEVICE();
+  struct Case {
+    int64_t E, K, G, M;
+    bool topn;
+  };
+  for (const Case& c : {Case{16, 4, 4, 2, false}, Case{16, 4, 4, 2, true}, Case{64, 6, 8, 3, true},
+                        Case{8, 8, 1, 1, false}, Case{32, 2, 32, 2, false}})
+    for (int64_t N : {int64_t(1), int64_t(63), int64_t(257)})
+      for (bool with_bias : {false, true})
+        for (bool ties : {false, true}) {
+          route_math::Spec s;
+          s.experts = c.E, s.top_k = c.K, s.groups = c.G, s.top_groups = c.M, s.topn_sum = c.topn;
+          std::vector<double> v = values(sigmoid(randn({N, c.E}, uint64_t(N * 7 + c.E))));
+          if (ties)
+            for (double& x : v) x = std::round(x * 4.0) / 4.0;
+          if (N > 1) v[size_t(c.E + 1)] = std::nan("");  // one NaN score in the second token
+          const Tensor sc = from_vector(v, {N, c.E}, DType::f32);
+          const Tensor b = with_bias ? mul(randn({c.E}, 9), 0.01) : Tensor();
+          const TopkRoute cpu = route_topk(sc, b, s);
+          const TopkRoute gpu = route_topk(to_device(sc, kGpu), with_bias ? to_device(b, kGpu) : Tensor(), s);
+          const std::string what = "route E" + std::to_string(c.E) + " K" + std::to_string(c.K) + " G" +
+                                   std::to_string(c.G) + " M" + std::to_string(c.M) + (c.topn ? " topn" : " max") +
+                                   " N" + std::to_string(N) + (with_bias ? " bias" : "") + (ties ? " ties" : "");
+          expect_bitwise(cpu.experts, gpu.experts, what + ": experts");
+          expect_bitwise(cpu.affinity, gpu.affinity, what + ": affinity");
+        }
 }
 
 }  // namespace

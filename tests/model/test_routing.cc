@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <numeric>
 #include <set>
@@ -59,6 +60,70 @@ TEST(Routing, ExpertsLieInAtMostMGroupsAndAreTheBestThere) {
       }
     }
   }
+}
+
+// The selection against a plain sort-based statement of the rule: stable
+// sorts by value descending (ties to the lower index) of the group scores,
+// then of the chosen groups' experts. Scores on a few levels, so ties are
+// common.
+std::vector<int32_t> sorted_reference(const std::vector<float>& sc, const std::vector<float>& bias, int64_t n,
+                                      const SelectionSpec& s) {
+  const int64_t E = s.experts, G = s.groups, per = E / G;
+  std::vector<int32_t> out;
+  auto rank = [](const std::vector<float>& v) {
+    std::vector<int32_t> o(v.size());
+    std::iota(o.begin(), o.end(), 0);
+    std::stable_sort(o.begin(), o.end(), [&](int32_t a, int32_t b) { return v[size_t(a)] > v[size_t(b)]; });
+    return o;
+  };
+  for (int64_t t = 0; t < n; ++t) {
+    std::vector<float> ch(static_cast<size_t>(E));
+    for (int64_t i = 0; i < E; ++i) ch[size_t(i)] = sc[size_t(t * E + i)] + bias[size_t(i)];
+    std::vector<float> gscore(static_cast<size_t>(G));
+    for (int64_t g = 0; g < G; ++g) {
+      const std::vector<float> grp(ch.begin() + g * per, ch.begin() + (g + 1) * per);
+      const std::vector<int32_t> o = rank(grp);
+      const int64_t take = s.group_score == config::GROUP_SCORE_TOPN_SUM ? std::min(s.group_top_n, per) : 1;
+      float sum = 0;
+      for (int64_t j = 0; j < take; ++j) sum = j == 0 ? grp[size_t(o[size_t(j)])] : sum + grp[size_t(o[size_t(j)])];
+      gscore[size_t(g)] = sum;
+    }
+    const std::vector<int32_t> go = rank(gscore);
+    std::vector<float> cand;
+    std::vector<int32_t> ids;
+    for (int64_t i = 0; i < E; ++i)
+      if (std::find(go.begin(), go.begin() + s.top_groups, int32_t(i / per)) != go.begin() + s.top_groups) {
+        cand.push_back(ch[size_t(i)]);
+        ids.push_back(int32_t(i));
+      }
+    const std::vector<int32_t> co = rank(cand);
+    for (int64_t k = 0; k < s.top_k; ++k) out.push_back(ids[size_t(co[size_t(k)])]);
+  }
+  return out;
+}
+
+TEST(Routing, SelectionEqualsTheSortedStatementOfTheRule) {
+  for (auto gs : {config::GROUP_SCORE_MAX, config::GROUP_SCORE_TOPN_SUM})
+    for (auto [E, K, G, M] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{16, 4, 4, 2}, {64, 6, 8, 3},
+                              {12, 3, 3, 3}, {8, 8, 1, 1}})
+      for (uint64_t seed = 1; seed <= 3; ++seed) {
+        const int64_t n = 97;
+        std::vector<float> s = random_scores(n, E, seed);
+        for (float& x : s) x = std::round(x * 8.0f) / 8.0f;  // ties
+        std::vector<float> bias(size_t(E), 0.0f);
+        for (int64_t i = 0; i < E; ++i) bias[size_t(i)] = float((i * 5) % 3) * 0.125f;
+        const SelectionSpec sp = spec(E, K, G, M, gs);
+        EXPECT_EQ(select_experts(s.data(), bias.data(), n, sp), sorted_reference(s, bias, n, sp))
+            << "E" << E << " K" << K << " G" << G << " M" << M << " seed " << seed;
+      }
+}
+
+// NaN scores rank as -inf: still K distinct, valid experts.
+TEST(Routing, NanScoresStillSelectKValidExperts) {
+  const float nan = std::nanf("");
+  const std::vector<float> s = {nan, 0.2f, nan, 0.1f, nan, nan, nan, nan};
+  const std::vector<int32_t> sel = select_experts(s.data(), nullptr, 1, spec(8, 4, 2, 2, config::GROUP_SCORE_MAX));
+  EXPECT_EQ(sel, (std::vector<int32_t>{1, 3, 0, 2}));
 }
 
 // A negative bias must not let experts of an unchosen group in (the -inf,
