@@ -235,6 +235,15 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor one_hot(const Tensor& ids, int64_t num_classes);  // i64 [..., C]
 Tensor bincount(const Tensor& ids, int64_t minlength = 0);  // i64 counts
+// The MoE travel order on the experts' device: a stable counting sort of
+// assignments a = t * K + k by expert. experts i32 [A] in [0, E) (the
+// router's selections), keep b8 [A] or undefined (all kept), `kept` the
+// number kept (the plan knows it: no host read). assignments i64 [kept]:
+// kept a in order of (expert, a); tokens: a / K.
+struct ExpertOrder {
+  Tensor assignments, tokens;
+};
+ExpertOrder expert_order(const Tensor& experts, const Tensor& keep, int64_t E, int64_t K, int64_t kept);
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "comm/communicator.h"
+#include "core/tensor.h"
 #include "model/config.pb.h"
 
 namespace moe::model {
@@ -28,6 +29,10 @@ struct DispatchPlan {
   std::vector<int64_t> tokens;        // token of each entry of `assignments`
   std::vector<int64_t> expert_rows;   // [E] kept assignments per expert
   int64_t dropped = 0;                // assignments dropped
+  // `assignments` and `tokens` as i64 tensors on the compute device, sorted
+  // there from the router's selections (expert_order, core/ops.h); set by
+  // the MoE layer, undefined in a plan built elsewhere.
+  Tensor assignment_index, token_index;
 };
 
 // Capacity of one expert under DROP_EXPERT_CAPACITY:

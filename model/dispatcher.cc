@@ -6,8 +6,11 @@
 namespace moe::model {
 
 Dispatched LocalDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
-  std::vector<double> idx(plan.tokens.begin(), plan.tokens.end());
-  const Tensor index = from_vector(idx, {int64_t(idx.size())}, DType::i64, x.device());
+  Tensor index = plan.token_index;
+  if (!index.defined()) {
+    std::vector<double> idx(plan.tokens.begin(), plan.tokens.end());
+    index = from_vector(idx, {int64_t(idx.size())}, DType::i64, x.device());
+  }
   Dispatched d;
   d.rows = index_select(x, 0, index);
   if (fp8_) d.rows = fp8_round_trip(d.rows);

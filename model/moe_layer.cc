@@ -1,5 +1,6 @@
 #include "model/moe_layer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -25,6 +26,7 @@ Routing route(const config::MoeConfig& c, const Tensor& x2d, const Tensor& route
   // selections (N x K, not the N x E scores) come over.
   const TopkRoute sel =
       route_topk(r.scores, c.selection_bias() ? bias : Tensor(), route_spec(selection_spec(c)));
+  r.selected = sel.experts;
   const Tensor experts = host_copy(sel.experts), affinity = host_copy(sel.affinity);
   r.experts.assign(experts.data<int32_t>(), experts.data<int32_t>() + N * K);
   r.affinity.assign(affinity.data<float>(), affinity.data<float>() + N * K);
@@ -118,6 +120,18 @@ Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
     r = route(cfg_, u, *router_w_, *bias_);
     p = plan(r, info, B, T);
     aux_ = balance(r, p, info, B, T);
+    // The travel order sorted where the selections are; only the keep flags
+    // (one byte per assignment) cross, and only when some dropped.
+    Tensor keep;
+    if (p.dropped > 0) {
+      keep = empty({N * K}, DType::b8);
+      std::copy(p.keep.begin(), p.keep.end(), keep.data<bool>());
+      keep = moe::to_device(keep, x.device());
+    }
+    const ExpertOrder order = expert_order(reshape(r.selected, {N * K}), keep, cfg_.num_routed_experts(), K,
+                                           int64_t(p.assignments.size()));
+    p.assignment_index = order.assignments;
+    p.token_index = order.tokens;
   }
 
   // Experts: SwiGLU over each local expert's contiguous rows.
@@ -136,11 +150,9 @@ Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
   {
     // Gate-weighted sum back onto the tokens.
     prof::PhaseScope scope(prof::Phase::combine);
-    std::vector<double> a_idx(p.assignments.begin(), p.assignments.end()), t_idx(p.tokens.begin(), p.tokens.end());
-    const int64_t A = int64_t(a_idx.size());
-    const Tensor g = index_select(reshape(r.gates, {N * K}), 0, from_vector(a_idx, {A}, DType::i64, x.device()));
+    const Tensor g = index_select(reshape(r.gates, {N * K}), 0, p.assignment_index);
     const Tensor weighted = mul(y, unsqueeze(cast(g, y.dtype()), 1));
-    out = index_add(zeros({N, dim_}, x.dtype(), x.device()), 0, from_vector(t_idx, {A}, DType::i64, x.device()), weighted);
+    out = index_add(zeros({N, dim_}, x.dtype(), x.device()), 0, p.token_index, weighted);
     if (shared_) out = add(out, shared_out);
   }
 

@@ -72,4 +72,15 @@ void bincount(const Tensor& ids, const Tensor& out) {
   unknown_device("bincount", ids.device().type);
 }
 
+void expert_order(const Tensor& experts, const Tensor& keep, int64_t E, int64_t K, const Tensor& assignments,
+                  const Tensor& tokens) {
+  const DeviceType d = keep.defined() ? kernel_device("expert_order", experts, keep, assignments, tokens)
+                                      : kernel_device("expert_order", experts, assignments, tokens);
+  switch (d) {
+    case DeviceType::cpu: return cpu::expert_order(experts, keep, E, K, assignments, tokens);
+    case DeviceType::cuda: return cuda::expert_order(experts, keep, E, K, assignments, tokens);
+  }
+  unknown_device("expert_order", experts.device().type);
+}
+
 }  // namespace moe::backend

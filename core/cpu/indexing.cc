@@ -5,6 +5,7 @@
 #include <cstring>
 #include <numeric>
 #include <type_traits>
+#include <vector>
 
 #include "core/cpu/convert.h"
 #include "core/cpu/loops.h"
@@ -168,6 +169,29 @@ void one_hot(const Tensor& ids, const Tensor& out) {
     std::fill(od + b * c, od + e * c, int64_t(0));
     for (int64_t i = b; i < e; ++i) od[i * c + id[i]] = 1;
   });
+}
+
+void expert_order(const Tensor& experts, const Tensor& keep, int64_t E, int64_t K, const Tensor& assignments,
+                  const Tensor& tokens) {
+  const int64_t A = experts.numel();
+  const int32_t* ex = experts.data<int32_t>();
+  const bool* kp = keep.defined() ? keep.data<bool>() : nullptr;
+  std::vector<int64_t> next(size_t(E) + 1, 0);
+  for (int64_t a = 0; a < A; ++a) {
+    MOE_CHECK(ex[a] >= 0 && ex[a] < E, "expert_order: assignment ", a, " has expert ", ex[a], ", outside [0, ", E, ")");
+    if (!kp || kp[a]) ++next[size_t(ex[a]) + 1];
+  }
+  for (int64_t e = 0; e < E; ++e) next[size_t(e) + 1] += next[size_t(e)];
+  MOE_CHECK(next[size_t(E)] == assignments.numel(), "expert_order: ", next[size_t(E)], " kept assignments, ",
+            assignments.numel(), " slots");
+  int64_t* pa = assignments.data<int64_t>();
+  int64_t* pt = tokens.data<int64_t>();
+  for (int64_t a = 0; a < A; ++a) {
+    if (kp && !kp[a]) continue;
+    const int64_t slot = next[size_t(ex[a])]++;
+    pa[slot] = a;
+    pt[slot] = a / K;
+  }
 }
 
 void bincount(const Tensor& ids, const Tensor& out) {

@@ -39,5 +39,7 @@ void index_add(const Tensor& out, const Tensor& index, int64_t pre, int64_t n, i
 void one_hot(const Tensor& ids, const Tensor& out);
 // out: contiguous i64, zero-filled, longer than every id: out[ids[i]] += 1.
 void bincount(const Tensor& ids, const Tensor& out);
+void expert_order(const Tensor& experts, const Tensor& keep, int64_t E, int64_t K, const Tensor& assignments,
+                  const Tensor& tokens);
 
 }  // namespace moe::cpu

@@ -4,13 +4,14 @@
 // bit for bit and no floating atomics are used; bincount's integer atomics
 // give exact counts. sorted_indices ranks each element against its row
 // (O(len^2) per row: fine for the router's top-k over experts; a radix sort
-// is the path for long rows).
+// is the path for long rows). expert_order is a chunked counting sort.
 #include <type_traits>
 
 #include "core/cuda/block_reduce.h"
 #include "core/cuda/indexing.h"
 #include "core/cuda/launch.h"
 #include "core/dtype_switch.h"
+#include "core/ops.h"
 
 namespace moe::cuda {
 namespace {
@@ -100,6 +101,51 @@ __global__ void one_hot_kernel(const int64_t* __restrict__ ids, int64_t C, int64
 
 __global__ void bincount_kernel(const int64_t* __restrict__ ids, int64_t n, unsigned long long* __restrict__ out) {
   MOE_GRID_STRIDE(i, n) atomicAdd(out + ids[i], 1ull);
+}
+
+// expert_order as a chunked counting sort, integers only: per chunk of
+// kSortChunk assignments each thread counts one expert's kept entries; one
+// thread scans the [expert][chunk] counts into start slots; per chunk each
+// thread places its expert's entries in order. Every slot is fixed by
+// (expert, a), so the result is the CPU's exactly.
+constexpr int64_t kSortChunk = 2048;
+
+MOE_HD bool kept(const bool* keep, int64_t a) { return keep == nullptr || keep[a]; }
+
+__global__ void expert_chunk_counts_kernel(const int32_t* __restrict__ experts, const bool* __restrict__ keep,
+                                           int64_t A, int64_t E, int64_t* __restrict__ counts) {
+  const int64_t c = blockIdx.x, lo = c * kSortChunk, hi = lo + kSortChunk < A ? lo + kSortChunk : A;
+  for (int64_t e = threadIdx.x; e < E; e += blockDim.x) {
+    int64_t n = 0;
+    for (int64_t a = lo; a < hi; ++a) n += (experts[a] == e && kept(keep, a)) ? 1 : 0;
+    counts[e * gridDim.x + c] = n;
+  }
+}
+
+// counts [E][C] -> exclusive starts in (expert, chunk) order, in place.
+__global__ void expert_chunk_scan_kernel(int64_t* __restrict__ counts, int64_t n) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  int64_t run = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t v = counts[i];
+    counts[i] = run;
+    run += v;
+  }
+}
+
+__global__ void expert_place_kernel(const int32_t* __restrict__ experts, const bool* __restrict__ keep, int64_t A,
+                                    int64_t E, int64_t K, const int64_t* __restrict__ starts, int64_t n_out,
+                                    int64_t* __restrict__ assignments, int64_t* __restrict__ tokens) {
+  const int64_t c = blockIdx.x, lo = c * kSortChunk, hi = lo + kSortChunk < A ? lo + kSortChunk : A;
+  for (int64_t e = threadIdx.x; e < E; e += blockDim.x) {
+    int64_t slot = starts[e * gridDim.x + c];
+    for (int64_t a = lo; a < hi; ++a)
+      if (experts[a] == e && kept(keep, a) && slot < n_out) {
+        assignments[slot] = a;
+        tokens[slot] = a / K;
+        ++slot;
+      }
+  }
 }
 
 // Lines of `shape` along `dim`: the index over `strides` with dim's size 1.
@@ -213,6 +259,25 @@ void bincount(const Tensor& ids, const Tensor& out) {
   static_assert(sizeof(unsigned long long) == sizeof(int64_t));
   MOE_LAUNCH(bincount_kernel, grid_stride_blocks(n, kBlock), kBlock, 0, current_stream())(
       ids.device_data<int64_t>(), n, reinterpret_cast<unsigned long long*>(out.device_data<int64_t>()));
+  MOE_CUDA_CHECK(cudaGetLastError());
+}
+
+void expert_order(const Tensor& experts, const Tensor& keep, int64_t E, int64_t K, const Tensor& assignments,
+                  const Tensor& tokens) {
+  const int64_t A = experts.numel();
+  if (A == 0 || assignments.numel() == 0) return;
+  DeviceGuard on(experts);
+  const int64_t chunks = (A + kSortChunk - 1) / kSortChunk;
+  MOE_CHECK(chunks <= 65535, "expert_order: ", A, " assignments exceed the grid (", 65535 * kSortChunk, ")");
+  const Tensor counts = empty({E, chunks}, DType::i64, experts.device());
+  const bool* kp = keep.defined() ? keep.device_data<bool>() : nullptr;
+  const unsigned grid = unsigned(chunks);
+  MOE_LAUNCH(expert_chunk_counts_kernel, grid, kBlock, 0, current_stream())(
+      experts.device_data<int32_t>(), kp, A, E, counts.device_data<int64_t>());
+  MOE_LAUNCH(expert_chunk_scan_kernel, 1, 1, 0, current_stream())(counts.device_data<int64_t>(), E * chunks);
+  MOE_LAUNCH(expert_place_kernel, grid, kBlock, 0, current_stream())(
+      experts.device_data<int32_t>(), kp, A, E, K, counts.device_data<int64_t>(), assignments.numel(),
+      assignments.device_data<int64_t>(), tokens.device_data<int64_t>());
   MOE_CUDA_CHECK(cudaGetLastError());
 }
 

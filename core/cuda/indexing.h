@@ -17,5 +17,7 @@ void index_select(const Tensor& x, const Tensor& index, int64_t pre, int64_t n, 
 void index_add(const Tensor& out, const Tensor& index, int64_t pre, int64_t n, int64_t post, const Tensor& src);
 void one_hot(const Tensor& ids, const Tensor& out);
 void bincount(const Tensor& ids, const Tensor& out);
+void expert_order(const Tensor& experts, const Tensor& keep, int64_t E, int64_t K, const Tensor& assignments,
+                  const Tensor& tokens);
 
 }  // namespace moe::cuda

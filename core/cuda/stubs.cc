@@ -134,6 +134,9 @@ void attention_max_logits(const Tensor&, const Tensor&, double, int64_t, const T
 // ---- indexing and permutation ----
 void first_out_of_range(const Tensor&, int64_t, int64_t, const Tensor&) { missing("first_out_of_range"); }
 void sorted_indices(const Tensor&, int64_t, int64_t, int64_t, bool, const Tensor&) { missing("sorted_indices"); }
+void expert_order(const Tensor&, const Tensor&, int64_t, int64_t, const Tensor&, const Tensor&) {
+  missing("expert_order");
+}
 void gather(const Tensor&, int64_t, const Tensor&, const Tensor&) { missing("gather"); }
 void scatter_add(const Tensor&, int64_t, const Tensor&, const Tensor&) { missing("scatter_add"); }
 void index_select(const Tensor&, const Tensor&, int64_t, int64_t, int64_t, const Tensor&) { missing("index_select"); }

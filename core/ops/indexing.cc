@@ -265,4 +265,21 @@ Tensor bincount(const Tensor& ids, int64_t minlength) {
   return out;
 }
 
+ExpertOrder expert_order(const Tensor& experts, const Tensor& keep, int64_t E, int64_t K, int64_t kept) {
+  check_defined("expert_order", experts);
+  MOE_CHECK(experts.dtype() == DType::i32, "expert_order: experts must be i32, got ", experts.str());
+  MOE_CHECK(E > 0 && K > 0 && kept >= 0 && kept <= experts.numel(), "expert_order: E=", E, " K=", K, " kept=", kept,
+            " for ", experts.numel(), " assignments");
+  const Tensor ex = contiguous(experts.detach());
+  Tensor kp;
+  if (keep.defined()) {
+    MOE_CHECK(keep.dtype() == DType::b8 && keep.numel() == ex.numel(), "expert_order: keep must be b8 [",
+              ex.numel(), "], got ", keep.str());
+    kp = contiguous(keep.detach());
+  }
+  ExpertOrder o{empty({kept}, DType::i64, ex.device()), empty({kept}, DType::i64, ex.device())};
+  backend::expert_order(ex, kp, E, K, o.assignments, o.tokens);
+  return o;
+}
+
 }  // namespace moe

@@ -2,7 +2,7 @@
 // the CPU ones through the backend seam, bit for bit: index results are
 // exact, and every addition runs in the CPU's order. Ragged cases: ties and
 // NaNs in sorts, repeated indices in the scatters, strided operands, empty
-// bins. Runs on a GPU or the SIMT shim; skipped without a device.
+// bins, empty experts and more assignments than one sort chunk. Runs on a GPU or the SIMT shim; skipped without a device.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -116,6 +116,33 @@ TEST(CudaIndexing, OneHotAndBincountMatchTheCpu) {
   backend::bincount(ids, cb);
   backend::bincount(gids, gb);
   expect_bitwise(cb, gb, "bincount");
+}
+
+// The MoE permutation: empty experts, skewed loads, drops, one assignment,
+// and sizes around the kernel's 2048-entry chunks.
+TEST(CudaIndexing, ExpertOrderMatchesTheCpuBitwise) {
+  MOE_REQUIRE_DEVICE();
+  for (int64_t A : {int64_t(1), int64_t(6), int64_t(2047), int64_t(2049), int64_t(6 * 1024 + 3)})
+    for (int64_t E : {int64_t(1), int64_t(8), int64_t(300)})
+      for (bool drops : {false, true}) {
+        const int64_t K = A % 3 == 0 ? 3 : 1;
+        std::vector<double> ex(static_cast<size_t>(A));
+        for (int64_t a = 0; a < A; ++a) ex[size_t(a)] = double((a * a * 7 + a / 5) % (E > 4 ? E / 2 + 1 : E));
+        const Tensor experts = from_vector(ex, {A}, DType::f64).to(DType::i32);
+        Tensor keep;
+        int64_t kept = A;
+        if (drops) {
+          std::vector<double> k(static_cast<size_t>(A));
+          kept = 0;
+          for (int64_t a = 0; a < A; ++a) kept += int64_t(k[size_t(a)] = (a * 13) % 4 != 0);
+          keep = from_vector(k, {A}, DType::f64).to(DType::b8);
+        }
+        const ExpertOrder c = expert_order(experts, keep, E, K, kept);
+        const ExpertOrder g = expert_order(to_device(experts, kGpu), drops ? to_device(keep, kGpu) : Tensor(), E, K, kept);
+        const std::string what = "expert_order A" + std::to_string(A) + " E" + std::to_string(E) + (drops ? " drops" : "");
+        expect_bitwise(c.assignments, g.assignments, what + ": assignments");
+        expect_bitwise(c.tokens, g.tokens, what + ": tokens");
+      }
 }
 
 }  // namespace

@@ -126,6 +126,29 @@ TEST(Routing, NanScoresStillSelectKValidExperts) {
   EXPECT_EQ(sel, (std::vector<int32_t>{1, 3, 0, 2}));
 }
 
+// The layer's device-side travel order (expert_order) is the plan's own.
+TEST(DispatchPlan, ExpertOrderOpEqualsThePlansOrder) {
+  const int64_t N = 300, E = 16, K = 4;
+  const std::vector<float> s = random_scores(N, E, 11);
+  const std::vector<int32_t> sel = select_experts(s.data(), nullptr, N, spec(E, K, 1, 1, config::GROUP_SCORE_MAX));
+  std::vector<uint8_t> keep(size_t(N * K), 1);
+  for (size_t a = 0; a < keep.size(); a += 7) keep[a] = 0;
+  std::vector<float> aff(size_t(N * K), 0.5f);
+  std::vector<int64_t> key(static_cast<size_t>(N));
+  std::iota(key.begin(), key.end(), 0);
+  const PlanInputs in{N, K, E, 1, sel.data(), aff.data(), key.data(), nullptr};
+  const DispatchPlan p = plan_from_keep(keep, in);
+  std::vector<double> ex(sel.begin(), sel.end()), kp(keep.begin(), keep.end());
+  const ExpertOrder o = expert_order(from_vector(ex, {N * K}, DType::f64).to(DType::i32),
+                                     from_vector(kp, {N * K}, DType::f64).to(DType::b8), E, K,
+                                     int64_t(p.assignments.size()));
+  const std::vector<double> oa = o.assignments.to_vector(), ot = o.tokens.to_vector();
+  EXPECT_EQ(std::vector<int64_t>(oa.begin(), oa.end()), p.assignments);
+  EXPECT_EQ(std::vector<int64_t>(ot.begin(), ot.end()), p.tokens);
+  // A wrong count of kept assignments is an error, not a short write.
+  EXPECT_THROW(expert_order(from_vector(ex, {N * K}, DType::f64).to(DType::i32), Tensor(), E, K, 3), Error);
+}
+
 // A negative bias must not let experts of an unchosen group in (the -inf,
 // not 0, masking rule).
 TEST(Routing, NegativeBiasNeverSelectsMaskedGroups) {
