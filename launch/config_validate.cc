@@ -289,9 +289,9 @@ void check_run(const config::TrainConfig& c, Violations& v) {
   v.non_negative("checkpoint.every_minutes", c.checkpoint().every_minutes());
 }
 
-// device: what a CUDA run of this build covers. FP8 and Muon run on CPU
-// ranks only until their GPU kernels exist; ZeRO-1 and more than one rank
-// need device collectives (validate_layout).
+// device: what a CUDA run of this build covers. FP8 runs on CPU ranks only
+// until its GPU kernels exist; ZeRO-1 and more than one rank need device
+// collectives (validate_layout).
 void check_device(const config::TrainConfig& c, Violations& v) {
   if (c.device() == "cpu") return;
   if (c.device() != "cuda") {
@@ -301,9 +301,6 @@ void check_device(const config::TrainConfig& c, Violations& v) {
   const config::Fp8Config& f = c.model().fp8();
   if (f.recipe() != config::FP8_OFF || f.dispatch())
     v.add("model.fp8 is set but device = cuda: FP8 is emulated on CPU ranks only in this build");
-  if (c.optim().kind() == config::OPTIMIZER_MUON)
-    v.add("optim.kind = OPTIMIZER_MUON with device = cuda: Muon runs on CPU ranks only in this build (use "
-          "OPTIMIZER_ADAMW)");
   if (c.parallel().zero1()) v.add("parallel.zero1 = true with device = cuda: ZeRO-1 runs on CPU ranks only in this build");
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/threading.h"
@@ -16,16 +17,13 @@ Muon::Muon(std::vector<NamedParam> params, const config::OptimizerConfig& cfg)
     : Optimizer(std::move(params)), cfg_(cfg.muon()) {
   const std::vector<std::string> patterns(cfg.no_decay().begin(), cfg.no_decay().end());
   const DType moments = moment_dtype(cfg);
-  MOE_CHECK(this->params().empty() || this->params().front().param.device().is_cpu(),
-            "Muon: the update runs on CPU ranks only in this build; parameters are on ",
-            this->params().front().param.device(), " (use optim.kind = OPTIMIZER_ADAMW)");
   std::vector<NamedParam> rest;
   for (size_t i = 0; i < this->params().size(); ++i) {
     const NamedParam& np = this->params()[i];
     if (is_muon_matrix(np.name, np.param.shape()) && np.param.numel() > 0) {
       // An explicit no_decay pattern may still exempt a matrix from decay.
       const double wd = is_no_decay(np.name, patterns) ? 0.0 : cfg.weight_decay();
-      slots_.push_back({i, zeros(np.param.shape(), moments), wd});
+      slots_.push_back({i, zeros(np.param.shape(), moments, np.param.device()), wd});
     } else {
       rest.push_back(np);
     }
@@ -33,8 +31,27 @@ Muon::Muon(std::vector<NamedParam> params, const config::OptimizerConfig& cfg)
   adamw_ = std::make_unique<AdamW>(std::move(rest), cfg);
 }
 
+// On a GPU: the same update as ops on the device (each product of the
+// Newton-Schulz iteration a cuBLASLt GEMM). The element steps round as the
+// CPU loop's unless its compiler fused a multiply-add there.
+void Muon::update_on_device(const Slot& s, const Tensor& g, double lr) {
+  NoGradGuard no_grad;
+  Tensor p = params()[s.index].param;
+  const double mu = cfg_.momentum();
+  const Tensor b = add(mul(cast(s.momentum, DType::f32), mu), g);
+  Tensor buf = s.momentum;
+  copy_(buf, b);
+  const Tensor dir = cfg_.nesterov() ? add(g, mul(b, mu)) : b;
+  const Tensor o = newton_schulz(dir, cfg_.ns_steps());
+  const int64_t rows = p.size(-2), cols = p.size(-1);
+  const float decay = float(1.0 - lr * s.weight_decay);
+  const float step = float(lr * cfg_.rms_match() * std::sqrt(double(std::max(rows, cols))));
+  copy_(p, sub(mul(p, double(decay)), mul(o, double(step))));
+}
+
 void Muon::update(const Slot& s, const Tensor& g, double lr) {
   const Tensor& p = params()[s.index].param;
+  if (!p.device().is_cpu()) return update_on_device(s, g, lr);
   const int64_t n = p.numel();
   const float mu = float(cfg_.momentum());
   const float* gd = g.data<float>();

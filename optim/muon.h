@@ -37,6 +37,7 @@ class Muon final : public Optimizer {
     double weight_decay;
   };
   void update(const Slot& s, const Tensor& g, double lr);
+  void update_on_device(const Slot& s, const Tensor& g, double lr);
 
   config::MuonConfig cfg_;
   std::vector<Slot> slots_;

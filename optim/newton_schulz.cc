@@ -15,6 +15,14 @@ namespace {
 // A contiguous copy of m with every [R, C] matrix divided by its Frobenius
 // norm (+ 1e-7, which keeps a zero matrix at zero).
 Tensor normalised_copy(const Tensor& m) {
+  if (!m.device().is_cpu()) {
+    // On a GPU: the sum of squares in f64 (a fixed-order device reduction),
+    // the scale rounded to f32 as on the CPU.
+    const Tensor x64 = cast(m, DType::f64);
+    const Tensor ss = sum(mul(x64, x64), {-2, -1}, true);
+    const Tensor scale = cast(div(full({}, 1.0, DType::f64, m.device()), add(sqrt(ss), 1e-7)), DType::f32);
+    return contiguous(mul(m, scale));
+  }
   Tensor x = clone(m);
   const int64_t rows = m.size(-2), cols = m.size(-1);
   const int64_t per = rows * cols, count = x.numel() / std::max<int64_t>(per, 1);
