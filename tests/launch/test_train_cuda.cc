@@ -100,6 +100,26 @@ TEST(CudaTraining, MuonFollowsTheCpuCurve) {
   expect_same_curve(cpu, cuda, kCurveTol);
 }
 
+// BF16 compute: every GEMM takes bf16 operands and sums in f32 on both
+// devices (FP32 master weights, router, norms and losses). The sums' order
+// differs as in FP32, but an f32 difference of one ulp can now flip an
+// operand's bf16 rounding (2^-8 relative), so the curves part faster:
+// measured 3.3e-4 (AVX-512 BF16 CPU kernels off) and 4.2e-4 (on) over 30
+// steps; 2e-3 allowed, an eighth of a bf16 ulp of the loss.
+constexpr double kBf16CurveTol = 2e-3;
+
+TEST(CudaTraining, Bf16MatmulsFollowTheCpuCurve) {
+  SKIP_WITHOUT_CUDA();
+  const std::string dir = job_dir("cuda_train_bf16");
+  std::vector<std::string> sets = kMoeSets;
+  sets.push_back("model.matmul_precision=MATMUL_BF16");
+  sets.push_back("steps=30");
+  const TrainResult cpu = run(small_run("tiny_moe_sigmoid_bias.pbtxt", dir + "/cpu", device_run(sets, "cpu")));
+  const TrainResult cuda = run(small_run("tiny_moe_sigmoid_bias.pbtxt", dir + "/cuda", device_run(sets, "cuda")));
+  ASSERT_EQ(cuda.steps_done, 30);
+  expect_same_curve(cpu, cuda, kBf16CurveTol);
+}
+
 // Stopped after 6 of 12 steps (as by a signal: a checkpoint), then resumed
 // from it: the losses equal the uninterrupted run's.
 TEST(CudaTraining, ResumesFromADeviceCheckpointBitwise) {
