@@ -51,7 +51,7 @@ decltype(auto) dtype_switch_native(DType t, const char* op, F&& f) {
 
 // f32/f64/i32/i64 (not bool).
 template <typename F>
-void dispatch_numeric(DType t, const char* op, F&& f) {
+void dtype_switch_numeric(DType t, const char* op, F&& f) {
   dtype_switch_native(t, op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, bool>) {

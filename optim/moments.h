@@ -24,7 +24,7 @@ inline DType moment_dtype(const config::OptimizerConfig& cfg) {
 
 // Calls f(Tag<float>) or f(Tag<bf16_t>) for a moment tensor's dtype.
 template <typename F>
-decltype(auto) dispatch_moment(DType t, F&& f) {
+decltype(auto) moment_dtype_switch(DType t, F&& f) {
   switch (t) {
     case DType::f32: return f(Tag<float>{});
     case DType::bf16: return f(Tag<bf16_t>{});

@@ -62,7 +62,7 @@ void Muon::update(const Slot& s, const Tensor& g, double lr) {
   const bool f32_buffer = s.momentum.dtype() == DType::f32;
   Tensor dir = nesterov || !f32_buffer ? empty(p.shape()) : s.momentum;
   float* dd = dir.data<float>();
-  dispatch_moment(s.momentum.dtype(), [&](auto tag) {
+  moment_dtype_switch(s.momentum.dtype(), [&](auto tag) {
     using M = typename decltype(tag)::type;
     M* buf = s.momentum.data<M>();
     parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {

@@ -235,7 +235,7 @@ void cross_entropy_rows_backward(const Tensor& x, const Tensor& target, const Te
 
 void max_dim(const Tensor& x, const Tensor& values, const Tensor& indices, int64_t outer, int64_t n,
              int64_t inner) {
-  dispatch_numeric(x.dtype(), "max", [&](auto tag) {
+  dtype_switch_numeric(x.dtype(), "max", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* px = x.data<T>();
     T* pv = values.data<T>();
@@ -273,7 +273,7 @@ void max_dim_backward(const Tensor& g, const Tensor& indices, const Tensor& gx, 
 }
 
 void cumsum_dim(const Tensor& x, const Tensor& y, int64_t outer, int64_t n, int64_t inner, bool reverse) {
-  dispatch_numeric(x.dtype(), "cumsum", [&](auto tag) {
+  dtype_switch_numeric(x.dtype(), "cumsum", [&](auto tag) {
     using T = typename decltype(tag)::type;
     using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
     const T* px = x.data<T>();

@@ -1,5 +1,6 @@
 // CUDA kernels of the reduction family. Row sums and maxima: one block per
-// row, f64 partials over a fixed tree (core/cuda/block_reduce.h). Along a
+// row (per fixed chunk of a long row, then per row of chunk partials), f64
+// partials over a fixed tree (core/cuda/block_reduce.h). Along a
 // dim of [outer, n, inner]: one thread per (outer, inner) column walking n in
 // the CPU's order, so max (with its index) and cumsum equal the CPU's bit
 // for bit.
@@ -10,6 +11,7 @@
 #include "core/cuda/launch.h"
 #include "core/cuda/reduce.h"
 #include "core/dtype_switch.h"
+#include "core/ops.h"
 
 namespace moe::cuda {
 namespace {
@@ -22,6 +24,41 @@ __global__ void reduce_rows_kernel(const T* __restrict__ x, T* __restrict__ out,
     double acc = Sum ? 0.0 : -INFINITY;
     for (int64_t j = threadIdx.x; j < len; j += blockDim.x)
       acc = Sum ? acc + double(xr[j]) : MaxNanOp()(acc, double(xr[j]));
+    acc = Sum ? block_reduce(acc, SumOp(), s) : block_reduce(acc, MaxNanOp(), s);
+    if (threadIdx.x == 0) out[r] = T(acc);
+  }
+}
+
+// Long rows (a whole-tensor sum, a gradient's norm) are cut into chunks of
+// kChunk, each reduced by one block into an f64 partial; a second pass
+// reduces each row's partials in chunk order. The chunking depends on len
+// alone, so the result is still fixed run to run.
+constexpr int64_t kChunk = 1 << 14;
+
+template <typename T, bool Sum>
+__global__ void reduce_chunks_kernel(const T* __restrict__ x, double* __restrict__ partial, int64_t rows, int64_t len,
+                                     int64_t chunks) {
+  __shared__ double s[kBlock];
+  for (int64_t u = blockIdx.x; u < rows * chunks; u += gridDim.x) {
+    const int64_t r = u / chunks, c = u - r * chunks;
+    const int64_t lo = c * kChunk, hi = lo + kChunk < len ? lo + kChunk : len;
+    const T* xr = x + r * len;
+    double acc = Sum ? 0.0 : -INFINITY;
+    for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x)
+      acc = Sum ? acc + double(xr[j]) : MaxNanOp()(acc, double(xr[j]));
+    acc = Sum ? block_reduce(acc, SumOp(), s) : block_reduce(acc, MaxNanOp(), s);
+    if (threadIdx.x == 0) partial[u] = acc;
+  }
+}
+
+template <typename T, bool Sum>
+__global__ void reduce_partials_kernel(const double* __restrict__ partial, T* __restrict__ out, int64_t rows,
+                                       int64_t chunks) {
+  __shared__ double s[kBlock];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const double* pr = partial + r * chunks;
+    double acc = Sum ? 0.0 : -INFINITY;
+    for (int64_t j = threadIdx.x; j < chunks; j += blockDim.x) acc = Sum ? acc + pr[j] : MaxNanOp()(acc, pr[j]);
     acc = Sum ? block_reduce(acc, SumOp(), s) : block_reduce(acc, MaxNanOp(), s);
     if (threadIdx.x == 0) out[r] = T(acc);
   }
@@ -81,7 +118,19 @@ void reduce_rows(backend::RowReduce op, const Tensor& x, int64_t rows, int64_t l
   DeviceGuard on(x);
   dtype_switch_float(x.dtype(), "reduce", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    auto* k = op == backend::RowReduce::sum ? &reduce_rows_kernel<T, true> : &reduce_rows_kernel<T, false>;
+    const bool sum = op == backend::RowReduce::sum;
+    if (len > 4 * kChunk) {  // few long rows: one block each would leave the GPU idle
+      const int64_t chunks = (len + kChunk - 1) / kChunk;
+      const Tensor partial = empty({rows, chunks}, DType::f64, x.device());
+      auto* k1 = sum ? &reduce_chunks_kernel<T, true> : &reduce_chunks_kernel<T, false>;
+      MOE_LAUNCH(k1, row_grid(rows * chunks), kBlock, 0, current_stream())(
+          x.device_data<T>(), partial.device_data<double>(), rows, len, chunks);
+      auto* k2 = sum ? &reduce_partials_kernel<T, true> : &reduce_partials_kernel<T, false>;
+      MOE_LAUNCH(k2, row_grid(rows), kBlock, 0, current_stream())(partial.device_data<double>(),
+                                                                   out.device_data<T>(), rows, chunks);
+      return;
+    }
+    auto* k = sum ? &reduce_rows_kernel<T, true> : &reduce_rows_kernel<T, false>;
     MOE_LAUNCH(k, row_grid(rows), kBlock, 0, current_stream())(x.device_data<T>(), out.device_data<T>(), rows, len);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
@@ -91,7 +140,7 @@ void max_dim(const Tensor& x, const Tensor& values, const Tensor& indices, int64
              int64_t inner) {
   if (outer * inner == 0) return;
   DeviceGuard on(x);
-  dispatch_numeric(x.dtype(), "max", [&](auto tag) {
+  dtype_switch_numeric(x.dtype(), "max", [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto* k = &max_dim_kernel<T>;
     MOE_LAUNCH(k, grid_stride_blocks(outer * inner, kBlock), kBlock, 0, current_stream())(
@@ -116,7 +165,7 @@ void max_dim_backward(const Tensor& g, const Tensor& indices, const Tensor& gx, 
 void cumsum_dim(const Tensor& x, const Tensor& y, int64_t outer, int64_t n, int64_t inner, bool reverse) {
   if (outer * inner == 0) return;
   DeviceGuard on(x);
-  dispatch_numeric(x.dtype(), "cumsum", [&](auto tag) {
+  dtype_switch_numeric(x.dtype(), "cumsum", [&](auto tag) {
     using T = typename decltype(tag)::type;
     using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
     auto* k = &cumsum_kernel<T, Acc>;

@@ -25,8 +25,9 @@ using backend::RowReduce;
 TEST(CudaReduce, RowSumsAndMaximaMatchTheCpu) {
   MOE_REQUIRE_DEVICE();
   for (DType t : {DType::f32, DType::f64}) {
-    // Short rows, a row longer than a block, a single column.
-    for (const Shape& s : {Shape{7, 33}, Shape{3, 1000}, Shape{5, 1}}) {
+    // Short rows, a row longer than a block, a single column, and rows long
+    // enough to be cut into chunks (a partial last chunk each).
+    for (const Shape& s : {Shape{7, 33}, Shape{3, 1000}, Shape{5, 1}, Shape{1, 4 * 16384 + 1}, Shape{2, 300001}}) {
       const Tensor x = sample(s, 1, t), gx = to_device(x, kGpu);
       for (RowReduce op : {RowReduce::sum, RowReduce::max}) {
         const Tensor c = empty({s[0]}, t), g = empty({s[0]}, t, kGpu);
@@ -48,7 +49,7 @@ TEST(CudaReduce, RowSumsAndMaximaMatchTheCpu) {
       }
     }
   }
-  // A NaN wins the max; both devices say NaN.
+  // A NaN wins the max; both devices say NaN (also in a chunked row).
   const Tensor x = from_vector({1, std::nan(""), 3, 2, 5, 4}, {2, 3});
   const Tensor g = empty({2}, DType::f32, kGpu), c = empty({2});
   backend::reduce_rows(RowReduce::max, x, 2, 3, c);
@@ -56,6 +57,11 @@ TEST(CudaReduce, RowSumsAndMaximaMatchTheCpu) {
   const std::vector<double> v = values(g);
   EXPECT_TRUE(std::isnan(v[0]));
   EXPECT_EQ(v[1], 5.0);
+  std::vector<double> longrow(200000, 1.0);
+  longrow[123457] = std::nan("");
+  const Tensor gl = empty({1}, DType::f32, kGpu);
+  backend::reduce_rows(RowReduce::max, to_device(from_vector(longrow, {1, 200000}), kGpu), 1, 200000, gl);
+  EXPECT_TRUE(std::isnan(values(gl)[0]));
 }
 
 TEST(CudaReduce, MaxAlongADimWithItsIndexMatchesTheCpu) {
