@@ -139,6 +139,9 @@ inline Tensor operator+(const Tensor& a, double b) { return add(a, b); }
 // ---------------- reductions and normalisers (ops/reduction.cc) ----------------
 // dims empty = all dims.
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+// 0-d f64: the sum of x's squares, each squared and added in f64, in one
+// pass (no temporaries). No autograd (gradient norms).
+Tensor sum_of_squares(const Tensor& x);
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
 Tensor amax(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
 struct ValuesIndices {

@@ -19,14 +19,12 @@ void check_grad(const Tensor& g) {
 }
 
 // Device gradients: each one's sum of squares in f64 by the fixed-order
-// reductions of its device, all brought to the host in one copy.
+// reduction of its device (one pass, no temporaries), all brought to the
+// host in one copy.
 double device_sq_norm(const std::vector<Tensor>& grads) {
   NoGradGuard no_grad;
   std::vector<Tensor> sums;
-  for (const Tensor& g : grads) {
-    const Tensor d = cast(g, DType::f64);
-    sums.push_back(reshape(sum(mul(d, d)), {1}));
-  }
+  for (const Tensor& g : grads) sums.push_back(reshape(sum_of_squares(g), {1}));
   double total = 0.0;
   for (double s : host_copy(cat(sums, 0)).to_vector()) total += s;  // in parameter order
   return total;

@@ -9,9 +9,10 @@
 
 namespace moe::backend {
 
-enum class RowReduce { sum, max };
+enum class RowReduce { sum, max, sum_squares };
 // x: contiguous, viewed as [rows, len] (len >= 1); out: contiguous with
-// `rows` elements, x's dtype (f32/f64). Sums accumulate in f64.
+// `rows` elements, x's dtype (f32/f64), f64 for sum_squares (the squares
+// taken and summed in f64). Sums accumulate in f64.
 void reduce_rows(RowReduce op, const Tensor& x, int64_t rows, int64_t len, const Tensor& out);
 
 // The functions below see x as [outer, n, inner] and work along n; all

@@ -19,6 +19,11 @@ double reduce_range(RowReduce op, const T* p, int64_t n) {
     for (int64_t i = 0; i < n; ++i) acc += double(p[i]);
     return acc;
   }
+  if (op == RowReduce::sum_squares) {
+    double acc = 0;
+    for (int64_t i = 0; i < n; ++i) acc += double(p[i]) * double(p[i]);
+    return acc;
+  }
   double m = -std::numeric_limits<double>::infinity();
   for (int64_t i = 0; i < n; ++i) {
     const double v = double(p[i]);
@@ -29,7 +34,7 @@ double reduce_range(RowReduce op, const T* p, int64_t n) {
 }
 
 double combine(RowReduce op, double a, double b) {
-  if (op == RowReduce::sum) return a + b;
+  if (op != RowReduce::max) return a + b;
   return (std::isnan(a) || a >= b) ? a : b;
 }
 }  // namespace
@@ -38,7 +43,13 @@ void reduce_rows(RowReduce op, const Tensor& x, int64_t rows, int64_t len, const
   dtype_switch_float(x.dtype(), "reduce", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* px = x.data<T>();
-    T* po = out.data<T>();
+    // sum_squares writes f64, the others x's dtype.
+    auto put = [&](int64_t r, double v) {
+      if (op == RowReduce::sum_squares)
+        out.data<double>()[r] = v;
+      else
+        out.data<T>()[r] = T(v);
+    };
     if (rows >= 2 * num_threads() || len <= kBlock) {
       parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
         for (int64_t r = b; r < e; ++r) {
@@ -47,7 +58,7 @@ void reduce_rows(RowReduce op, const Tensor& x, int64_t rows, int64_t len, const
           double acc = reduce_range(op, px + r * len, std::min(len, kBlock));
           for (int64_t s = kBlock; s < len; s += kBlock)
             acc = combine(op, acc, reduce_range(op, px + r * len + s, std::min(kBlock, len - s)));
-          po[r] = T(acc);
+          put(r, acc);
         }
       });
       return;
@@ -64,7 +75,7 @@ void reduce_rows(RowReduce op, const Tensor& x, int64_t rows, int64_t len, const
     for (int64_t r = 0; r < rows; ++r) {
       double acc = partial[size_t(r * nblocks)];
       for (int64_t k = 1; k < nblocks; ++k) acc = combine(op, acc, partial[size_t(r * nblocks + k)]);
-      po[r] = T(acc);
+      put(r, acc);
     }
   });
 }

@@ -16,16 +16,29 @@
 namespace moe::cuda {
 namespace {
 
-template <typename T, bool Sum>
-__global__ void reduce_rows_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t rows, int64_t len) {
+// Op: 0 sum, 1 max, 2 sum of squares (each term squared in f64).
+template <int Op>
+__device__ double reduce_term(double v) {
+  return Op == 2 ? v * v : v;
+}
+template <int Op>
+__device__ double reduce_step(double acc, double term) {
+  return Op == 1 ? MaxNanOp()(acc, term) : acc + term;
+}
+template <int Op>
+__device__ double reduce_block(double acc, double* s) {
+  return Op == 1 ? block_reduce(acc, MaxNanOp(), s) : block_reduce(acc, SumOp(), s);
+}
+
+template <typename T, typename O, int Op>
+__global__ void reduce_rows_kernel(const T* __restrict__ x, O* __restrict__ out, int64_t rows, int64_t len) {
   __shared__ double s[kBlock];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* xr = x + r * len;
-    double acc = Sum ? 0.0 : -INFINITY;
-    for (int64_t j = threadIdx.x; j < len; j += blockDim.x)
-      acc = Sum ? acc + double(xr[j]) : MaxNanOp()(acc, double(xr[j]));
-    acc = Sum ? block_reduce(acc, SumOp(), s) : block_reduce(acc, MaxNanOp(), s);
-    if (threadIdx.x == 0) out[r] = T(acc);
+    double acc = Op == 1 ? -INFINITY : 0.0;
+    for (int64_t j = threadIdx.x; j < len; j += blockDim.x) acc = reduce_step<Op>(acc, reduce_term<Op>(double(xr[j])));
+    acc = reduce_block<Op>(acc, s);
+    if (threadIdx.x == 0) out[r] = O(acc);
   }
 }
 
@@ -35,7 +48,7 @@ __global__ void reduce_rows_kernel(const T* __restrict__ x, T* __restrict__ out,
 // alone, so the result is still fixed run to run.
 constexpr int64_t kChunk = 1 << 14;
 
-template <typename T, bool Sum>
+template <typename T, int Op>
 __global__ void reduce_chunks_kernel(const T* __restrict__ x, double* __restrict__ partial, int64_t rows, int64_t len,
                                      int64_t chunks) {
   __shared__ double s[kBlock];
@@ -43,25 +56,44 @@ __global__ void reduce_chunks_kernel(const T* __restrict__ x, double* __restrict
     const int64_t r = u / chunks, c = u - r * chunks;
     const int64_t lo = c * kChunk, hi = lo + kChunk < len ? lo + kChunk : len;
     const T* xr = x + r * len;
-    double acc = Sum ? 0.0 : -INFINITY;
+    double acc = Op == 1 ? -INFINITY : 0.0;
     for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x)
-      acc = Sum ? acc + double(xr[j]) : MaxNanOp()(acc, double(xr[j]));
-    acc = Sum ? block_reduce(acc, SumOp(), s) : block_reduce(acc, MaxNanOp(), s);
+      acc = reduce_step<Op>(acc, reduce_term<Op>(double(xr[j])));
+    acc = reduce_block<Op>(acc, s);
     if (threadIdx.x == 0) partial[u] = acc;
   }
 }
 
-template <typename T, bool Sum>
-__global__ void reduce_partials_kernel(const double* __restrict__ partial, T* __restrict__ out, int64_t rows,
+// The partials are already squared: the second pass sums (or maxes) them.
+template <typename O, int Op>
+__global__ void reduce_partials_kernel(const double* __restrict__ partial, O* __restrict__ out, int64_t rows,
                                        int64_t chunks) {
+  constexpr int P = Op == 1 ? 1 : 0;
   __shared__ double s[kBlock];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const double* pr = partial + r * chunks;
-    double acc = Sum ? 0.0 : -INFINITY;
-    for (int64_t j = threadIdx.x; j < chunks; j += blockDim.x) acc = Sum ? acc + pr[j] : MaxNanOp()(acc, pr[j]);
-    acc = Sum ? block_reduce(acc, SumOp(), s) : block_reduce(acc, MaxNanOp(), s);
-    if (threadIdx.x == 0) out[r] = T(acc);
+    double acc = P == 1 ? -INFINITY : 0.0;
+    for (int64_t j = threadIdx.x; j < chunks; j += blockDim.x) acc = reduce_step<P>(acc, pr[j]);
+    acc = reduce_block<P>(acc, s);
+    if (threadIdx.x == 0) out[r] = O(acc);
   }
+}
+
+template <typename T, typename O, int Op>
+void launch_reduce_rows(const Tensor& x, int64_t rows, int64_t len, const Tensor& out) {
+  if (len > 4 * kChunk) {  // few long rows: one block each would leave the GPU idle
+    const int64_t chunks = (len + kChunk - 1) / kChunk;
+    const Tensor partial = empty({rows, chunks}, DType::f64, x.device());
+    auto* k1 = &reduce_chunks_kernel<T, Op>;
+    MOE_LAUNCH(k1, row_grid(rows * chunks), kBlock, 0, current_stream())(
+        x.device_data<T>(), partial.device_data<double>(), rows, len, chunks);
+    auto* k2 = &reduce_partials_kernel<O, Op>;
+    MOE_LAUNCH(k2, row_grid(rows), kBlock, 0, current_stream())(partial.device_data<double>(),
+                                                                 out.device_data<O>(), rows, chunks);
+    return;
+  }
+  auto* k = &reduce_rows_kernel<T, O, Op>;
+  MOE_LAUNCH(k, row_grid(rows), kBlock, 0, current_stream())(x.device_data<T>(), out.device_data<O>(), rows, len);
 }
 
 template <typename T>
@@ -118,20 +150,11 @@ void reduce_rows(backend::RowReduce op, const Tensor& x, int64_t rows, int64_t l
   DeviceGuard on(x);
   dtype_switch_float(x.dtype(), "reduce", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const bool sum = op == backend::RowReduce::sum;
-    if (len > 4 * kChunk) {  // few long rows: one block each would leave the GPU idle
-      const int64_t chunks = (len + kChunk - 1) / kChunk;
-      const Tensor partial = empty({rows, chunks}, DType::f64, x.device());
-      auto* k1 = sum ? &reduce_chunks_kernel<T, true> : &reduce_chunks_kernel<T, false>;
-      MOE_LAUNCH(k1, row_grid(rows * chunks), kBlock, 0, current_stream())(
-          x.device_data<T>(), partial.device_data<double>(), rows, len, chunks);
-      auto* k2 = sum ? &reduce_partials_kernel<T, true> : &reduce_partials_kernel<T, false>;
-      MOE_LAUNCH(k2, row_grid(rows), kBlock, 0, current_stream())(partial.device_data<double>(),
-                                                                   out.device_data<T>(), rows, chunks);
-      return;
+    switch (op) {
+      case backend::RowReduce::sum: return launch_reduce_rows<T, T, 0>(x, rows, len, out);
+      case backend::RowReduce::max: return launch_reduce_rows<T, T, 1>(x, rows, len, out);
+      case backend::RowReduce::sum_squares: return launch_reduce_rows<T, double, 2>(x, rows, len, out);
     }
-    auto* k = sum ? &reduce_rows_kernel<T, true> : &reduce_rows_kernel<T, false>;
-    MOE_LAUNCH(k, row_grid(rows), kBlock, 0, current_stream())(x.device_data<T>(), out.device_data<T>(), rows, len);
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }

@@ -65,6 +65,16 @@ static Tensor reduce_raw(backend::RowReduce op, const Tensor& x, const ReducePla
   return from_compute(out, x.dtype());
 }
 
+Tensor sum_of_squares(const Tensor& x) {
+  check_defined("sum_of_squares", x);
+  check_floating("sum_of_squares", x);
+  NoGradGuard no_grad;
+  const Tensor xc = contiguous(to_compute(x.detach()));
+  Tensor out = zeros({1}, DType::f64, x.device());
+  if (xc.numel() > 0) backend::reduce_rows(backend::RowReduce::sum_squares, xc, 1, xc.numel(), out);
+  return reshape(out, {});
+}
+
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   check_defined("sum", x);
   check_floating("sum", x);

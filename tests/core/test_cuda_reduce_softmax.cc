@@ -64,6 +64,22 @@ TEST(CudaReduce, RowSumsAndMaximaMatchTheCpu) {
   EXPECT_TRUE(std::isnan(values(gl)[0]));
 }
 
+// The gradient norm's reduction: squares summed in f64, short and chunked.
+TEST(CudaReduce, SumOfSquaresMatchesTheCpu) {
+  MOE_REQUIRE_DEVICE();
+  for (DType t : {DType::f32, DType::f64})
+    for (const Shape& s : {Shape{1}, Shape{7, 33}, Shape{300001}, Shape{3, 70001}}) {
+      const Tensor x = sample(s, 2, t);
+      const Tensor c = sum_of_squares(x), g = sum_of_squares(to_device(x, kGpu));
+      EXPECT_EQ(g.dtype(), DType::f64);
+      EXPECT_EQ(g.dim(), 0);
+      const double sq = values(c)[0];
+      expect_within(c, g, [&](size_t) { return 8 * eps_of(DType::f64) * sq; },
+                    "sum_of_squares " + shape_str(s) + " " + dtype_name(t));
+    }
+  EXPECT_EQ(values(sum_of_squares(empty({0}, DType::f32, kGpu)))[0], 0.0);
+}
+
 TEST(CudaReduce, MaxAlongADimWithItsIndexMatchesTheCpu) {
   MOE_REQUIRE_DEVICE();
   // Ties (the values repeat) keep the first index; in the float runs a NaN
