@@ -178,8 +178,8 @@ TEST(MpiWatchdog, SequenceNumbersAgree) {
 // The last rank stays away from a collective: the others time out, and
 // their line names it. `away` is what it does meanwhile; afterwards it
 // joins and the collective completes on every rank.
-void expect_last_rank_named(const std::function<void(comm::Communicator& world)>& away,
-                            const std::string& about_it) {
+void expect_last_rank_named(const std::function<void(comm::Communicator& world)>& away, const std::string& about_it,
+                            double timeout_s) {
   comm::Communicator& world = test_world();
   const int last = world.size() - 1;
   auto group = world.split(0, world.rank(), "watch");
@@ -187,7 +187,7 @@ void expect_last_rank_named(const std::function<void(comm::Communicator& world)>
   const int64_t n = group->collectives_started() + 1;
   Tensor t = full({2}, 1.0);
   if (world.rank() != last) {
-    group->set_timeout_s(0.3);
+    group->set_timeout_s(timeout_s);
     std::unique_ptr<comm::Work> w = group->all_reduce_async(t, comm::ReduceOp::sum);
     EXPECT_EQ(group->collectives_started(), n);
     {
@@ -223,10 +223,13 @@ TEST(MpiWatchdog, SilentRankIsNamed) {
         Tensor token = zeros({1});
         world.recv(token, 0, 91);
       },
-      "it did not answer (not in a communication wait");
+      "it did not answer (not in a communication wait", 0.3);
 }
 
-// Behind: it waits in another operation and answers from there.
+// Behind: it waits in another operation and answers from there. The
+// timeout leaves it time to get there: on an oversubscribed machine (4
+// ranks on 2 cores) a rank may be descheduled for a few tenths of a second
+// between the barrier and its recv, and then it is not yet "behind".
 TEST(MpiWatchdog, BehindRankSaysWhereItIs) {
   MOE_REQUIRE_MIN_RANKS(2);
   expect_last_rank_named(
@@ -234,7 +237,7 @@ TEST(MpiWatchdog, BehindRankSaysWhereItIs) {
         Tensor token = zeros({1});
         world.recv(token, 0, 91);
       },
-      "it is at collective 1 of 'watch' and waits in recv from world rank 0 (group 'world', tag 91, ");
+      "it is at collective 1 of 'watch' and waits in recv from world rank 0 (group 'world', tag 91, ", 2.0);
 }
 
 }  // namespace
