@@ -129,17 +129,14 @@ double evaluate(model::Transformer& m, const data::BatchSampler& sampler, const 
   return comm::all_reduce_values(mesh.world(), std::vector<double>{total / double(n)}, comm::ReduceOp::avg)[0];
 }
 
-// One attention layer's QK-Clip with its heads' maxima (optim/qk_clip.h).
-void clip_attention(model::Attention& a, const std::vector<double>& max_logits, double threshold) {
-  if (auto* g = dynamic_cast<model::GqaAttention*>(&a)) {
-    Tensor wq = g->wq().weight(), wk = g->wk().weight();
-    optim::qk_clip(wq, wk, g->heads(), g->head_dim(), g->head_dim(), max_logits, threshold);
-  } else if (auto* m = dynamic_cast<model::MlaAttention*>(&a)) {
-    Tensor wq = m->query_heads().weight(), wkv_b = m->wkv_b().weight();
-    optim::qk_clip_mla(wq, wkv_b, m->heads(), {m->nope_dim(), m->rope_dim(), m->v_dim()}, max_logits, threshold);
-  } else {
-    MOE_CHECK(false, "QK-Clip: unknown attention kind");
-  }
+// One attention layer's QK-Clip with its heads' maxima (optim/qk_clip.h),
+// on the weights and head layout the layer names.
+void clip_attention(const model::Attention& a, const std::vector<double>& max_logits, double threshold) {
+  model::QkClipWeights w = a.qk_clip_weights();
+  if (w.mla)
+    optim::qk_clip_mla(w.wq, w.wk, w.heads, {w.nope, w.rope, w.v}, max_logits, threshold);
+  else
+    optim::qk_clip(w.wq, w.wk, w.heads, w.head_dim_q, w.head_dim_k, max_logits, threshold);
 }
 
 // MuonClip: after the update, rescale the query/key weights of every head

@@ -11,9 +11,20 @@
 
 namespace moe::model {
 
+// What QK-Clip (optim/qk_clip.h) rescales in one attention layer: the
+// query and key weights and how heads own their columns.
+struct QkClipWeights {
+  Tensor wq, wk;  // GQA: W_q and W_k; MLA: W_q (or W_uq) and W_kv_b
+  int64_t heads = 0;
+  int64_t head_dim_q = 0, head_dim_k = 0;  // GQA
+  bool mla = false;
+  int64_t nope = 0, rope = 0, v = 0;  // MLA
+};
+
 class Attention : public Module {
  public:
   virtual Tensor forward(const Tensor& x) const = 0;
+  virtual QkClipWeights qk_clip_weights() const = 0;
   // QK-Clip (MuonClip) statistic: when on, every training forward folds each
   // query head's largest pre-softmax logit into max_logits() (a running max
   // until reset_max_logits()).
@@ -41,6 +52,11 @@ class GqaAttention : public Attention {
   // rank's partial sum of the output projection (the caller reduces).
   GqaAttention(const config::ModelConfig& c, double out_std, const Layout& layout = {});
   Tensor forward(const Tensor& x) const override;
+  QkClipWeights qk_clip_weights() const override {
+    QkClipWeights w;
+    w.wq = wq_.weight(), w.wk = wk_.weight(), w.heads = heads_, w.head_dim_q = w.head_dim_k = head_dim_;
+    return w;
+  }
   const Linear& wq() const { return wq_; }
   const Linear& wk() const { return wk_; }
   int64_t heads() const { return heads_; }
@@ -76,6 +92,12 @@ class MlaAttention : public Attention {
   // h * (nope + rope); and the up-projection W_kv_b, head h = [k_nope | v]
   // columns of h * (nope + v). The shared rotary key lives in W_kv_a.
   const Linear& query_heads() const { return q_lora_ > 0 ? *wq_b_ : *wq_; }
+  QkClipWeights qk_clip_weights() const override {
+    QkClipWeights w;
+    w.wq = query_heads().weight(), w.wk = wkv_b_.weight(), w.heads = heads_, w.mla = true;
+    w.nope = nope_, w.rope = rope_dim_, w.v = v_dim_;
+    return w;
+  }
   const Linear& wkv_b() const { return wkv_b_; }
   int64_t heads() const { return heads_; }
   int64_t nope_dim() const { return nope_; }

@@ -2,38 +2,51 @@
 
 #include <cmath>
 
+#include "core/autograd.h"
 #include "core/error.h"
+#include "core/ops.h"
 
 namespace moe::optim {
 
 namespace {
 
 void check_weight(const Tensor& w, const char* what) {
-  MOE_CHECK(w.defined() && w.dim() == 2 && w.dtype() == DType::f32 && w.device().is_cpu() && w.is_contiguous(),
-            "qk_clip: ", what, " must be a contiguous 2-D f32 CPU tensor, got ", w.defined() ? w.str() : "undefined");
+  MOE_CHECK(w.defined() && w.dim() == 2 && w.dtype() == DType::f32, "qk_clip: ", what,
+            " must be a 2-D f32 tensor, got ", w.defined() ? w.str() : "undefined");
 }
 
-// Multiplies the column block [c0, c0 + width) of the row-major matrix w.
-void scale_columns(Tensor& w, int64_t c0, int64_t width, float factor) {
-  const int64_t rows = w.size(0), cols = w.size(1);
-  float* d = w.data<float>();
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = c0; c < c0 + width; ++c) d[r * cols + c] *= factor;
+// Per-column factors of wq and wk (1 where nothing is clipped), applied as
+// one f32 product per element on the weights' device: the same rounding as
+// scaling the columns in place.
+struct ColumnFactors {
+  std::vector<double> q, k;
+  void scale(std::vector<double>& f, int64_t c0, int64_t width, float factor) {
+    for (int64_t c = c0; c < c0 + width; ++c) f[size_t(c)] = double(factor);
+  }
+};
+
+void apply_factors(Tensor& w, const std::vector<double>& f) {
+  const Tensor factors = from_vector(f, {1, int64_t(f.size())}, DType::f32, w.device());
+  copy_(w, mul(w, factors));
 }
 
-// Calls clip(h, gamma_h) for every head over the threshold; then marks both
-// weights changed if any was.
+// Calls clip(h, gamma_h, factors) for every head over the threshold; then
+// applies the factors and marks both weights changed if any head was.
 template <typename Clip>
 void clip_heads(Tensor& wq, Tensor& wk, const std::vector<double>& max_logit_per_head, double threshold,
                 Clip clip) {
+  ColumnFactors f{std::vector<double>(size_t(wq.size(1)), 1.0), std::vector<double>(size_t(wk.size(1)), 1.0)};
   bool changed = false;
   for (size_t h = 0; h < max_logit_per_head.size(); ++h) {
     const double s_max = max_logit_per_head[h];
     if (!(s_max > threshold)) continue;  // also skips NaN
-    clip(int64_t(h), threshold / s_max);
+    clip(int64_t(h), threshold / s_max, f);
     changed = true;
   }
   if (changed) {
+    NoGradGuard no_grad;
+    apply_factors(wq, f.q);
+    apply_factors(wk, f.k);
     wq.bump_version();
     wk.bump_version();
   }
@@ -62,13 +75,13 @@ void qk_clip(Tensor& wq, Tensor& wk, int64_t n_heads, int64_t head_dim_q, int64_
             " key heads");
   check_logits(max_logit_per_head, n_heads);
   const bool shared_keys = n_kv < n_heads;
-  clip_heads(wq, wk, max_logit_per_head, threshold, [&](int64_t h, double gamma) {
+  clip_heads(wq, wk, max_logit_per_head, threshold, [&](int64_t h, double gamma, ColumnFactors& f) {
     if (shared_keys) {
-      scale_columns(wq, h * head_dim_q, head_dim_q, float(gamma));
+      f.scale(f.q, h * head_dim_q, head_dim_q, float(gamma));
     } else {
       const float root = float(std::sqrt(gamma));
-      scale_columns(wq, h * head_dim_q, head_dim_q, root);
-      scale_columns(wk, h * head_dim_k, head_dim_k, root);
+      f.scale(f.q, h * head_dim_q, head_dim_q, root);
+      f.scale(f.k, h * head_dim_k, head_dim_k, root);
     }
   });
 }
@@ -86,11 +99,11 @@ void qk_clip_mla(Tensor& wq, Tensor& wkv_b, int64_t n_heads, const MlaHeadDims& 
   MOE_CHECK(wkv_b.size(1) == n_heads * kv_width, "qk_clip_mla: wkv_b ", wkv_b.str(), " does not hold ", n_heads,
             " heads of ", kv_width, " (nope + v) columns");
   check_logits(max_logit_per_head, n_heads);
-  clip_heads(wq, wkv_b, max_logit_per_head, threshold, [&](int64_t h, double gamma) {
+  clip_heads(wq, wkv_b, max_logit_per_head, threshold, [&](int64_t h, double gamma, ColumnFactors& f) {
     const float root = float(std::sqrt(gamma));
-    scale_columns(wq, h * q_width, dims.nope, root);                    // q_C
-    scale_columns(wq, h * q_width + dims.nope, dims.rope, float(gamma));  // q_R
-    scale_columns(wkv_b, h * kv_width, dims.nope, root);                // k_C
+    f.scale(f.q, h * q_width, dims.nope, root);                    // q_C
+    f.scale(f.q, h * q_width + dims.nope, dims.rope, float(gamma));  // q_R
+    f.scale(f.k, h * kv_width, dims.nope, root);                   // k_C
   });
 }
 

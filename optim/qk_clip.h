@@ -35,8 +35,8 @@
 
 namespace moe::optim {
 
-// wq, wk: contiguous f32 CPU (parameters may require grad: the write is not
-// recorded by autograd). max_logit_per_head: n_heads values, S_max of each
+// wq, wk: 2-D f32 on any one device (parameters may require grad: the write
+// is not recorded by autograd). max_logit_per_head: n_heads values, S_max of each
 // query head (logits as fed to the softmax, i.e. after the 1/sqrt(d) scale).
 // threshold <= 0 turns clipping off.
 void qk_clip(Tensor& wq, Tensor& wk, int64_t n_heads, int64_t head_dim_q, int64_t head_dim_k,

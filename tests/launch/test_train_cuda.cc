@@ -1,6 +1,6 @@
 // The whole training step on the CUDA device: 50 steps of the sigmoid-router
 // MoE (selection bias, group-limited routing, per-expert capacity dropping)
-// and of the dense reference (AdamW, and Muon for 30 steps) follow the CPU
+// and of the dense reference (AdamW, and MuonClip for 30 steps) follow the CPU
 // run's loss curve; two device runs
 // are bitwise equal; a device run resumes from its checkpoint bitwise. On the
 // SIM build the kernels run through the SIMT shim on the host; without a CUDA
@@ -88,12 +88,15 @@ TEST(CudaTraining, DenseReferenceFollowsTheCpuCurve) {
   expect_same_curve(cpu, cuda, kCurveTol);
 }
 
-// Muon on the device: momentum, Newton-Schulz (every product a GEMM) and
-// the update as device ops; the rest of the parameters through AdamW.
-TEST(CudaTraining, MuonFollowsTheCpuCurve) {
+// MuonClip on the device: momentum, Newton-Schulz (every product a GEMM)
+// and the update as device ops, the rest of the parameters through AdamW,
+// and QK-Clip (a threshold low enough that heads are clipped) rescaling the
+// query/key columns where they live.
+TEST(CudaTraining, MuonClipFollowsTheCpuCurve) {
   SKIP_WITHOUT_CUDA();
   const std::string dir = job_dir("cuda_train_muon");
-  const std::vector<std::string> muon = {"optim.kind=OPTIMIZER_MUON", "steps=30"};
+  const std::vector<std::string> muon = {"optim.kind=OPTIMIZER_MUON", "optim.muon.qk_clip_threshold=0.05",
+                                         "steps=30"};
   const TrainResult cpu = run(small_run("dense_ref.pbtxt", dir + "/cpu", device_run(muon, "cpu")));
   const TrainResult cuda = run(small_run("dense_ref.pbtxt", dir + "/cuda", device_run(muon, "cuda")));
   ASSERT_EQ(cuda.steps_done, 30);
