@@ -1,6 +1,7 @@
 #include "core/cuda/runtime.h"
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 
 namespace moe {
@@ -14,10 +15,29 @@ int cuda_device_count() {
   return n;
 }
 
+namespace {
+// SM counts per device, asked once: a launch should not pay a driver query.
+int multiprocessors(int device) {
+  constexpr int kDevices = 64;
+  static std::atomic<int> known[kDevices];
+  if (device < 0 || device >= kDevices) {
+    int sms = 0;
+    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    return sms;
+  }
+  int sms = known[device].load(std::memory_order_relaxed);
+  if (sms == 0) {
+    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    known[device].store(sms, std::memory_order_relaxed);
+  }
+  return sms;
+}
+}  // namespace
+
 unsigned grid_stride_blocks(int64_t n, int block) {
-  int device = 0, sms = 0;
+  int device = 0;
   MOE_CUDA_CHECK(cudaGetDevice(&device));
-  MOE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  const int sms = multiprocessors(device);
   const int64_t need = (n + block - 1) / block;
   return unsigned(std::clamp<int64_t>(need, 1, int64_t(sms) * 8));
 }
