@@ -28,11 +28,10 @@ route_math::Spec route_spec(const SelectionSpec& s) {
 }
 
 std::vector<int32_t> select_experts(const float* scores, const float* bias, int64_t n, const SelectionSpec& s) {
-  const int64_t E = s.experts, K = s.top_k, G = s.groups, M = s.top_groups;
-  MOE_CHECK(E > 0 && K >= 1 && K <= E && G >= 1 && G <= route_math::kMaxGroups && E % G == 0 && M >= 1 && M <= G &&
-                M * (E / G) >= K,
-            "select_experts: inconsistent routing: E=", E, " K=", K, " G=", G, " M=", M);
+  const int64_t E = s.experts, K = s.top_k;
   const route_math::Spec r = route_spec(s);
+  MOE_CHECK(route_math::consistent(r), "select_experts: inconsistent routing: E=", E, " K=", K, " G=", s.groups,
+            " M=", s.top_groups);
   std::vector<int32_t> out(size_t(n * K));
   parallel_for(n, 64, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) route_math::select_token(scores + t * E, bias, r, out.data() + t * K);

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <memory>
 
+#include "core/tensor.h"
+
 namespace moe::cuda {
 
 namespace {
@@ -16,35 +18,6 @@ constexpr size_t kAlign = 256;
 
 size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-// Makes `device` current for the calls in its scope (stream and event
-// creation act on the current device).
-class OnDevice {
- public:
-  explicit OnDevice(int device) {
-    MOE_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != device) MOE_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~OnDevice() {
-    int now = -1;
-    if (cudaGetDevice(&now) == cudaSuccess && now != previous_) (void)cudaSetDevice(previous_);
-  }
-  OnDevice(const OnDevice&) = delete;
-  OnDevice& operator=(const OnDevice&) = delete;
-
- private:
-  int previous_ = 0;
-};
-
-bool completed(cudaEvent_t e) {
-  const cudaError_t err = cudaEventQuery(e);
-  if (err == cudaErrorNotReady) {
-    (void)cudaGetLastError();  // a status, not an error
-    return false;
-  }
-  MOE_CUDA_CHECK(err);
-  return true;
-}
-
 // This thread's stream overrides, innermost last.
 struct Override {
   int device;
@@ -53,6 +26,26 @@ struct Override {
 thread_local std::vector<Override> t_overrides;
 
 }  // namespace
+
+DeviceGuard::DeviceGuard(int device) {
+  MOE_CUDA_CHECK(cudaGetDevice(&previous_));
+  if (previous_ != device) MOE_CUDA_CHECK(cudaSetDevice(device));
+}
+DeviceGuard::DeviceGuard(const Tensor& t) : DeviceGuard(t.device().index) {}
+DeviceGuard::~DeviceGuard() {
+  int now = -1;
+  if (cudaGetDevice(&now) == cudaSuccess && now != previous_) (void)cudaSetDevice(previous_);
+}
+
+bool event_done(cudaEvent_t e) {
+  const cudaError_t err = cudaEventQuery(e);
+  if (err == cudaErrorNotReady) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  MOE_CUDA_CHECK(err);
+  return true;
+}
 
 cudaEvent_t EventPool::acquire() {
   {
@@ -63,7 +56,7 @@ cudaEvent_t EventPool::acquire() {
       return e;
     }
   }
-  OnDevice on(device_);
+  DeviceGuard on(device_);
   cudaEvent_t e = nullptr;
   MOE_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   return e;
@@ -88,7 +81,7 @@ int64_t PinnedStaging::waits() const {
 }
 
 void PinnedStaging::retire_completed() {
-  while (!in_flight_.empty() && completed(in_flight_.front().done)) {
+  while (!in_flight_.empty() && event_done(in_flight_.front().done)) {
     events_->release(in_flight_.front().done);
     in_flight_.pop_front();
   }
@@ -102,7 +95,7 @@ size_t PinnedStaging::reserve(size_t n) {
   // [begin, end) are the oldest ones: wait for them in order.
   for (auto it = in_flight_.begin(); it != in_flight_.end();) {
     if (it->begin < end && begin < it->end) {
-      if (!completed(it->done)) {
+      if (!event_done(it->done)) {
         ++waits_;
         MOE_CUDA_CHECK(cudaEventSynchronize(it->done));
       }
@@ -116,42 +109,43 @@ size_t PinnedStaging::reserve(size_t n) {
   return begin;
 }
 
-void PinnedStaging::upload(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
+// Calls f(offset, n, region) for each chunk of a `bytes` copy, with its
+// region of the ring reserved; under the lock, the device current.
+template <typename F>
+void PinnedStaging::each_chunk(size_t bytes, F&& f) {
   std::lock_guard<std::mutex> lock(mu_);
-  OnDevice on(device_);
-  const size_t chunk = capacity_ / 2;
+  DeviceGuard on(device_);
   for (size_t done = 0; done < bytes;) {
-    const size_t n = std::min(chunk, bytes - done);
-    const size_t at = reserve(round_up(n));
+    const size_t n = std::min(capacity_ / 2, bytes - done);
+    f(done, n, reserve(round_up(n)));
+    done += n;
+  }
+}
+
+void PinnedStaging::upload(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
+  each_chunk(bytes, [&](size_t done, size_t n, size_t at) {
     std::memcpy(ring_ + at, static_cast<const unsigned char*>(src) + done, n);
     MOE_CUDA_CHECK(cudaMemcpyAsync(static_cast<unsigned char*>(dst) + done, ring_ + at, n, cudaMemcpyHostToDevice,
                                    stream));
     cudaEvent_t e = events_->acquire();
     MOE_CUDA_CHECK(cudaEventRecord(e, stream));
     in_flight_.push_back({at, at + round_up(n), e});
-    done += n;
-  }
+  });
 }
 
 // One chunk at a time: a chunk's region must stay ours until the host has
 // copied it out, and the caller waits for the data anyway.
 void PinnedStaging::download(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
-  std::lock_guard<std::mutex> lock(mu_);
-  OnDevice on(device_);
-  const size_t chunk = capacity_ / 2;
-  for (size_t done = 0; done < bytes;) {
-    const size_t n = std::min(chunk, bytes - done);
-    const size_t at = reserve(round_up(n));
+  each_chunk(bytes, [&](size_t done, size_t n, size_t at) {
     MOE_CUDA_CHECK(cudaMemcpyAsync(ring_ + at, static_cast<const unsigned char*>(src) + done, n,
                                    cudaMemcpyDeviceToHost, stream));
     MOE_CUDA_CHECK(cudaStreamSynchronize(stream));
     std::memcpy(static_cast<unsigned char*>(dst) + done, ring_ + at, n);
-    done += n;
-  }
+  });
 }
 
 DeviceContext::DeviceContext(int d) : device(d), events(d), staging(d, kStagingBytes, &events) {
-  OnDevice on(d);
+  DeviceGuard on(d);
   MOE_CUDA_CHECK(cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking));
   MOE_CUDA_CHECK(cudaStreamCreateWithFlags(&comm, cudaStreamNonBlocking));
   MOE_CUDA_CHECK(cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking));

@@ -17,7 +17,29 @@
 
 #include "core/cuda/runtime.h"
 
+namespace moe {
+class Tensor;
+}
+
 namespace moe::cuda {
+
+// Makes a device current for the guard's lifetime: cudaMalloc, stream and
+// event creation and launches act on the current device.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device);
+  explicit DeviceGuard(const Tensor& t);  // the tensor's GPU
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = -1;
+};
+
+// Whether the work before event e has run ("not ready" is a status, not an
+// error; any other failure throws).
+bool event_done(cudaEvent_t e);
 
 // Events without timing, reused: creating one per copy would cost a driver
 // call each.
@@ -60,6 +82,8 @@ class PinnedStaging {
   // A region of n bytes (n <= capacity / 2) no queued transfer still uses.
   size_t reserve(size_t n);
   void retire_completed();
+  template <typename F>
+  void each_chunk(size_t bytes, F&& f);
 
   int device_;
   size_t capacity_;

@@ -13,15 +13,6 @@
 
 namespace moe::cuda {
 
-DeviceGuard::DeviceGuard(const Tensor& t) {
-  MOE_CUDA_CHECK(cudaGetDevice(&previous_));
-  if (previous_ != t.device().index) MOE_CUDA_CHECK(cudaSetDevice(t.device().index));
-}
-DeviceGuard::~DeviceGuard() {
-  int now = -1;
-  if (cudaGetDevice(&now) == cudaSuccess && now != previous_) (void)cudaSetDevice(previous_);
-}
-
 namespace {
 
 template <typename S, typename D>

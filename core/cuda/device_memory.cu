@@ -11,25 +11,7 @@ namespace moe {
 
 namespace {
 
-// Makes `device` current for the calls in its scope: cudaMalloc and event
-// creation act on the current device, which the caller may have set otherwise.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    MOE_CUDA_CHECK(cudaGetDevice(&prev_));
-    if (prev_ != device) MOE_CUDA_CHECK(cudaSetDevice(device));
-    switched_ = prev_ != device;
-  }
-  ~DeviceGuard() {
-    if (switched_) (void)cudaSetDevice(prev_);
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int prev_ = 0;
-  bool switched_ = false;
-};
+using cuda::DeviceGuard;
 
 cudaEvent_t as_event(EventHandle e) { return static_cast<cudaEvent_t>(e); }
 
@@ -70,15 +52,7 @@ void CudaDeviceMemory::record_event(EventHandle e, StreamHandle s) {
   MOE_CUDA_CHECK(cudaEventRecord(as_event(e), static_cast<cudaStream_t>(s)));
 }
 
-bool CudaDeviceMemory::event_completed(EventHandle e) {
-  const cudaError_t err = cudaEventQuery(as_event(e));
-  if (err == cudaErrorNotReady) {
-    (void)cudaGetLastError();  // "not ready" is a status, not an error
-    return false;
-  }
-  MOE_CUDA_CHECK(err);
-  return true;
-}
+bool CudaDeviceMemory::event_completed(EventHandle e) { return cuda::event_done(as_event(e)); }
 
 void CudaDeviceMemory::synchronize_event(EventHandle e) { MOE_CUDA_CHECK(cudaEventSynchronize(as_event(e))); }
 

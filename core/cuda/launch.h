@@ -1,7 +1,7 @@
 #pragma once
 // Host-side helpers of our kernels: the block size, the strided-operand
-// index of a launch and the guard that makes a tensor's GPU current
-// (launches go to cuda::current_stream(), core/cuda/context.h).
+// index of a launch (launches go to cuda::current_stream(), and
+// cuda::DeviceGuard makes a tensor's GPU current: core/cuda/context.h).
 #include <algorithm>
 #include <array>
 
@@ -21,18 +21,6 @@ constexpr int kBlock = 256;
 
 // Blocks of a one-block-per-row kernel (which loops over rows beyond it).
 inline unsigned row_grid(int64_t rows) { return unsigned(std::min<int64_t>(std::max<int64_t>(rows, 1), 65535)); }
-
-// Makes device `index` current for the guard's lifetime.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(const Tensor& t);
-  ~DeviceGuard();
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = -1;
-};
 
 // The index of N operands with `strides` over `shape`; dims of size 1 are
 // dropped. More than math::kMaxIndexDims others: an error naming `op`.

@@ -22,6 +22,14 @@ struct Spec {
 
 constexpr int64_t kMaxGroups = 64;
 
+// The spec's sizes agree: 1 <= K <= E, G | E, G <= 64, 1 <= M <= G, the M
+// groups hold at least K experts, n >= 1 for a top-n group score.
+inline bool consistent(const Spec& s) {
+  return s.experts > 0 && s.top_k >= 1 && s.top_k <= s.experts && s.groups >= 1 && s.groups <= kMaxGroups &&
+         s.experts % s.groups == 0 && s.top_groups >= 1 && s.top_groups <= s.groups &&
+         s.top_groups * (s.experts / s.groups) >= s.top_k && (!s.topn_sum || s.group_top_n >= 1);
+}
+
 // Whether (va, a) ranks before (vb, b): higher value, then lower index.
 MOE_HD bool before(float va, int64_t a, float vb, int64_t b) { return va > vb || (va == vb && a < b); }
 

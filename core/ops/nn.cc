@@ -195,11 +195,9 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
 // ---------------- router selection ----------------
 
 static void check_route_spec(const route_math::Spec& s) {
-  const int64_t E = s.experts, K = s.top_k, G = s.groups, M = s.top_groups;
-  MOE_CHECK(E > 0 && K >= 1 && K <= E && G >= 1 && G <= route_math::kMaxGroups && E % G == 0 && M >= 1 && M <= G &&
-                M * (E / G) >= K && (!s.topn_sum || s.group_top_n >= 1),
-            "route_topk: inconsistent routing: E=", E, " K=", K, " G=", G, " M=", M, " (need 1 <= K <= E, G | E, G <= ",
-            route_math::kMaxGroups, ", 1 <= M <= G, M * E / G >= K)");
+  MOE_CHECK(route_math::consistent(s), "route_topk: inconsistent routing: E=", s.experts, " K=", s.top_k,
+            " G=", s.groups, " M=", s.top_groups, " (need 1 <= K <= E, G | E, G <= ", route_math::kMaxGroups,
+            ", 1 <= M <= G, M * E / G >= K)");
 }
 
 TopkRoute route_topk(const Tensor& scores, const Tensor& bias, const route_math::Spec& s) {
