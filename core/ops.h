@@ -238,7 +238,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor one_hot(const Tensor& ids, int64_t num_classes);  // i64 [..., C]
 Tensor bincount(const Tensor& ids, int64_t minlength = 0);  // i64 counts
-// The MoE travel order on the experts' device: a stable counting sort of
+// The MoE travel order on the experts' device: a stable sort of
 // assignments a = t * K + k by expert. experts i32 [A] in [0, E) (the
 // router's selections), keep b8 [A] or undefined (all kept), `kept` the
 // number kept (the plan knows it: no host read). assignments i64 [kept]:

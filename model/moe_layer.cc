@@ -23,13 +23,17 @@ Routing route(const config::MoeConfig& c, const Tensor& x2d, const Tensor& route
   r.scores = c.score_function() == config::SCORE_SIGMOID ? sigmoid(r.logits) : softmax(r.logits, -1);
   const int64_t N = r.scores.size(0), K = c.top_k();
   // Selection on the scores' device; the dispatch plan is host code, so the
-  // selections (N x K, not the N x E scores) come over.
+  // selections (N x K, not the N x E scores) come over, and their affinities
+  // only for a dropping rule (each copy waits for the device).
   const TopkRoute sel =
       route_topk(r.scores, c.selection_bias() ? bias : Tensor(), route_spec(selection_spec(c)));
   r.selected = sel.experts;
-  const Tensor experts = host_copy(sel.experts), affinity = host_copy(sel.affinity);
+  const Tensor experts = host_copy(sel.experts);
   r.experts.assign(experts.data<int32_t>(), experts.data<int32_t>() + N * K);
-  r.affinity.assign(affinity.data<float>(), affinity.data<float>() + N * K);
+  if (c.drop_policy() != config::DROP_NONE) {
+    const Tensor affinity = host_copy(sel.affinity);
+    r.affinity.assign(affinity.data<float>(), affinity.data<float>() + N * K);
+  }
   Tensor gates = gather(r.scores, 1, cast(sel.experts, DType::i64));
   if (c.normalize_top_k()) gates = div(gates, sum(gates, {1}, true));
   if (c.routed_scaling_factor() != 1.0) gates = mul(gates, c.routed_scaling_factor());

@@ -90,7 +90,7 @@ struct Routing {
   Tensor logits, scores, gates;
   Tensor selected;               // i32 [N, K] the selections, on the scores' device
   std::vector<int32_t> experts;  // the same on the host (the dispatch plan's input)
-  std::vector<float> affinity;  // [N*K] unbiased score of each selection
+  std::vector<float> affinity;  // [N*K] unbiased score of each selection (for a dropping rule; else empty)
 };
 Routing route(const config::MoeConfig& c, const Tensor& x2d, const Tensor& router_w, const Tensor& bias);
 

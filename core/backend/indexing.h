@@ -40,7 +40,7 @@ void one_hot(const Tensor& ids, const Tensor& out);
 // out: contiguous i64, zero-filled, longer than every id: out[ids[i]] += 1.
 void bincount(const Tensor& ids, const Tensor& out);
 
-// The MoE permutation: a stable counting sort of assignments by expert.
+// The MoE permutation: a stable sort of assignments by expert.
 // experts contiguous i32 [A] in [0, E); keep contiguous b8 [A] (undefined:
 // all kept). assignments and tokens (contiguous i64, one entry per kept
 // assignment) get the kept a in order of (expert, a), and a / K.

@@ -16,4 +16,12 @@ void attention_bwd(const Tensor& g, const Tensor& q, const Tensor& k, const Tens
                    const Tensor& dv);
 void attention_max_logits(const Tensor& q, const Tensor& k, double scale, int64_t window, const Tensor& out);
 
+// The tile side (query rows or keys per block: 64, 32 or 16) each attention
+// kernel takes on the current device for these head dims; what fits its
+// shared memory. Throws when even 16 does not fit.
+struct AttentionTiles {
+  int fwd, dq, dkv;
+};
+AttentionTiles attention_tiles(DType dtype, int64_t Dh, int64_t Dv);
+
 }  // namespace moe::cuda

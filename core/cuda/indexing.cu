@@ -2,15 +2,18 @@
 // in the CPU's order (scatter_add: a thread per line along dim; index_add:
 // a thread per column over the index in order), so results equal the CPU's
 // bit for bit and no floating atomics are used; bincount's integer atomics
-// give exact counts. sorted_indices ranks each element against its row
-// (O(len^2) per row: fine for the router's top-k over experts; a radix sort
-// is the path for long rows). expert_order is a chunked counting sort.
+// give exact counts. sorted_indices and expert_order are stable sorts of
+// (key, position) pairs on CUB (core/cuda/sort.h): the keys of
+// core/kernels/sort_key.h order values as the CPU's comparison sort does, so
+// both give the CPU's permutation exactly.
 #include <type_traits>
 
 #include "core/cuda/block_reduce.h"
 #include "core/cuda/indexing.h"
 #include "core/cuda/launch.h"
+#include "core/cuda/sort.h"
 #include "core/dtype_switch.h"
+#include "core/kernels/sort_key.h"
 #include "core/ops.h"
 
 namespace moe::cuda {
@@ -23,30 +26,24 @@ __global__ void first_out_of_range_kernel(const int64_t* __restrict__ idx, int64
   if (threadIdx.x == 0) *pos = first;
 }
 
-// The strict total order of sorted_indices: values (NaN above every number,
-// NaNs equal), then index.
+// The sort pairs of sorted_indices: each element's key, and its position in its row.
 template <typename T>
-MOE_HD bool sorts_before(T a, int64_t i, T b, int64_t j, bool descending) {
-  int c;
-  if constexpr (std::is_floating_point_v<T>) {
-    const bool na = a != a, nb = b != b;
-    c = (na || nb) ? int(na) - int(nb) : int(a > b) - int(a < b);
-  } else {
-    c = int(a > b) - int(a < b);
+__global__ void sort_keys_kernel(const T* __restrict__ x, int64_t n, int64_t len, bool descending,
+                                 sort_key::Key<T>* __restrict__ keys, int64_t* __restrict__ positions) {
+  MOE_GRID_STRIDE(e, n) {
+    keys[e] = sort_key::of(x[e], descending);
+    positions[e] = e % len;
   }
-  return c != 0 ? (descending ? c > 0 : c < 0) : i < j;
 }
 
-template <typename T>
-__global__ void sorted_indices_kernel(const T* __restrict__ x, int64_t rows, int64_t len, int64_t k, bool descending,
-                                      int64_t* __restrict__ idx) {
-  MOE_GRID_STRIDE(e, rows * len) {
-    const int64_t r = e / len, i = e - r * len;
-    const T* v = x + r * len;
-    int64_t rank = 0;
-    for (int64_t j = 0; j < len; ++j) rank += sorts_before(v[j], j, v[i], i, descending) ? 1 : 0;
-    if (rank < k) idx[r * k + rank] = i;
-  }
+__global__ void row_offsets_kernel(int64_t rows, int64_t len, int64_t* __restrict__ offsets) {
+  MOE_GRID_STRIDE(r, rows + 1) offsets[r] = r * len;
+}
+
+// idx [rows, k] = the first k of each sorted row of `sorted` [rows, len].
+__global__ void first_k_kernel(const int64_t* __restrict__ sorted, int64_t rows, int64_t len, int64_t k,
+                               int64_t* __restrict__ idx) {
+  MOE_GRID_STRIDE(e, rows * k) idx[e] = sorted[(e / k) * len + e % k];
 }
 
 // out[p] = x[p with p[dim] := index[p]]; ix: out, index and x (x's stride
@@ -103,48 +100,23 @@ __global__ void bincount_kernel(const int64_t* __restrict__ ids, int64_t n, unsi
   MOE_GRID_STRIDE(i, n) atomicAdd(out + ids[i], 1ull);
 }
 
-// expert_order as a chunked counting sort, integers only: per chunk of
-// kSortChunk assignments each thread counts one expert's kept entries; one
-// thread scans the [expert][chunk] counts into start slots; per chunk each
-// thread places its expert's entries in order. Every slot is fixed by
-// (expert, a), so the result is the CPU's exactly.
-constexpr int64_t kSortChunk = 2048;
-
+// expert_order's sort pairs: key = the expert, or E for a dropped
+// assignment (those sort last); value = the assignment.
 MOE_HD bool kept(const bool* keep, int64_t a) { return keep == nullptr || keep[a]; }
 
-__global__ void expert_chunk_counts_kernel(const int32_t* __restrict__ experts, const bool* __restrict__ keep,
-                                           int64_t A, int64_t E, int64_t* __restrict__ counts) {
-  const int64_t c = blockIdx.x, lo = c * kSortChunk, hi = lo + kSortChunk < A ? lo + kSortChunk : A;
-  for (int64_t e = threadIdx.x; e < E; e += blockDim.x) {
-    int64_t n = 0;
-    for (int64_t a = lo; a < hi; ++a) n += (experts[a] == e && kept(keep, a)) ? 1 : 0;
-    counts[e * gridDim.x + c] = n;
+__global__ void expert_keys_kernel(const int32_t* __restrict__ experts, const bool* __restrict__ keep, int64_t A,
+                                   int64_t E, uint32_t* __restrict__ keys, int64_t* __restrict__ index) {
+  MOE_GRID_STRIDE(a, A) {
+    keys[a] = kept(keep, a) ? uint32_t(experts[a]) : uint32_t(E);
+    index[a] = a;
   }
 }
 
-// counts [E][C] -> exclusive starts in (expert, chunk) order, in place.
-__global__ void expert_chunk_scan_kernel(int64_t* __restrict__ counts, int64_t n) {
-  if (blockIdx.x != 0 || threadIdx.x != 0) return;
-  int64_t run = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t v = counts[i];
-    counts[i] = run;
-    run += v;
-  }
-}
-
-__global__ void expert_place_kernel(const int32_t* __restrict__ experts, const bool* __restrict__ keep, int64_t A,
-                                    int64_t E, int64_t K, const int64_t* __restrict__ starts, int64_t n_out,
-                                    int64_t* __restrict__ assignments, int64_t* __restrict__ tokens) {
-  const int64_t c = blockIdx.x, lo = c * kSortChunk, hi = lo + kSortChunk < A ? lo + kSortChunk : A;
-  for (int64_t e = threadIdx.x; e < E; e += blockDim.x) {
-    int64_t slot = starts[e * gridDim.x + c];
-    for (int64_t a = lo; a < hi; ++a)
-      if (experts[a] == e && kept(keep, a) && slot < n_out) {
-        assignments[slot] = a;
-        tokens[slot] = a / K;
-        ++slot;
-      }
+__global__ void expert_tokens_kernel(const int64_t* __restrict__ sorted, int64_t n, int64_t K,
+                                     int64_t* __restrict__ assignments, int64_t* __restrict__ tokens) {
+  MOE_GRID_STRIDE(s, n) {
+    assignments[s] = sorted[s];
+    tokens[s] = sorted[s] / K;
   }
 }
 
@@ -167,11 +139,28 @@ void first_out_of_range(const Tensor& idx, int64_t lo, int64_t hi, const Tensor&
 void sorted_indices(const Tensor& x, int64_t rows, int64_t len, int64_t k, bool descending, const Tensor& idx) {
   if (rows * len == 0 || k == 0) return;
   DeviceGuard on(x);
+  const int64_t n = rows * len;
+  const Device dev = x.device();
   dtype_switch_native(x.dtype(), "sort", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    auto* kern = &sorted_indices_kernel<T>;
-    MOE_LAUNCH(kern, grid_stride_blocks(rows * len, kBlock), kBlock, 0, current_stream())(
-        x.device_data<T>(), rows, len, k, descending, idx.device_data<int64_t>());
+    using K = sort_key::Key<T>;
+    using S = std::conditional_t<sizeof(K) == 8, int64_t, int32_t>;  // the key's storage dtype
+    const DType kd = sizeof(K) == 8 ? DType::i64 : DType::i32;
+    const Tensor keys = empty({n}, kd, dev), sorted_keys = empty({n}, kd, dev), positions = empty({n}, DType::i64, dev);
+    const Tensor offsets = empty({rows + 1}, DType::i64, dev);
+    const Tensor sorted = k == len ? idx : empty({n}, DType::i64, dev);
+    K* kp = reinterpret_cast<K*>(keys.device_data<S>());
+    MOE_LAUNCH(sort_keys_kernel<T>, grid_stride_blocks(n, kBlock), kBlock, 0, current_stream())(
+        x.device_data<T>(), n, len, descending, kp, positions.device_data<int64_t>());
+    MOE_LAUNCH(row_offsets_kernel, grid_stride_blocks(rows + 1, kBlock), kBlock, 0, current_stream())(
+        rows, len, offsets.device_data<int64_t>());
+    MOE_CUDA_CHECK(cudaGetLastError());
+    sort::segmented_pairs(dev, kp, reinterpret_cast<K*>(sorted_keys.device_data<S>()),
+                          positions.device_data<int64_t>(), sorted.device_data<int64_t>(), n, rows,
+                          offsets.device_data<int64_t>());
+    if (k < len)
+      MOE_LAUNCH(first_k_kernel, grid_stride_blocks(rows * k, kBlock), kBlock, 0, current_stream())(
+          sorted.device_data<int64_t>(), rows, len, k, idx.device_data<int64_t>());
   });
   MOE_CUDA_CHECK(cudaGetLastError());
 }
@@ -264,20 +253,25 @@ void bincount(const Tensor& ids, const Tensor& out) {
 
 void expert_order(const Tensor& experts, const Tensor& keep, int64_t E, int64_t K, const Tensor& assignments,
                   const Tensor& tokens) {
-  const int64_t A = experts.numel();
-  if (A == 0 || assignments.numel() == 0) return;
+  const int64_t A = experts.numel(), n = assignments.numel();
+  if (A == 0 || n == 0) return;
+  MOE_CHECK(n <= A, "expert_order: ", n, " output slots for ", A, " assignments");
+  MOE_CHECK(E < (int64_t(1) << 31), "expert_order: ", E, " experts do not fit a 32-bit sort key");
   DeviceGuard on(experts);
-  const int64_t chunks = (A + kSortChunk - 1) / kSortChunk;
-  MOE_CHECK(chunks <= 65535, "expert_order: ", A, " assignments exceed the grid (", 65535 * kSortChunk, ")");
-  const Tensor counts = empty({E, chunks}, DType::i64, experts.device());
-  const bool* kp = keep.defined() ? keep.device_data<bool>() : nullptr;
-  const unsigned grid = unsigned(chunks);
-  MOE_LAUNCH(expert_chunk_counts_kernel, grid, kBlock, 0, current_stream())(
-      experts.device_data<int32_t>(), kp, A, E, counts.device_data<int64_t>());
-  MOE_LAUNCH(expert_chunk_scan_kernel, 1, 1, 0, current_stream())(counts.device_data<int64_t>(), E * chunks);
-  MOE_LAUNCH(expert_place_kernel, grid, kBlock, 0, current_stream())(
-      experts.device_data<int32_t>(), kp, A, E, K, counts.device_data<int64_t>(), assignments.numel(),
-      assignments.device_data<int64_t>(), tokens.device_data<int64_t>());
+  const Device dev = experts.device();
+  const Tensor keys = empty({A}, DType::i32, dev), sorted_keys = empty({A}, DType::i32, dev);
+  const Tensor index = empty({A}, DType::i64, dev), sorted = empty({A}, DType::i64, dev);
+  uint32_t* kp = reinterpret_cast<uint32_t*>(keys.device_data<int32_t>());
+  MOE_LAUNCH(expert_keys_kernel, grid_stride_blocks(A, kBlock), kBlock, 0, current_stream())(
+      experts.device_data<int32_t>(), keep.defined() ? keep.device_data<bool>() : nullptr, A, E, kp,
+      index.device_data<int64_t>());
+  MOE_CUDA_CHECK(cudaGetLastError());
+  int bits = 1;  // enough for the keys 0..E
+  while (bits < 32 && (int64_t(1) << bits) <= E) ++bits;
+  sort::pairs(dev, kp, reinterpret_cast<uint32_t*>(sorted_keys.device_data<int32_t>()), index.device_data<int64_t>(),
+              sorted.device_data<int64_t>(), A, bits);
+  MOE_LAUNCH(expert_tokens_kernel, grid_stride_blocks(n, kBlock), kBlock, 0, current_stream())(
+      sorted.device_data<int64_t>(), n, K, assignments.device_data<int64_t>(), tokens.device_data<int64_t>());
   MOE_CUDA_CHECK(cudaGetLastError());
 }
 

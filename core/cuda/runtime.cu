@@ -16,30 +16,30 @@ int cuda_device_count() {
 }
 
 namespace {
-// SM counts per device, asked once: a launch should not pay a driver query.
-int multiprocessors(int device) {
-  constexpr int kDevices = 64;
-  static std::atomic<int> known[kDevices];
-  if (device < 0 || device >= kDevices) {
-    int sms = 0;
-    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    return sms;
+// A device attribute, asked once per device: a launch should not pay a driver
+// query. `known` holds one slot per device (0 = not asked yet).
+int cached_attribute(cudaDeviceAttr attr, std::atomic<int> (&known)[64]) {
+  int device = 0;
+  MOE_CUDA_CHECK(cudaGetDevice(&device));
+  int value = device >= 0 && device < 64 ? known[device].load(std::memory_order_relaxed) : 0;
+  if (value == 0) {
+    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&value, attr, device));
+    if (device >= 0 && device < 64) known[device].store(value, std::memory_order_relaxed);
   }
-  int sms = known[device].load(std::memory_order_relaxed);
-  if (sms == 0) {
-    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    known[device].store(sms, std::memory_order_relaxed);
-  }
-  return sms;
+  return value;
 }
 }  // namespace
 
 unsigned grid_stride_blocks(int64_t n, int block) {
-  int device = 0;
-  MOE_CUDA_CHECK(cudaGetDevice(&device));
-  const int sms = multiprocessors(device);
+  static std::atomic<int> known[64];
+  const int sms = cached_attribute(cudaDevAttrMultiProcessorCount, known);
   const int64_t need = (n + block - 1) / block;
   return unsigned(std::clamp<int64_t>(need, 1, int64_t(sms) * 8));
+}
+
+size_t max_shared_per_block() {
+  static std::atomic<int> known[64];
+  return size_t(cached_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, known));
 }
 
 namespace detail {

@@ -20,6 +20,7 @@
 #endif
 #endif
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/device.h"
@@ -31,6 +32,9 @@ namespace moe {
 // to fill the current device (8 per SM; the SIM has one SM per host core),
 // never more than the elements need, at least 1.
 unsigned grid_stride_blocks(int64_t n, int block);
+// Bytes of shared memory one block of the current device may use once the
+// kernel opts in (cudaFuncAttributeMaxDynamicSharedMemorySize).
+size_t max_shared_per_block();
 
 namespace detail {
 [[noreturn]] void cuda_fail(cudaError_t err, const char* expr, const char* file, int line);

@@ -126,6 +126,7 @@ void attention_bwd(const Tensor&, const Tensor&, const Tensor&, const Tensor&, c
 void attention_max_logits(const Tensor&, const Tensor&, double, int64_t, const Tensor&) {
   missing("attention_max_logits");
 }
+AttentionTiles attention_tiles(DType, int64_t, int64_t) { missing("attention_tiles"); }
 
 #endif
 

@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "core/backend/attention.h"
+#include "core/cuda/attention.h"
 #include "core/ops.h"
 #include "tests/core/cuda_test_util.h"
 
@@ -32,8 +34,14 @@ void expect_close_rel(const Tensor& c, const Tensor& g, double rel, const std::s
 
 TEST(CudaAttention, ForwardBackwardAndMaxLogitMatchTheCpu) {
   MOE_REQUIRE_DEVICE();
-  for (const Case& k : {Case{2, 9, 4, 2, 8, 8, 0}, Case{1, 17, 2, 1, 6, 4, 0}, Case{2, 12, 3, 3, 5, 7, 4}})
+  const std::vector<Case> cases = {{2, 9, 4, 2, 8, 8, 0},    {1, 17, 2, 1, 6, 4, 0},    {2, 12, 3, 3, 5, 7, 4},
+                                   {1, 65, 2, 1, 24, 16, 0}, {1, 129, 2, 2, 8, 12, 40}, {1, 63, 4, 1, 7, 5, 63},
+                                   {1, 33, 1, 1, 64, 64, 0}, {1, 40, 2, 1, 256, 256, 17}};
+  std::set<int> fwd_tiles, dq_tiles, dkv_tiles;
+  for (const Case& k : cases)
     for (DType t : {DType::f32, DType::f64}) {
+      const cuda::AttentionTiles tiles = cuda::attention_tiles(t, k.Dh, k.Dv);
+      fwd_tiles.insert(tiles.fwd), dq_tiles.insert(tiles.dq), dkv_tiles.insert(tiles.dkv);
       const std::string what = "B " + std::to_string(k.B) + " T " + std::to_string(k.T) + " H " +
                                std::to_string(k.H) + "/" + std::to_string(k.Hkv) + " Dh " + std::to_string(k.Dh) +
                                " Dv " + std::to_string(k.Dv) + " window " + std::to_string(k.window) + " " +
@@ -67,7 +75,12 @@ TEST(CudaAttention, ForwardBackwardAndMaxLogitMatchTheCpu) {
       backend::attention_bwd(gg, gq, gk, gv, gout, glse, scale, k.window, gdq2, gdk2, gdv2);
       expect_bitwise(host_copy(gdk), gdk2, what + ": dk twice");
       expect_bitwise(host_copy(gdq), gdq2, what + ": dq twice");
+      expect_bitwise(host_copy(gdv), gdv2, what + ": dv twice");
     }
+  const std::set<int> all = {16, 32, 64};
+  EXPECT_EQ(fwd_tiles, all);
+  EXPECT_EQ(dq_tiles, all);
+  EXPECT_EQ(dkv_tiles, all);
 }
 
 }  // namespace

@@ -5,8 +5,11 @@
 // bins, empty experts and more assignments than one sort chunk. Runs on a GPU or the SIMT shim; skipped without a device.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/backend/indexing.h"
@@ -60,6 +63,34 @@ TEST(CudaIndexing, SortedIndicesAreTheStableOrderWithNaNsAndTies) {
                                  std::to_string(k));
       }
   }
+}
+
+// The radix sort's keys: signed zeros, infinities, subnormals, NaNs of
+// either sign and negative integers, one long row (several CUB tiles) and
+// many short ones, against the CPU's comparison sort.
+TEST(CudaIndexing, SortedIndicesOfSpecialValuesAndLongRows) {
+  MOE_REQUIRE_DEVICE();
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
+  const std::vector<double> special = {0.0,  -0.0, 1.0,  -1.0, inf,   -inf, nan,     -nan,
+                                       1e-310, -1e-310, 1e-40, -1e-40, 3.5, -3.5, 1e30, -1e30};
+  for (auto [rows, len] : {std::pair<int64_t, int64_t>{1, 4099}, {300, 7}, {2, 1}})
+    for (DType t : {DType::f32, DType::f64, DType::i32, DType::i64}) {
+      std::vector<double> v(static_cast<size_t>(rows * len));
+      for (size_t i = 0; i < v.size(); ++i) {
+        double x = special[(i * 7 + i / 3) % special.size()];
+        if (t == DType::i32 || t == DType::i64) x = std::isfinite(x) ? std::trunc(std::clamp(x, -1e9, 1e9)) : -5;
+        v[i] = x;
+      }
+      const Tensor x = from_vector(v, {rows, len}, DType::f64).to(t), gx = to_device(x, kGpu);
+      for (bool desc : {false, true}) {
+        const int64_t k = len > 3 ? len - 3 : len;
+        const Tensor c = empty({rows, k}, DType::i64), g = empty({rows, k}, DType::i64, kGpu);
+        backend::sorted_indices(x, rows, len, k, desc, c);
+        backend::sorted_indices(gx, rows, len, k, desc, g);
+        expect_bitwise(c, g, std::string("sorted_indices ") + dtype_name(t) + " " + std::to_string(rows) + " x " +
+                                 std::to_string(len) + (desc ? " descending" : ""));
+      }
+    }
 }
 
 TEST(CudaIndexing, GatherAndScatterAddAlongEachDimMatchTheCpuBitwise) {
