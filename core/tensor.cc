@@ -43,6 +43,7 @@ int64_t Tensor::stride(int64_t d) const { return impl_->strides[wrap_dim(d, dim(
 Device Tensor::device() const { return impl_->storage ? impl_->storage->device() : Device::cpu(); }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // no element is out of place, whatever the strides
   int64_t expected = 1;
   for (int64_t i = dim() - 1; i >= 0; --i) {
     if (impl_->shape[i] == 1) continue;

@@ -2,6 +2,9 @@
 
 #include "core/backend/kernel_device.h"
 #include "core/cuda/fp8.h"
+#include "core/ops.h"
+
+#include <cmath>
 
 namespace moe::backend {
 
@@ -27,6 +30,51 @@ Tensor fp8_wgrad(const Tensor& x, const Tensor& dy, const fp8::GemmRecipe& r, co
     case DeviceType::cuda: return cuda::fp8_wgrad(x, dy, r, s);
   }
   unknown_device("fp8_wgrad", x.device().type);
+}
+
+namespace {
+void check_input(const char* op, const Tensor& x, const std::string& name) {
+  MOE_CHECK(x.defined(), op, ": tensor '", name, "' is undefined");
+  MOE_CHECK(x.dtype() == DType::f32, op, ": tensor '", name, "' must be f32, got ", x.dtype());
+  MOE_CHECK(x.is_contiguous(), op, ": tensor '", name, "' must be contiguous");
+  MOE_CHECK(x.dim() >= 1, op, ": tensor '", name, "' must have dim >= 1");
+}
+fp8::Quantized maybe_transposed(fp8::Quantized q, bool transpose) { return transpose ? fp8::transposed(q) : q; }
+}  // namespace
+
+fp8::QuantizedTensor fp8_quantize(const Tensor& x, fp8::Format f, fp8::Layout l, fp8::ScaleRounding r, bool transpose,
+                                  const std::string& name) {
+  check_input("fp8_quantize", x, name);
+  switch (kernel_device("fp8_quantize", x)) {
+    case DeviceType::cpu: return fp8::to_tensors(maybe_transposed(fp8::quantize(x, f, l, r, name), transpose), x.device());
+    case DeviceType::cuda: return cuda::fp8_quantize(x, f, l, r, transpose);
+  }
+  unknown_device("fp8_quantize", x.device().type);
+}
+
+fp8::QuantizedTensor fp8_quantize_with_scale(const Tensor& x, fp8::Format f, float scale, bool transpose,
+                                             const std::string& name) {
+  check_input("fp8_quantize_with_scale", x, name);
+  MOE_CHECK(std::isfinite(scale) && scale > 0, "fp8 quantize_with_scale: tensor '", name,
+            "': scale must be finite and > 0, got ", scale);
+  switch (kernel_device("fp8_quantize_with_scale", x)) {
+    case DeviceType::cpu: {
+      const int64_t cols = x.size(x.dim() - 1), rows = cols == 0 ? 0 : x.numel() / cols;
+      fp8::Quantized q = fp8::quantize_with_scale(x.data<float>(), rows, cols, f, scale, name);
+      return fp8::to_tensors(maybe_transposed(std::move(q), transpose), x.device());
+    }
+    case DeviceType::cuda: return cuda::fp8_quantize_with_scale(x, f, scale, transpose);
+  }
+  unknown_device("fp8_quantize_with_scale", x.device().type);
+}
+
+void fp8_check_finite(const fp8::QuantizedTensor& q, const Tensor& x, const std::string& name) {
+  if (std::isfinite(q.amax.item())) return;
+  const Tensor h = host_copy(x);
+  const int64_t cols = h.dim() >= 1 ? h.size(h.dim() - 1) : 0;
+  fp8::amax(h.data<float>(), h.numel(), name, cols);  // throws, naming the first non-finite element
+  throw Error("fp8_check_finite: tensor '" + name + "' changed after it was quantised (amax " +
+              std::to_string(q.amax.item()) + ", no non-finite value now)");
 }
 
 }  // namespace moe::backend

@@ -168,5 +168,15 @@ Tensor fp8_wgrad(const Tensor&, const Tensor&, const fp8::GemmRecipe&, const fp8
   missing("fp8_wgrad");
 }
 
+// Kernels in core/cuda/fp8.cu: stubs only without CUDA.
+#if !defined(MOE_WITH_CUDA)
+fp8::QuantizedTensor fp8_quantize(const Tensor&, fp8::Format, fp8::Layout, fp8::ScaleRounding, bool) {
+  missing("fp8_quantize");
+}
+fp8::QuantizedTensor fp8_quantize_with_scale(const Tensor&, fp8::Format, float, bool) {
+  missing("fp8_quantize_with_scale");
+}
+#endif
+
 }  // namespace cuda
 }  // namespace moe

@@ -4,13 +4,21 @@
 #include <bit>
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <sstream>
 
 #include "core/dtype_convert.h"
 #include "core/error.h"
+#include "core/kernels/fp8_math.h"
+#include "core/ops.h"
 
 namespace moe::fp8 {
+
+static_assert(int(Layout::per_tensor) == fp8_math::per_tensor && int(Layout::tile_1x128) == fp8_math::tile_1x128 &&
+              int(Layout::block_128x128) == fp8_math::block_128x128 &&
+              int(Layout::tile_128x1) == fp8_math::tile_128x1);
+static_assert(kTile == fp8_math::kTile);
 
 const char* format_name(Format f) { return f == Format::e4m3 ? "e4m3" : "e5m2"; }
 const char* layout_name(Layout l) {
@@ -98,27 +106,9 @@ void check_shape(int64_t rows, int64_t cols, const float* x) {
   MOE_CHECK(x != nullptr || rows * cols == 0, "fp8 quantize: null input");
 }
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Height and width of a layout's tiles for a [rows, cols] operand.
-int64_t tile_rows(Layout l, int64_t rows) {
-  switch (l) {
-    case Layout::per_tensor: return std::max<int64_t>(rows, 1);
-    case Layout::tile_1x128: return 1;
-    case Layout::block_128x128:
-    case Layout::tile_128x1: return kTile;
-  }
-  return 1;
-}
-int64_t tile_cols(Layout l, int64_t cols) {
-  switch (l) {
-    case Layout::per_tensor: return std::max<int64_t>(cols, 1);
-    case Layout::tile_128x1: return 1;
-    case Layout::tile_1x128:
-    case Layout::block_128x128: return kTile;
-  }
-  return 1;
-}
+int64_t tile_rows(Layout l, int64_t rows) { return fp8_math::tile_rows(int(l), rows); }
+int64_t tile_cols(Layout l, int64_t cols) { return fp8_math::tile_cols(int(l), cols); }
 
 // Below this many elements the quantisation loops stay on one thread.
 constexpr int64_t kParallelElements = int64_t(1) << 15;
@@ -171,51 +161,17 @@ float amax(const float* x, int64_t n, const std::string& name, int64_t cols) {
 
 float scale_from_amax(float a, Format f, ScaleRounding r) {
   MOE_CHECK(std::isfinite(a) && a >= 0, "fp8 scale_from_amax: amax must be finite and >= 0, got ", a);
-  if (a == 0) return 1.0f;
-  if (r == ScaleRounding::pow2_down) {
-    // Exact: fmt_max and a are f32, so the double quotient is never rounded
-    // onto a power of two it is not (relative gap >= 2^-24 >> 2^-53).
-    const double q = double(format_max(f)) / double(a);
-    int e;
-    std::frexp(q, &e);  // q = m * 2^e, m in [0.5, 1)
-    e -= 1;             // 2^e <= q
-    e = std::clamp(e, -126, 127);
-    return std::ldexp(1.0f, e);
-  }
-  const float s = format_max(f) / a;
-  return std::isfinite(s) ? s : FLT_MAX;
+  return fp8_math::scale_from_amax(a, format_max(f), r == ScaleRounding::pow2_down);
 }
 
-int64_t scale_rows(Layout l, int64_t rows) {
-  switch (l) {
-    case Layout::per_tensor: return 1;
-    case Layout::tile_1x128: return rows;
-    case Layout::block_128x128:
-    case Layout::tile_128x1: return ceil_div(rows, kTile);
-  }
-  return 0;
-}
-int64_t scale_cols(Layout l, int64_t cols) {
-  switch (l) {
-    case Layout::per_tensor: return 1;
-    case Layout::tile_128x1: return cols;
-    case Layout::tile_1x128:
-    case Layout::block_128x128: return ceil_div(cols, kTile);
-  }
-  return 0;
-}
+int64_t scale_rows(Layout l, int64_t rows) { return fp8_math::scale_rows(int(l), rows); }
+int64_t scale_cols(Layout l, int64_t cols) { return fp8_math::scale_cols(int(l), cols); }
 
 int64_t Quantized::scale_rows() const { return fp8::scale_rows(layout, rows); }
 int64_t Quantized::scale_cols() const { return fp8::scale_cols(layout, cols); }
 
 float Quantized::scale_at(int64_t r, int64_t c) const {
-  switch (layout) {
-    case Layout::per_tensor: return scales[0];
-    case Layout::tile_1x128: return scales[size_t(r * scale_cols() + c / kTile)];
-    case Layout::block_128x128: return scales[size_t((r / kTile) * scale_cols() + c / kTile)];
-    case Layout::tile_128x1: return scales[size_t((r / kTile) * scale_cols() + c)];
-  }
-  return 0;
+  return scales[size_t(fp8_math::scale_index(int(layout), r, c, scale_cols()))];
 }
 
 Quantized quantize(const float* x, int64_t rows, int64_t cols, Format f, Layout l, ScaleRounding r,
@@ -334,7 +290,7 @@ Quantized transposed(const Quantized& q) {
         for (int64_t j = j0; j < std::min(C, j0 + kB); ++j) t.codes[size_t(j * R + i)] = q.codes[size_t(i * C + j)];
   const int64_t sr = q.scale_rows(), sc = q.scale_cols();
   t.scales.resize(q.scales.size());
-  if (q.layout == Layout::per_tensor) {
+  if (q.layout == Layout::per_tensor || sr * sc == 0) {  // one scale, or the empty grid's placeholder
     t.scales = q.scales;
   } else {
     for (int64_t i = 0; i < sr; ++i)
@@ -352,6 +308,39 @@ Quantized quantize(const Tensor& x, Format f, Layout l, ScaleRounding r, const s
   const int64_t cols = x.size(x.dim() - 1);
   const int64_t rows = cols == 0 ? 0 : x.numel() / cols;
   return quantize(x.data<float>(), rows, cols, f, l, r, name);
+}
+
+QuantizedTensor to_tensors(const Quantized& q, Device device) {
+  QuantizedTensor t;
+  t.format = q.format;
+  t.layout = q.layout;
+  t.rows = q.rows;
+  t.cols = q.cols;
+  Tensor codes = empty({q.rows, q.cols}, q.format == Format::e4m3 ? DType::f8e4m3 : DType::f8e5m2);
+  if (!q.codes.empty()) std::memcpy(codes.raw_data(), q.codes.data(), q.codes.size());
+  Tensor scales = empty({int64_t(q.scales.size())}, DType::f32);
+  std::memcpy(scales.raw_data(), q.scales.data(), q.scales.size() * sizeof(float));
+  Tensor amax = empty({1}, DType::f32);
+  *amax.data<float>() = q.amax;
+  t.codes = codes.to(device);
+  t.scales = scales.to(device);
+  t.amax = amax.to(device);
+  return t;
+}
+
+Quantized to_host(const QuantizedTensor& t) {
+  Quantized q;
+  q.format = t.format;
+  q.layout = t.layout;
+  q.rows = t.rows;
+  q.cols = t.cols;
+  const Tensor codes = host_copy(t.codes), scales = host_copy(t.scales), amax = host_copy(t.amax);
+  q.codes.resize(size_t(codes.numel()));
+  if (!q.codes.empty()) std::memcpy(q.codes.data(), codes.raw_data(), q.codes.size());
+  q.scales.resize(size_t(scales.numel()));
+  std::memcpy(q.scales.data(), scales.raw_data(), q.scales.size() * sizeof(float));
+  q.amax = *amax.data<float>();
+  return q;
 }
 
 // ---- AmaxHistory ----

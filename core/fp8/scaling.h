@@ -40,6 +40,7 @@ namespace moe::fp8 {
 inline constexpr int64_t kTile = 128;
 
 enum class Format : uint8_t { e4m3, e5m2 };
+// Numbered as fp8_math::LayoutCode (core/kernels/fp8_math.h), which the kernels use.
 enum class Layout : uint8_t { per_tensor, tile_1x128, block_128x128, tile_128x1 };
 enum class ScaleRounding : uint8_t { none, pow2_down };
 
@@ -105,6 +106,19 @@ void values(const Quantized& q, float* out);
 // block_128x128 keep their layout). Exact: no value is re-rounded, so the
 // 128x128 weight blocks serve both W (forward) and W^T (input gradient).
 Quantized transposed(const Quantized& q);
+
+// A quantised 2-D operand as tensors on one device, the form a CUDA
+// quantise produces without a host round trip (backend::fp8_quantize):
+// codes [rows, cols] of dtype f8e4m3 / f8e5m2, row-major; scales f32
+// [max(scale_rows * scale_cols, 1)], the grid row-major; amax f32 [1].
+struct QuantizedTensor {
+  Format format = Format::e4m3;
+  Layout layout = Layout::per_tensor;
+  int64_t rows = 0, cols = 0;
+  Tensor codes, scales, amax;
+};
+QuantizedTensor to_tensors(const Quantized& q, Device device);
+Quantized to_host(const QuantizedTensor& q);  // copies the device data over
 
 // Tensor forms: x must be f32, CPU, contiguous, dim >= 1; it is viewed as
 // [numel / last, last] (the last dim is the channel dim).
