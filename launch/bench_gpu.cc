@@ -13,6 +13,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/autograd.h"
@@ -21,6 +22,7 @@
 #include "launch/bench_report.h"
 
 #if defined(MOE_WITH_CUDA)
+#include "core/backend/fp8.h"
 #include "core/cuda/blas.h"
 #include "core/cuda/context.h"
 #include "core/cuda/runtime.h"
@@ -170,7 +172,7 @@ void bench_bytes(const std::string& what, const std::string& shape, double bytes
   report({what, shape, "GB/s", "memcpy D2D", bytes / t.ours * 1e-9, bytes / t.ref * 1e-9});
 }
 
-// Dispatch (rows gathered by expert, stable counting-sort order) and combine
+// Dispatch (rows gathered by expert, in the stable travel order) and combine
 // (gated rows added back onto their tokens) as the MoE layer runs them, and
 // the fused row kernels, in f32.
 void bench_memory(int64_t tokens, int64_t d, int64_t top_k, int64_t E, int repeats) {
@@ -196,6 +198,43 @@ void bench_memory(int64_t tokens, int64_t d, int64_t top_k, int64_t E, int repea
   bench_bytes("rms_norm fwd", rs, 2.0 * double(tokens) * row_bytes, [&] { (void)rms_norm(x, gw); }, repeats);
   bench_bytes("swiglu fwd", rs, 3.0 * double(tokens) * row_bytes, [&] { (void)swiglu(x, g); }, repeats);
   bench_bytes("softmax fwd", rs, 2.0 * double(tokens) * row_bytes, [&] { (void)softmax(x, -1); }, repeats);
+}
+
+// FP8 (DeepSeek-V3 tiles: x in 1 x 128, w in 128 x 128 blocks) against
+// cuBLASLt BF16 on the same shape: the GEMM alone on operands quantised
+// once, then the linear's forward as the model runs it (both quantisers and
+// the GEMM, from f32), then the activation quantiser's bandwidth.
+void bench_fp8(int64_t M, int64_t N, int64_t K, int repeats) {
+  const Tensor x = randn({M, K}, 11).to(kGpu), w = mul(randn({K, N}, 12), 0.02).to(kGpu);
+  const Tensor x16 = bf16_of(x), w16 = bf16_of(w), c = empty({M, N}, DType::f32, kGpu);
+  const cuda::blas::Gemm ref = plain_gemm(x16, w16, c);
+  const cudaStream_t stream = cuda::current_stream();
+  const auto bf16_ref = [&] { cuda::blas::gemm(ref, stream); };
+  const fp8::QuantizedTensor qa =
+      backend::fp8_quantize(x, fp8::Format::e4m3, fp8::Layout::tile_1x128, fp8::ScaleRounding::none, false);
+  const fp8::QuantizedTensor qb =
+      backend::fp8_quantize(w, fp8::Format::e4m3, fp8::Layout::block_128x128, fp8::ScaleRounding::none, true);
+  cuda::blas::Fp8Gemm g;
+  g.M = M, g.N = N, g.K = K;
+  g.a_layout = qa.layout, g.b_layout = qb.layout;
+  g.A = qa.codes.raw_data(), g.Bt = qb.codes.raw_data();
+  g.a_scales = qa.scales.device_data<float>(), g.b_scales = qb.scales.device_data<float>();
+  g.C = c.device_data<float>();
+  const std::string shape = std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K);
+  const double tflop = 2.0 * double(M) * double(N) * double(K) * 1e-12;
+  PairTiming t = measure([&] { cuda::blas::fp8_gemm(g, stream); }, bf16_ref, repeats);
+  report({"fp8 gemm (tile-wise)", shape, "TFLOP/s", "cuBLASLt bf16", tflop / t.ours, tflop / t.ref});
+  fp8::GemmRecipe r;  // tile-wise
+  t = measure([&] { (void)backend::fp8_fprop(x, w, r, {}); }, bf16_ref, repeats);
+  report({"fp8 fprop (quant+gemm)", shape, "TFLOP/s", "cuBLASLt bf16", tflop / t.ours, tflop / t.ref});
+  // Reads x (4 B), writes a code (1 B) per element, plus the scales.
+  bench_bytes("fp8 quantise 1x128", std::to_string(M) + " x " + std::to_string(K),
+              double(M * K) * 5.0 + double(M * ((K + 127) / 128)) * 4.0,
+              [&] {
+                (void)backend::fp8_quantize(x, fp8::Format::e4m3, fp8::Layout::tile_1x128, fp8::ScaleRounding::none,
+                                            false);
+              },
+              repeats);
 }
 
 // Causal attention forward + backward: 3.5 x the forward's 2 T^2 Dh per head
@@ -255,6 +294,9 @@ int run_gpu(const std::vector<std::string>& args) {
     }
     if (small) bench_memory(128, 64, 3, 8, repeats);
     else bench_memory(16384, 2048, 6, 64, repeats);
+    // The experts' two product shapes (d 2048, f 1408) over 16k rows.
+    if (small) bench_fp8(64, 48, 256, repeats);
+    else for (auto [n, k] : {std::pair<int64_t, int64_t>{1408, 2048}, {2048, 1408}}) bench_fp8(16384, n, k, repeats);
   }
   for (int64_t T : small ? std::vector<int64_t>{64} : std::vector<int64_t>{2048, 4096})
     bench_attention(1, T, small ? 2 : 16, small ? 16 : 128, repeats);

@@ -289,9 +289,9 @@ void check_run(const config::TrainConfig& c, Violations& v) {
   v.non_negative("checkpoint.every_minutes", c.checkpoint().every_minutes());
 }
 
-// device: what a CUDA run of this build covers. FP8 runs on CPU ranks only
-// until its GPU kernels exist; ZeRO-1 and more than one rank need device
-// collectives (validate_layout).
+// device: what a CUDA run of this build covers. FP8 dispatch quantises on
+// the host (it belongs with the device all-to-all); ZeRO-1 and more than one
+// rank need device collectives (validate_layout).
 void check_device(const config::TrainConfig& c, Violations& v) {
   if (c.device() == "cpu") return;
   if (c.device() != "cuda") {
@@ -299,8 +299,8 @@ void check_device(const config::TrainConfig& c, Violations& v) {
     return;
   }
   const config::Fp8Config& f = c.model().fp8();
-  if (f.recipe() != config::FP8_OFF || f.dispatch())
-    v.add("model.fp8 is set but device = cuda: FP8 is emulated on CPU ranks only in this build");
+  if (f.dispatch())
+    v.add("model.fp8.dispatch = true with device = cuda: FP8 dispatch runs on CPU ranks only in this build");
   if (c.parallel().zero1()) v.add("parallel.zero1 = true with device = cuda: ZeRO-1 runs on CPU ranks only in this build");
 }
 

@@ -8,6 +8,8 @@
 # OUT_DIR/curve.txt     100 steps of the sigmoid-router tiny_moe (capacity
 #                       dropping on) on the CPU and on the GPU: the largest
 #                       loss difference (curve_{cpu,cuda}/ hold both runs)
+# OUT_DIR/fp8_curve.txt the same on the GPU with FP8 (tile-wise) GEMMs and
+#                       with BF16 GEMMs: the final losses' gap
 # OUT_DIR/bench.txt     moe-bench gpu: the issue's kernel table (bench.csv)
 # OUT_DIR/step.txt      moe-bench step on configs/gpu_moe.pbtxt: tokens/s,
 #                       MFU and the per-phase breakdown
@@ -62,33 +64,64 @@ curve_tol=${CURVE_TOL:-1e-3}
 # CURVE_STEPS, STEP_ARGS (extra moe-bench step flags) and BENCH_ARGS: for a
 # dry run of this script against a SIM build's programs on a CPU machine.
 curve_steps=${CURVE_STEPS:-100}
-start=$SECONDS
-curve_ok=1
-for dev in cpu cuda; do
-  rm -rf "$out/curve_$dev"
+# train NAME DEVICE [--set ...]: one tiny_moe run into $out/curve_NAME.
+train() {
+  local name=$1 dev=$2
+  shift 2
+  rm -rf "$out/curve_$name"
   timeout 150 "$bundle/moe-train" --config "$bundle/configs/tiny_moe_sigmoid_bias.pbtxt" \
-    --set data.path="$bundle/data/tinyshakespeare_byte.h5" --set run_dir="$out/curve_$dev" --set device=$dev \
+    --set data.path="$bundle/data/tinyshakespeare_byte.h5" --set run_dir="$out/curve_$name" --set device=$dev \
     --set steps=$curve_steps --set optim.schedule.warmup_steps=$curve_steps --set eval_every=0 --set log_every=1 \
     --set model.moe.drop_policy=DROP_EXPERT_CAPACITY --set model.moe.capacity_factor=1.0 --set checkpoint.save=false \
-    >"$out/curve_$dev.log" 2>&1 || { curve_ok=0; say "curve: the $dev run failed (curve_$dev.log)"; }
-done
-if [ "$curve_ok" = 1 ]; then
-  python3 - "$out" "$curve_tol" "$curve_steps" >"$out/curve.txt" 2>&1 <<'PY'
+    "$@" >"$out/curve_$name.log" 2>&1 || { say "curve: the $name run failed (curve_$name.log)"; return 1; }
+}
+# compare A B MODE TOL: MODE step = the largest per-step |A - B| <= TOL;
+# final = |final A - final B| / final B <= TOL.
+compare() {
+  python3 - "$out" "$@" "$curve_steps" <<'PY'
 import json, sys
-out, tol, steps = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-def losses(dev):
-    with open(f"{out}/curve_{dev}/metrics.jsonl") as f:
+out, a, b, mode, tol, steps = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]), int(sys.argv[6])
+def losses(name):
+    with open(f"{out}/curve_{name}/metrics.jsonl") as f:
         return [json.loads(l)["lm_loss"] for l in f if '"lm_loss"' in l]
-cpu, gpu = losses("cpu"), losses("cuda")
-assert len(cpu) == len(gpu) == steps, f"steps: cpu {len(cpu)}, cuda {len(gpu)}"
-d = [abs(a - b) for a, b in zip(cpu, gpu)]
-at = max(range(len(d)), key=d.__getitem__)
-print(f"largest |cuda - cpu| loss over {len(d)} steps: {d[at]:.3g} (step {at}); "
-      f"cpu {cpu[0]:.4f} -> {cpu[-1]:.4f}, cuda {gpu[0]:.4f} -> {gpu[-1]:.4f}; tolerance {tol:g}")
-sys.exit(0 if d[at] <= tol else 1)
+la, lb = losses(a), losses(b)
+assert len(la) == len(lb) == steps, f"steps: {a} {len(la)}, {b} {len(lb)}"
+if mode == "step":
+    d = [abs(x - y) for x, y in zip(la, lb)]
+    at = max(range(len(d)), key=d.__getitem__)
+    gap = d[at]
+    print(f"largest |{b} - {a}| loss over {len(d)} steps: {gap:.3g} (step {at}); "
+          f"{a} {la[0]:.4f} -> {la[-1]:.4f}, {b} {lb[0]:.4f} -> {lb[-1]:.4f}; tolerance {tol:g}")
+else:
+    gap = abs(la[-1] - lb[-1]) / lb[-1]
+    print(f"final loss {a} {la[-1]:.4f}, {b} {lb[-1]:.4f}: relative gap {gap:.3g}; tolerance {tol:g}")
+sys.exit(0 if gap <= tol else 1)
 PY
+}
+
+# The curve: the same run on both devices. The SIM build shares OpenBLAS
+# with the CPU and meets 1e-5; on a GPU cuBLASLt and our reductions add in
+# other orders, which routing can amplify: CURVE_TOL (default 1e-3) is the
+# gate until a GPU run has measured the spread.
+start=$SECONDS
+if train cpu cpu && train cuda cuda; then
+  compare cpu cuda step "$curve_tol" >"$out/curve.txt" 2>&1
   rc=$?
   say "curve: $(tail -1 "$out/curve.txt") [exit $rc, $((SECONDS - start)) s]"
+  [ "$rc" -eq 0 ] || status=1
+else
+  status=1
+fi
+
+# FP8 on the GPU (cuBLASLt FP8 GEMMs with DeepSeek-V3's 1x128 / 128x128
+# scales, our quantisers) against BF16 GEMMs, both on the GPU: the final
+# losses within FP8_TOL (default 2%, relative; the issue's 0.5% is for
+# 1000 steps of the large model).
+start=$SECONDS
+if train bf16 cuda --set model.matmul_precision=MATMUL_BF16 && train fp8 cuda --set model.fp8.recipe=FP8_TILEWISE; then
+  compare fp8 bf16 final "${FP8_TOL:-0.02}" >"$out/fp8_curve.txt" 2>&1
+  rc=$?
+  say "fp8: $(tail -1 "$out/fp8_curve.txt") [exit $rc, $((SECONDS - start)) s]"
   [ "$rc" -eq 0 ] || status=1
 else
   status=1

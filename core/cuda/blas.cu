@@ -3,12 +3,14 @@
 // operand and A as its second, with m = N and n = M.
 #include "core/cuda/blas.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <tuple>
 
 #include "core/cuda/context.h"
 #include "core/error.h"
+#include "core/ops.h"
 
 namespace moe::cuda::blas {
 
@@ -72,6 +74,23 @@ void upload_pointers(const GroupedCall& call, void* pointers, cudaStream_t strea
 }
 
 }  // namespace
+
+void check(const Fp8Gemm& g) {
+  const auto fp8_type = [](DType t) { return t == DType::f8e4m3 || t == DType::f8e5m2; };
+  MOE_CHECK(fp8_type(g.a_type) && fp8_type(g.b_type), "cuda fp8 gemm: operands must be f8e4m3/f8e5m2, got ", g.a_type,
+            " and ", g.b_type);
+  MOE_CHECK(g.M > 0 && g.N > 0 && g.K > 0, "cuda fp8 gemm: empty product ", g.M, " x ", g.N, " x ", g.K);
+  const bool a_ok = g.a_layout == fp8::Layout::per_tensor || g.a_layout == fp8::Layout::tile_1x128;
+  const bool b_ok = g.b_layout == fp8::Layout::per_tensor || g.b_layout == fp8::Layout::tile_1x128 ||
+                    g.b_layout == fp8::Layout::block_128x128;
+  MOE_CHECK(a_ok && b_ok, "cuda fp8 gemm: scale layouts ", fp8::layout_name(g.a_layout), " (A) and ",
+            fp8::layout_name(g.b_layout), " (B^T) are not a K-major pair");
+  MOE_CHECK((g.a_layout == fp8::Layout::per_tensor) == (g.b_layout == fp8::Layout::per_tensor),
+            "cuda fp8 gemm: per-tensor and block scales mixed (", fp8::layout_name(g.a_layout), ", ",
+            fp8::layout_name(g.b_layout), ")");
+  MOE_CHECK(g.chunk >= 1 && (g.a_layout == fp8::Layout::per_tensor || fp8::kTile % g.chunk == 0),
+            "cuda fp8 gemm: promotion interval ", g.chunk, " must divide ", fp8::kTile, " with block scales");
+}
 
 bool gemm_grouped(const std::vector<Gemm>& gs, void* pointers, cudaStream_t stream) {
   if (gs.empty()) return true;
@@ -285,6 +304,122 @@ void gemm(const Gemm& g, cudaStream_t stream) {
   MOE_CUBLASLT_CHECK(cublasLtMatmul(ctx.handle, d.op, f64 ? static_cast<const void*>(&one64) : &one32, g.B, d.first,
                                     g.A, d.second, f64 ? static_cast<const void*>(&zero64) : &zero32, g.C, d.out,
                                     g.C, d.out, &algo, ctx.workspace, kWorkspace, stream));
+}
+
+// ---- FP8 ----
+namespace {
+
+cudaDataType_t fp8_cuda_type(DType t) { return t == DType::f8e5m2 ? CUDA_R_8F_E5M2 : CUDA_R_8F_E4M3; }
+
+int32_t scale_mode(fp8::Layout l) {
+  switch (l) {
+    case fp8::Layout::tile_1x128: return CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F;
+    case fp8::Layout::block_128x128: return CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F;
+    default: return CUBLASLT_MATMUL_MATRIX_SCALE_SCALAR_32F;
+  }
+}
+
+// The descriptors of one FP8 GEMM. cuBLASLt's first operand is our B^T
+// ([N, K] row-major = column-major K x N, op T), its second our A (column-
+// major K x M, op N); D = column-major N x M = our row-major C [M, N].
+struct Fp8Descriptors {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t first = nullptr, second = nullptr, out = nullptr;
+  Fp8Descriptors(const Fp8Gemm& g, const float* first_scales, const float* second_scales) {
+    MOE_CUBLASLT_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t t1 = CUBLAS_OP_T, t2 = CUBLAS_OP_N;
+    MOE_CUBLASLT_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &t1, sizeof t1));
+    MOE_CUBLASLT_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &t2, sizeof t2));
+    const int8_t fast_accum = 0;  // promote partial sums (DeepSeek-V3's point)
+    MOE_CUBLASLT_CHECK(
+        cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast_accum, sizeof fast_accum));
+    const int32_t m1 = scale_mode(g.b_layout), m2 = scale_mode(g.a_layout);
+    MOE_CUBLASLT_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &m1, sizeof m1));
+    MOE_CUBLASLT_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &m2, sizeof m2));
+    MOE_CUBLASLT_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &first_scales,
+                                                      sizeof first_scales));
+    MOE_CUBLASLT_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &second_scales,
+                                                      sizeof second_scales));
+    MOE_CUBLASLT_CHECK(cublasLtMatrixLayoutCreate(&first, fp8_cuda_type(g.b_type), uint64_t(g.K), uint64_t(g.N), g.K));
+    MOE_CUBLASLT_CHECK(cublasLtMatrixLayoutCreate(&second, fp8_cuda_type(g.a_type), uint64_t(g.K), uint64_t(g.M), g.K));
+    MOE_CUBLASLT_CHECK(cublasLtMatrixLayoutCreate(&out, CUDA_R_32F, uint64_t(g.N), uint64_t(g.M), g.N));
+  }
+  ~Fp8Descriptors() {
+    if (out) cublasLtMatrixLayoutDestroy(out);
+    if (second) cublasLtMatrixLayoutDestroy(second);
+    if (first) cublasLtMatrixLayoutDestroy(first);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+  Fp8Descriptors(const Fp8Descriptors&) = delete;
+  Fp8Descriptors& operator=(const Fp8Descriptors&) = delete;
+};
+
+// cuBLASLt's dequantisation scales from ours: d = 1 / s (the same f32
+// reciprocal the emulation takes), the [rows, cols] grid stored with rows
+// contiguous: each K block's scales of all outer rows together, the outer
+// dimension of a K-major operand leading (cuBLASLt's block-scale order).
+__global__ void dequant_scales_kernel(const float* __restrict__ s, int64_t rows, int64_t cols, float* __restrict__ d) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < rows * cols; i += int64_t(gridDim.x) * blockDim.x)
+    d[(i % cols) * rows + i / cols] = 1.0f / s[i];
+}
+
+void dequant_scales(const float* s, fp8::Layout l, int64_t outer, int64_t K, float* d, cudaStream_t stream) {
+  const int64_t rows = fp8::scale_rows(l, outer), cols = fp8::scale_cols(l, K), n = rows * cols;
+  const unsigned blocks = unsigned(std::min<int64_t>((n + 255) / 256, 4096));
+  dequant_scales_kernel<<<blocks, 256, 0, stream>>>(s, rows, cols, d);
+  MOE_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace
+
+void describe(const Fp8Gemm& g) {
+  check(g);
+  Fp8Descriptors d(g, nullptr, nullptr);
+}
+
+void fp8_gemm(const Fp8Gemm& g, cudaStream_t stream) {
+  check(g);
+  const int device = current_device();
+  Context& ctx = context(device, stream);
+  // The two grids of dequantisation scales, from the caching allocator
+  // (ordered on the current stream, which callers pass as `stream`).
+  const int64_t na = fp8::scale_rows(g.a_layout, g.M) * fp8::scale_cols(g.a_layout, g.K);
+  const int64_t nb = fp8::scale_rows(g.b_layout, g.N) * fp8::scale_cols(g.b_layout, g.K);
+  const Tensor scratch = empty({na + nb}, DType::f32, Device::cuda(device));
+  float* scales = scratch.device_data<float>();
+  dequant_scales(g.a_scales, g.a_layout, g.M, g.K, scales, stream);
+  dequant_scales(g.b_scales, g.b_layout, g.N, g.K, scales + na, stream);
+  Fp8Descriptors d(g, scales + na, scales);
+  const AlgoKey key{device, true, false, g.M, g.N, g.K, int64_t(g.a_layout), int64_t(g.b_layout), 0,
+                    int(g.a_type) + 16, int(g.b_type) + 16};
+  cublasLtMatmulAlgo_t algo;
+  bool known = false;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    auto it = algos().find(key);
+    if (it != algos().end()) algo = it->second, known = true;
+  }
+  if (!known) {
+    cublasLtMatmulPreference_t pref = nullptr;
+    MOE_CUBLASLT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    const size_t ws = kWorkspace;
+    MOE_CUBLASLT_CHECK(
+        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    cublasLtMatmulHeuristicResult_t result = {};
+    int found = 0;
+    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx.handle, d.op, d.first, d.second, d.out, d.out, pref,
+                                                             1, &result, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    MOE_CHECK(st == CUBLAS_STATUS_SUCCESS && found > 0, "cuBLASLt: no FP8 algorithm for ", g.M, " x ", g.N, " x ",
+              g.K, " (scales ", fp8::layout_name(g.a_layout), " x ", fp8::layout_name(g.b_layout),
+              "; block scales need cuBLAS >= 12.9 on SM90): ", cublasLtGetStatusString(st));
+    algo = result.algo;
+    std::lock_guard<std::mutex> lock(g_mu);
+    algos().emplace(key, algo);
+  }
+  const float one = 1.0f, zero = 0.0f;
+  MOE_CUBLASLT_CHECK(cublasLtMatmul(ctx.handle, d.op, &one, g.Bt, d.first, g.A, d.second, &zero, g.C, d.out, g.C,
+                                    d.out, &algo, ctx.workspace, kWorkspace, stream));
 }
 
 }  // namespace moe::cuda::blas

@@ -10,6 +10,7 @@
 
 #include "core/cuda/runtime.h"
 #include "core/dtype.h"
+#include "core/fp8/scaling.h"
 
 namespace moe::cuda::blas {
 
@@ -62,5 +63,32 @@ bool launch_grouped(const GroupedCall& call, DType ab, DType c, const void* poin
 // Real builds: builds (and frees) every cuBLASLt descriptor gemm() would
 // create for g, without a device; throws naming the call that failed.
 void describe(const Gemm& g);
+
+// One FP8 GEMM, C [M, N] (f32, row-major) = A [M, K] . B [K, N], both
+// operands K-major as Hopper's FP8 tensor cores take them (cuBLASLt's TN
+// layout): A's codes row-major [M, K], B's as B^T row-major [N, K]. Scales
+// are the quantisers' (x * s, core/fp8/scaling.h) in their layouts: A
+// per_tensor or tile_1x128 ([M, ceil(K/128)]); B^T per_tensor, tile_1x128
+// ([N, ceil(K/128)]) or block_128x128 ([ceil(N/128), ceil(K/128)]). Real
+// builds run cuBLASLt with the reciprocals as its dequantisation scales
+// (scalar, VEC128_32F or BLK128x128_32F modes) and its own promotion; under
+// the shim the CPU emulation's product (fp8::gemm_blas, promotion every
+// `chunk` of K) runs on the same arguments.
+struct Fp8Gemm {
+  int64_t M = 0, N = 0, K = 0;
+  DType a_type = DType::f8e4m3, b_type = DType::f8e4m3;  // or f8e5m2
+  fp8::Layout a_layout = fp8::Layout::per_tensor, b_layout = fp8::Layout::per_tensor;  // b: of B^T
+  const void* A = nullptr;
+  const void* Bt = nullptr;
+  const float* a_scales = nullptr;
+  const float* b_scales = nullptr;
+  float* C = nullptr;
+  int64_t chunk = 128;
+};
+// A layout or dtype this GEMM does not take, or an empty product: an error
+// naming it.
+void check(const Fp8Gemm& g);
+void describe(const Fp8Gemm& g);  // as describe(Gemm), for the FP8 descriptors
+void fp8_gemm(const Fp8Gemm& g, cudaStream_t stream);
 
 }  // namespace moe::cuda::blas

@@ -9,6 +9,7 @@
 // error.
 #include <cmath>
 
+#include "core/cuda/blas.h"
 #include "core/cuda/block_reduce.h"
 #include "core/cuda/copy.h"
 #include "core/cuda/fp8.h"
@@ -173,6 +174,68 @@ fp8::QuantizedTensor fp8_quantize_with_scale(const Tensor& x, fp8::Format f, flo
   launch_codes(x, rows, cols, f, fp8::Layout::per_tensor, transpose, q);
   MOE_CUDA_CHECK(cudaGetLastError());
   return q;
+}
+
+namespace {
+
+// One operand of a linear's GEMM on the device, quantised as the CPU's
+// fp8::quantize_role does (core/fp8/linear.cc): `tile` under the tile-wise
+// recipe, else one scale (delayed: from the state, whose amax record reads
+// the device's amax). `transpose`: the operand's codes K-major.
+fp8::QuantizedTensor quantize_role(const Tensor& t, fp8::Role role, fp8::Layout tile, const fp8::GemmRecipe& r,
+                                   const fp8::ScaleSource& s, bool transpose) {
+  MOE_CHECK(t.dim() == 2 && t.dtype() == DType::f32 && t.is_contiguous(),
+            "fp8 linear: operands must be contiguous 2-D f32 tensors, got ", t.str());
+  if (r.scaling == fp8::Scaling::tilewise)
+    return fp8_quantize(t, fp8::Format::e4m3, tile, r.rounding, transpose);
+  const fp8::Format f = role == fp8::Role::dy ? r.grad_format : fp8::Format::e4m3;
+  if (r.scaling == fp8::Scaling::per_tensor_current)
+    return fp8_quantize(t, f, fp8::Layout::per_tensor, r.rounding, transpose);
+  MOE_CHECK(s.state != nullptr, "fp8 linear: per_tensor_delayed scaling needs its DelayedScaling state");
+  fp8::QuantizedTensor q = fp8_quantize_with_scale(t, f, s.state->scale(s.group, role, f, r.rounding), transpose);
+  if (s.record) s.state->record(s.group, role, float(q.amax.item()));
+  return q;
+}
+
+// C [a.rows, bt.rows] = a . bt^T, both K-major.
+Tensor product(const fp8::QuantizedTensor& a, const fp8::QuantizedTensor& bt, const fp8::GemmRecipe& r) {
+  MOE_CHECK(a.cols == bt.cols, "fp8 linear: K of A (", a.cols, ") and of B^T (", bt.cols, ") differ");
+  const Tensor c = zeros({a.rows, bt.rows}, DType::f32, a.codes.device());
+  if (a.rows == 0 || bt.rows == 0 || a.cols == 0) return c;
+  blas::Fp8Gemm g;
+  g.M = a.rows, g.N = bt.rows, g.K = a.cols;
+  g.a_type = a.codes.dtype(), g.b_type = bt.codes.dtype();
+  g.a_layout = a.layout, g.b_layout = bt.layout;
+  g.A = a.codes.device_data<uint8_t>(), g.Bt = bt.codes.device_data<uint8_t>();
+  g.a_scales = a.scales.device_data<float>(), g.b_scales = bt.scales.device_data<float>();
+  g.C = c.device_data<float>();
+  g.chunk = r.chunk;
+  blas::fp8_gemm(g, current_stream());
+  return c;
+}
+
+}  // namespace
+
+// y = x w: A = x [M, K] in 1x128 tiles, B^T = w^T [N, K] (w's 128x128 blocks, transposed).
+Tensor fp8_fprop(const Tensor& x, const Tensor& w, const fp8::GemmRecipe& r, const fp8::ScaleSource& s) {
+  DeviceGuard on(x);
+  return product(quantize_role(x, fp8::Role::x, fp8::Layout::tile_1x128, r, s, false),
+                 quantize_role(w, fp8::Role::w, fp8::Layout::block_128x128, r, s, true), r);
+}
+
+// dx = dy w^T: A = dy [M, N] in 1x128 tiles, B^T = w [K, N] itself.
+Tensor fp8_dgrad(const Tensor& dy, const Tensor& w, const fp8::GemmRecipe& r, const fp8::ScaleSource& s) {
+  DeviceGuard on(dy);
+  return product(quantize_role(dy, fp8::Role::dy, fp8::Layout::tile_1x128, r, s, false),
+                 quantize_role(w, fp8::Role::w, fp8::Layout::block_128x128, r, s, false), r);
+}
+
+// dw = x^T dy, K = the tokens: A = x^T and B^T = dy^T, each quantised in
+// 128x1 tiles along the tokens and written transposed.
+Tensor fp8_wgrad(const Tensor& x, const Tensor& dy, const fp8::GemmRecipe& r, const fp8::ScaleSource& s) {
+  DeviceGuard on(x);
+  return product(quantize_role(x, fp8::Role::x, fp8::Layout::tile_128x1, r, s, true),
+                 quantize_role(dy, fp8::Role::dy, fp8::Layout::tile_128x1, r, s, true), r);
 }
 
 }  // namespace moe::cuda

@@ -157,6 +157,8 @@ void matmul_each(const std::vector<backend::MatmulJob>&, MatmulPrecision) { miss
 void adamw_update(const std::vector<AdamWTensors>&) { missing("adamw_update"); }
 #endif
 
+// Kernels in core/cuda/fp8.cu: stubs only without CUDA.
+#if !defined(MOE_WITH_CUDA)
 // ---- fp8 ----
 Tensor fp8_fprop(const Tensor&, const Tensor&, const fp8::GemmRecipe&, const fp8::ScaleSource&) {
   missing("fp8_fprop");
@@ -167,9 +169,6 @@ Tensor fp8_dgrad(const Tensor&, const Tensor&, const fp8::GemmRecipe&, const fp8
 Tensor fp8_wgrad(const Tensor&, const Tensor&, const fp8::GemmRecipe&, const fp8::ScaleSource&) {
   missing("fp8_wgrad");
 }
-
-// Kernels in core/cuda/fp8.cu: stubs only without CUDA.
-#if !defined(MOE_WITH_CUDA)
 fp8::QuantizedTensor fp8_quantize(const Tensor&, fp8::Format, fp8::Layout, fp8::ScaleRounding, bool) {
   missing("fp8_quantize");
 }

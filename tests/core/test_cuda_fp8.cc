@@ -6,12 +6,14 @@
 // input gives the CPU's error through fp8_check_finite. GPU or SIMT shim.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "core/backend/fp8.h"
+#include "core/cuda/blas.h"
 #include "core/fp8/scaling.h"
 #include "core/ops.h"
 #include "tests/core/cuda_test_util.h"
@@ -114,6 +116,91 @@ TEST(CudaFp8, NonFiniteInputGivesTheCpuError) {
                               fp8::ScaleRounding::none, false);
     EXPECT_NO_THROW(backend::fp8_check_finite(ok, to_device(full({2, 3}, 1.0), kGpu), "act"));
   }
+}
+
+// The three GEMMs of an FP8 linear on the device against the CPU
+// emulation's, for every recipe: under the SIMT shim bitwise (the shim runs
+// the emulation's product on the device's codes and scales, so this checks
+// the operands' K-major codes, scale grids and layouts); on a GPU (cuBLASLt,
+// its own promotion) within 1e-5 K max|C| (the emulation's own bound,
+// fp8/gemm_blas.h, is 2 (chunk + K/chunk) eps sum|a b| / (sA sB)). Delayed
+// scaling records the same amaxes on both.
+TEST(CudaFp8, LinearGemmsMatchTheCpuEmulation) {
+  MOE_REQUIRE_DEVICE();
+  struct Shape3 {
+    int64_t M, K, N;
+  };
+  const std::vector<Shape3> shapes = {{1, 1, 1}, {5, 130, 7}, {129, 257, 130}, {200, 128, 64}};
+  std::vector<fp8::GemmRecipe> recipes(4);
+  recipes[0].scaling = fp8::Scaling::tilewise;
+  recipes[1].scaling = fp8::Scaling::tilewise;
+  recipes[1].rounding = fp8::ScaleRounding::pow2_down;
+  recipes[1].chunk = 32;
+  recipes[2].scaling = fp8::Scaling::per_tensor_current;
+  recipes[3].scaling = fp8::Scaling::per_tensor_delayed;
+  recipes[3].chunk = 1000;
+  uint64_t seed = 40;
+  for (const Shape3& sh : shapes)
+    for (const fp8::GemmRecipe& r : recipes) {
+      const Tensor x = sample({sh.M, sh.K}, seed++), w = sample({sh.K, sh.N}, seed++), dy = sample({sh.M, sh.N}, seed++);
+      const Tensor gx = to_device(x, kGpu), gw = to_device(w, kGpu), gdy = to_device(dy, kGpu);
+      fp8::DelayedScaling cs(1, 4), gs(1, 4);
+      for (fp8::DelayedScaling* st : {&cs, &gs}) {  // a history, so the delayed scales are not 1
+        st->record(0, fp8::Role::x, 3.0f), st->record(0, fp8::Role::w, 0.5f), st->record(0, fp8::Role::dy, 7.0f);
+        st->update();
+      }
+      const fp8::ScaleSource csrc{&cs, 0, true}, gsrc{&gs, 0, true};
+      const std::string what = std::to_string(sh.M) + " x " + std::to_string(sh.K) + " x " + std::to_string(sh.N) +
+                               " " + fp8::scaling_name(r.scaling) + " chunk " + std::to_string(r.chunk);
+      const std::pair<Tensor, Tensor> products[] = {
+          {backend::fp8_fprop(x, w, r, csrc), backend::fp8_fprop(gx, gw, r, gsrc)},
+          {backend::fp8_dgrad(dy, w, r, csrc), backend::fp8_dgrad(gdy, gw, r, gsrc)},
+          {backend::fp8_wgrad(x, dy, r, csrc), backend::fp8_wgrad(gx, gdy, r, gsrc)}};
+      const char* names[] = {"fprop", "dgrad", "wgrad"};
+      for (int i = 0; i < 3; ++i) {
+        const auto& [c, g] = products[i];
+#if defined(MOE_CUDA_SIM)
+        expect_bitwise(c, g, what + " " + names[i]);
+#else
+        double top = 0;
+        for (double v : values(c)) top = std::max(top, std::abs(v));
+        const double K = double(i == 0 ? sh.K : i == 1 ? sh.N : sh.M);
+        expect_within(c, g, [&](size_t) { return 1e-5 * K * top; }, what + " " + names[i]);
+#endif
+      }
+      EXPECT_EQ(cs.pending(), gs.pending()) << what << ": recorded amaxes";
+    }
+}
+
+// Without a device: the cuBLASLt descriptors of every FP8 GEMM the linear
+// runs (both formats, scalar, 1x128 and 128x128 scale modes, the three
+// training GEMMs' operand layouts) are built and accepted; a mixed or
+// K-varying scale pairing is refused with its layouts named.
+TEST(CudaFp8, GemmDescriptorsOfEveryRecipeAreAccepted) {
+  using L = fp8::Layout;
+  const std::pair<L, L> pairs[] = {{L::per_tensor, L::per_tensor},
+                                   {L::tile_1x128, L::block_128x128},   // fprop, dgrad
+                                   {L::tile_1x128, L::tile_1x128}};     // wgrad
+  for (auto [la, lb] : pairs)
+    for (DType ta : {DType::f8e4m3, DType::f8e5m2})
+      for (DType tb : {DType::f8e4m3, DType::f8e5m2}) {
+        cuda::blas::Fp8Gemm g;
+        g.M = 256, g.N = 384, g.K = 512;
+        g.a_type = ta, g.b_type = tb, g.a_layout = la, g.b_layout = lb;
+        EXPECT_NO_THROW(cuda::blas::describe(g)) << fp8::layout_name(la) << " x " << fp8::layout_name(lb);
+      }
+  cuda::blas::Fp8Gemm bad;
+  bad.M = bad.N = bad.K = 128;
+  bad.a_layout = L::tile_128x1;
+  bad.b_layout = L::block_128x128;
+  try {
+    cuda::blas::describe(bad);
+    ADD_FAILURE() << "a K-varying A scale was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("tile_128x1"), std::string::npos) << e.what();
+  }
+  bad.a_layout = L::per_tensor;
+  EXPECT_THROW(cuda::blas::describe(bad), Error);
 }
 
 }  // namespace

@@ -3,11 +3,13 @@
 // (bf16 operands widened to f32 first, as the CPU's fallback path does).
 // The grouped GEMM reads what cuBLAS would read: the uploaded pointer arrays
 // and the column-major per-group arguments.
+#include <cstring>
 #include <vector>
 
 #include "core/cpu/gemm.h"
 #include "core/cuda/blas.h"
 #include "core/dtype_convert.h"
+#include "core/fp8/gemm_blas.h"
 
 namespace moe::cuda::blas {
 namespace {
@@ -72,6 +74,32 @@ void gemm(const Gemm& g, cudaStream_t stream) {
   // Kernels queued on the stream come first, as on a GPU.
   MOE_CUDA_CHECK(cudaStreamSynchronize(stream));
   row_major(g.ta, g.tb, g.M, g.N, g.K, g.ab, g.A, g.lda, g.B, g.ldb, g.C, g.ldc);
+}
+
+void describe(const Fp8Gemm& g) { check(g); }
+
+namespace {
+// One operand's codes and scales as the emulation's Quantized ([rows, K]).
+fp8::Quantized operand(const void* codes, const float* scales, DType t, fp8::Layout l, int64_t rows, int64_t K) {
+  fp8::Quantized q;
+  q.format = t == DType::f8e5m2 ? fp8::Format::e5m2 : fp8::Format::e4m3;
+  q.layout = l;
+  q.rows = rows;
+  q.cols = K;
+  const uint8_t* c = static_cast<const uint8_t*>(codes);
+  q.codes.assign(c, c + rows * K);
+  q.scales.assign(scales, scales + fp8::scale_rows(l, rows) * fp8::scale_cols(l, K));
+  return q;
+}
+}  // namespace
+
+void fp8_gemm(const Fp8Gemm& g, cudaStream_t stream) {
+  check(g);
+  MOE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  const fp8::Quantized a = operand(g.A, g.a_scales, g.a_type, g.a_layout, g.M, g.K);
+  const fp8::Quantized b = fp8::transposed(operand(g.Bt, g.b_scales, g.b_type, g.b_layout, g.N, g.K));
+  const Tensor c = fp8::gemm_blas(a, b, g.chunk);
+  std::memcpy(g.C, c.data<float>(), size_t(g.M * g.N) * sizeof(float));
 }
 
 }  // namespace moe::cuda::blas
