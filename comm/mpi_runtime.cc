@@ -48,13 +48,19 @@ bool mpi_init(int* argc, char*** argv) {
     return false;
   }
   if (!initialized) {
+    // Under the SIMT shim the NCCL shim runs MPI on the streams' host
+    // workers too (comm/nccl_sim.cc).
+#if defined(MOE_CUDA_SIM)
+    const int wanted = MPI_THREAD_MULTIPLE;
+#else
+    const int wanted = MPI_THREAD_FUNNELED;
+#endif
     int provided = 0;
-    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+    if (MPI_Init_thread(argc, argv, wanted, &provided) != MPI_SUCCESS) {
       std::fprintf(stderr, "MPI_Init_thread failed although a launcher started this process\n");
       std::exit(1);
     }
-    MOE_CHECK(provided >= MPI_THREAD_FUNNELED, "mpi_init: the MPI library provides thread level ", provided,
-              ", below MPI_THREAD_FUNNELED");
+    MOE_CHECK(provided >= wanted, "mpi_init: the MPI library provides thread level ", provided, ", below ", wanted);
     std::atexit(finalize_at_exit);
   }
   // Errors come back as codes and become moe::Error naming the op and group.

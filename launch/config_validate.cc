@@ -289,9 +289,9 @@ void check_run(const config::TrainConfig& c, Violations& v) {
   v.non_negative("checkpoint.every_minutes", c.checkpoint().every_minutes());
 }
 
-// device: what a CUDA run of this build covers. FP8 dispatch quantises on
-// the host (it belongs with the device all-to-all); ZeRO-1 and more than one
-// rank need device collectives (validate_layout).
+// device: what a CUDA run of this build covers (several ranks talk over
+// NCCL). FP8 dispatch quantises on the host (it belongs with the device
+// all-to-all); ZeRO-1's sharded optimizer is CPU code.
 void check_device(const config::TrainConfig& c, Violations& v) {
   if (c.device() == "cpu") return;
   if (c.device() != "cuda") {
@@ -360,9 +360,6 @@ absl::Status validate_layout(const config::TrainConfig& c, int world) {
   facts.ffn_dim = moe && m.first_k_dense() == 0 ? 0 : m.ffn_dim();  // 0: no dense FFN
   Violations v;
   check_comm_timeout(p, v);
-  if (c.device() == "cuda" && world > 1)
-    v.add("device = cuda with ", world, " ranks: this build trains on one GPU (one rank); more need the NCCL "
-          "communicator");
   const absl::Status mesh = parallel::validate_mesh(sizes, facts);
   if (!mesh.ok()) v.add(mesh.message());
   if (mesh.ok()) {

@@ -110,6 +110,16 @@ int main(int argc, char** argv) {
     // message points users at it).
     world->set_timeout_s(std::getenv("MOE_COMM_TIMEOUT_S") ? moe::comm::default_timeout_s()
                                                            : cfg->parallel().comm_timeout_s());
+    // Several GPU ranks: the groups are NCCL's (the host group stays inside
+    // for counts, barriers and CPU statistics).
+    if (cfg->device() == "cuda" && world->size() > 1) {
+      absl::StatusOr<moe::Device> dev = moe::launch::rank_device(*cfg);
+      if (!dev.ok()) {
+        std::fprintf(stderr, "moe-train: %s%s\n", who.c_str(), std::string(dev.status().message()).c_str());
+        moe::comm::abort_job("moe-train: no usable GPU on this rank", 2);
+      }
+      world = moe::launch::run_world(std::move(world), *dev);
+    }
     moe::parallel::Mesh mesh(std::move(world), int(cfg->parallel().tp()), int(cfg->parallel().ep()));
     absl::StatusOr<moe::launch::TrainResult> r = moe::launch::train(*cfg, &g_stop, false, &mesh);
     if (!r.ok()) {

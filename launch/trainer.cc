@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "comm/communicator.h"
+#include "comm/nccl_communicator.h"
 #include "core/cpu/gemm_bf16.h"
 #include "core/autograd.h"
 #include "core/error.h"
@@ -47,30 +48,6 @@ Shard dp_shard(const parallel::Mesh& mesh, int64_t global_batch) {
   return {mesh.dp_rank() * n, n};
 }
 
-// The rank's device: the CPU, or (device = cuda) its node-local GPU, the
-// local rank read from the launcher's environment.
-absl::StatusOr<Device> rank_device(const config::TrainConfig& cfg) {
-  if (cfg.device() != "cuda") return Device::cpu();
-  const int n = cuda_device_count();
-  if (n == 0)
-    return absl::FailedPreconditionError(
-        "device = cuda, but no CUDA device is usable (a build with MOE_CUDA=OFF, or no driver or GPU on this "
-        "host)");
-  int local = 0;
-  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "LOCAL_RANK"})
-    if (const char* v = std::getenv(var)) {
-      char* end = nullptr;
-      const long r = std::strtol(v, &end, 10);
-      if (end == v || *end != '\0' || r < 0)
-        return absl::InvalidArgumentError(absl::StrCat(var, " = '", v, "' is not a local rank"));
-      local = int(r);
-      break;
-    }
-  if (local >= n)
-    return absl::FailedPreconditionError(
-        absl::StrCat("device = cuda: local rank ", local, " but this host shows ", n, " CUDA device(s)"));
-  return Device::cuda(local);
-}
 
 data::Batch on_device(data::Batch b, Device d) {
   if (d.is_cpu()) return b;
@@ -177,6 +154,37 @@ absl::Status agree_on_setup(parallel::Mesh& mesh, const absl::Status& mine) {
 }
 
 }  // namespace
+
+absl::StatusOr<Device> rank_device(const config::TrainConfig& cfg) {
+  if (cfg.device() != "cuda") return Device::cpu();
+  const int n = cuda_device_count();
+  if (n == 0)
+    return absl::FailedPreconditionError(
+        "device = cuda, but no CUDA device is usable (a build with MOE_CUDA=OFF, or no driver or GPU on this "
+        "host)");
+  int local = 0;
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "LOCAL_RANK"})
+    if (const char* v = std::getenv(var)) {
+      char* end = nullptr;
+      const long r = std::strtol(v, &end, 10);
+      if (end == v || *end != '\0' || r < 0)
+        return absl::InvalidArgumentError(absl::StrCat(var, " = '", v, "' is not a local rank"));
+      local = int(r);
+      break;
+    }
+#if defined(MOE_CUDA_SIM)
+  local %= n;  // each SIM process has its own device 0 in host memory: ranks on one host share nothing
+#endif
+  if (local >= n)
+    return absl::FailedPreconditionError(
+        absl::StrCat("device = cuda: local rank ", local, " but this host shows ", n, " CUDA device(s)"));
+  return Device::cuda(local);
+}
+
+std::unique_ptr<comm::Communicator> run_world(std::unique_ptr<comm::Communicator> world, Device device) {
+  if (device.is_cpu() || world->size() == 1) return world;
+  return comm::nccl_communicator(std::move(world), device.index);
+}
 
 absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::atomic<bool>* stop, bool quiet,
                                   parallel::Mesh* mesh_in, const std::function<void(int64_t)>& on_step) {

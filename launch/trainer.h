@@ -6,9 +6,12 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "comm/communicator.h"
+#include "core/device.h"
 #include "launch/train_config.pb.h"
 #include "parallel/mesh.h"
 
@@ -38,6 +41,15 @@ struct TrainResult {
 // without a checkpoint of that state.
 // `on_step`, when set, is called on every rank at the start of each step
 // with the step index (moe-bench step resets its phase timers after warm-up).
+// The device this rank trains on: the CPU, or (device = cuda) its node-local
+// GPU, the local rank read from the launcher's environment
+// (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID or LOCAL_RANK).
+absl::StatusOr<Device> rank_device(const config::TrainConfig& cfg);
+
+// The world group a run on `device` talks over: `world` itself on the CPU or
+// with one rank, else the NCCL group of its ranks on that GPU.
+std::unique_ptr<comm::Communicator> run_world(std::unique_ptr<comm::Communicator> world, Device device);
+
 absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::atomic<bool>* stop = nullptr,
                                   bool quiet = false, parallel::Mesh* mesh = nullptr,
                                   const std::function<void(int64_t step)>& on_step = {});

@@ -51,7 +51,7 @@ Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
 
   // 2. Payload: the plan's rows are sorted by expert, hence by destination.
   std::vector<double> idx(plan.tokens.begin(), plan.tokens.end());
-  const Tensor rows = index_select(x, 0, from_vector(idx, {int64_t(idx.size())}, DType::i64));
+  const Tensor rows = index_select(x, 0, from_vector(idx, {int64_t(idx.size())}, DType::i64, x.device()));
   const int64_t row_bytes = fp8_ ? fp8_row_bytes(x.size(1)) : x.size(1) * int64_t(dtype_size(x.dtype()));
   prof::add_bytes(prof::Phase::dispatch, rows_to_peers(d.send_rows) * row_bytes);
   const Tensor arrived = fp8_ ? fp8_all_to_all(ep_, rows, d.send_rows, d.recv_rows)
@@ -73,8 +73,8 @@ Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
         back[size_t(start[size_t(p * L + l)] + i)] = double(order.size());
         order.push_back(double(start[size_t(p * L + l)] + i));
       }
-  d.rows = index_select(arrived, 0, from_vector(order, {r}, DType::i64));
-  d.to_arrival_order = from_vector(back, {r}, DType::i64);
+  d.rows = index_select(arrived, 0, from_vector(order, {r}, DType::i64, x.device()));
+  d.to_arrival_order = from_vector(back, {r}, DType::i64, x.device());
   return d;
 }
 

@@ -1,7 +1,6 @@
 #include "parallel/grad_sync.h"
 
 #include <algorithm>
-#include <cstring>
 #include <map>
 #include <utility>
 
@@ -117,48 +116,36 @@ void check_same_params_in_groups(Mesh& mesh, const std::vector<ClassedParam>& pa
 
 namespace {
 
-// Copies the gradient of `p` (zeros if none) into `dst`, which holds p.numel()
-// elements of dtype `dt`.
-void pack_grad(const ClassedParam& p, DType dt, void* dst) {
-  const int64_t n = p.param.numel();
-  const size_t bytes = size_t(n) * dtype_size(dt);
-  Tensor g = p.param.grad();
+// Copies the gradient of `p` (zeros if none) into `slot`, a flat view of
+// p.numel() elements of the bucket's dtype on the parameters' device.
+void pack_grad(const ClassedParam& p, Tensor slot) {
+  const Tensor g = p.param.grad();
   if (!g.defined()) {
-    std::memset(dst, 0, bytes);
+    fill_(slot, 0.0);
     return;
   }
   MOE_CHECK(g.shape() == p.param.shape(), "GradSync: gradient of '", p.name, "' has shape ", shape_str(g.shape()),
             ", the parameter ", shape_str(p.param.shape()));
-  if (g.dtype() != dt) g = cast(g, dt);
-  if (!g.is_contiguous()) g = contiguous(g);
-  std::memcpy(dst, g.raw_data(), bytes);
+  copy_(slot, reshape(g, {-1}));  // casts to the bucket's dtype
 }
 
-// Writes `src` (p.numel() elements of dtype dt) into p's .grad: in place when
-// the gradient is a contiguous tensor of the right dtype, else a new one.
-void unpack_grad(ClassedParam& p, DType dt, const void* src) {
-  const size_t bytes = size_t(p.param.numel()) * dtype_size(dt);
+// Writes `slot` into p's .grad: in place when the gradient is a contiguous
+// tensor of the right dtype, else a new one.
+void unpack_grad(ClassedParam& p, const Tensor& slot) {
   Tensor g = p.param.grad();
-  if (!g.defined() || !g.is_contiguous() || g.dtype() != dt || g.shape() != p.param.shape()) {
-    g = empty(p.param.shape(), dt);
+  if (!g.defined() || !g.is_contiguous() || g.dtype() != slot.dtype() || g.shape() != p.param.shape()) {
+    g = empty(p.param.shape(), slot.dtype(), slot.device());
     p.param.set_grad(g);
   }
-  std::memcpy(g.raw_data(), src, bytes);
+  Tensor flat = reshape(g, {-1});
+  copy_(flat, slot);
   g.bump_version();
 }
 
+// flat /= by, element by element in its dtype.
 void divide(Tensor& flat, int64_t by) {
   if (by == 1) return;
-  const int64_t n = flat.numel();
-  if (flat.dtype() == DType::f32) {
-    float* d = flat.data<float>();
-    const float f = float(by);
-    for (int64_t i = 0; i < n; ++i) d[i] /= f;
-  } else {
-    double* d = flat.data<double>();
-    const double f = double(by);
-    for (int64_t i = 0; i < n; ++i) d[i] /= f;
-  }
+  copy_(flat, div(flat, full({}, double(by), flat.dtype(), flat.device())));
 }
 
 }  // namespace
@@ -178,10 +165,10 @@ struct GradSync::State {
   size_t next_poll = 0;          // first started bucket not known to be done
   bool sync_enabled = true;
 
-  void* slot_ptr(size_t i) {
+  // Parameter i's elements of its bucket.
+  Tensor slot(size_t i) {
     const GradBucket& b = buckets[bucket_of[i]];
-    return static_cast<char*>(flat[bucket_of[i]].raw_data()) +
-           size_t(b.offsets[slot_of[i]]) * dtype_size(b.dtype);
+    return narrow(flat[bucket_of[i]], 0, b.offsets[slot_of[i]], params[i].param.numel());
   }
 
   void reset() {
@@ -220,7 +207,7 @@ struct GradSync::State {
               "micro-batch)");
     MOE_CHECK(bucket_of[i] >= next_start, "GradSync: '", p.name,
               "' received its gradient after its bucket was started");
-    pack_grad(p, buckets[bucket_of[i]].dtype, slot_ptr(i));
+    pack_grad(p, slot(i));
     ready[i] = 1;
     --pending[bucket_of[i]];
     start_ready_buckets();
@@ -233,7 +220,7 @@ struct GradSync::State {
     for (size_t b = next_start; b < buckets.size(); ++b) {
       for (size_t s = 0; s < buckets[b].params.size(); ++s) {
         const size_t i = buckets[b].params[s];
-        if (!ready[i]) pack_grad(params[i], buckets[b].dtype, slot_ptr(i));
+        if (!ready[i]) pack_grad(params[i], slot(i));
       }
       start(b);
     }
@@ -247,7 +234,7 @@ struct GradSync::State {
       divide(flat[b], dp);
       for (size_t s = 0; s < buckets[b].params.size(); ++s) {
         const size_t i = buckets[b].params[s];
-        unpack_grad(params[i], buckets[b].dtype, slot_ptr(i));
+        unpack_grad(params[i], slot(i));
       }
     }
     reset();
@@ -263,8 +250,9 @@ GradSync::GradSync(Mesh& mesh, std::vector<ClassedParam> params, GradSyncOptions
     MOE_CHECK(p.param.defined(), "GradSync: parameter '", p.name, "' is undefined");
     MOE_CHECK(p.param.dtype() == DType::f32 || p.param.dtype() == DType::f64, "GradSync: parameter '", p.name,
               "' is ", p.param.str(), "; gradients are synchronised in f32 or f64");
-    MOE_CHECK(p.param.device().is_cpu(), "GradSync: parameter '", p.name, "' is ", p.param.str(),
-              "; only CPU parameters are supported");
+    MOE_CHECK(p.param.device() == params.front().param.device(), "GradSync: parameter '", p.name, "' is ",
+              p.param.str(), ", parameter '", params.front().name, "' ", params.front().param.str(),
+              "; all must share one device");
     MOE_CHECK(!options.overlap || (p.param.requires_grad() && p.param.is_leaf()), "GradSync: parameter '", p.name,
               "' is not a leaf that requires grad");
   }
@@ -278,7 +266,7 @@ GradSync::GradSync(Mesh& mesh, std::vector<ClassedParam> params, GradSyncOptions
       st.bucket_of[st.buckets[b].params[s]] = b;
       st.slot_of[st.buckets[b].params[s]] = s;
     }
-    st.flat.push_back(zeros({st.buckets[b].numel}, st.buckets[b].dtype));
+    st.flat.push_back(zeros({st.buckets[b].numel}, st.buckets[b].dtype, st.params.front().param.device()));
   }
   st.work.resize(st.buckets.size());
   st.ready.assign(st.params.size(), 0);

@@ -11,7 +11,8 @@ namespace moe::parallel {
 
 namespace {
 
-// Local ids (clamped into the shard) and a 0/1 mask of the ids this shard owns.
+// Local ids (clamped into the shard) and a 0/1 mask of the ids this shard
+// owns, on the ids' device (computed on the host: a few bytes per token).
 struct ShardIds {
   Tensor local;  // i64, ids' shape
   Tensor mask;   // dtype, ids' shape
@@ -24,7 +25,8 @@ ShardIds shard_ids(const Tensor& ids, int64_t start, int64_t rows, DType dtype) 
     m[i] = own ? 1.0 : 0.0;
     v[i] = own ? double(id) : 0.0;
   }
-  return {from_vector(v, ids.shape(), DType::i64), from_vector(m, ids.shape(), dtype)};
+  return {to_device(from_vector(v, ids.shape(), DType::i64), ids.device()),
+          to_device(from_vector(m, ids.shape(), dtype), ids.device())};
 }
 
 }  // namespace

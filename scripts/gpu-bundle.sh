@@ -2,7 +2,7 @@
 # Builds, on a CPU machine, what scripts/gpu-check.sh runs on a GPU machine
 # that has CUDA 13 and PyTorch but none of our host-only libraries:
 #   scripts/gpu-bundle.sh [BUNDLE_DIR]     (default gpu-bundle/, git-ignored)
-# The bundle holds core_tests, moe-train and moe-bench built for sm_90a with
+# The bundle holds core_tests, comm_tests, moe-train and moe-bench built for sm_90a with
 # generic x86-64 CPU code (the GPU host is not this machine, and strip keeps
 # it small), the configs and byte-level tinyshakespeare tokens the curve and
 # the step benchmark train on, and the non-NVIDIA shared libraries they need
@@ -10,7 +10,7 @@
 # without mpirun, the programs stay one rank and never initialise MPI).
 # What travels is BUNDLE_DIR.tar.xz (at most 60 MiB; gpu-check.sh takes the
 # folder or the archive). The NVIDIA libraries
-# (libcudart, libcublasLt, libcublas) are linked by soname and found on the GPU machine.
+# (libcudart, libcublasLt, libcublas, libnccl) are linked by soname and found on the GPU machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bundle=${1:-gpu-bundle}
@@ -18,10 +18,10 @@ build=${BUILD_DIR:-build-gpu}
 ./scripts/setup-deps
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O3" \
   -DCMAKE_CUDA_FLAGS_RELEASE="-O2" -DMOE_CUDA=ON -DMOE_NATIVE=OFF -DCMAKE_CUDA_ARCHITECTURES=90a ${CMAKE_ARGS:-}
-cmake --build "$build" -j "${JOBS:-$(nproc)}" --target core_tests moe-train moe-bench moe-prep
+cmake --build "$build" -j "${JOBS:-$(nproc)}" --target core_tests comm_tests moe-train moe-bench moe-prep
 rm -rf "$bundle"
 mkdir -p "$bundle/lib" "$bundle/configs" "$bundle/data"
-programs=("$build/tests/core_tests" "$build/launch/moe-train" "$build/launch/moe-bench")
+programs=("$build/tests/core_tests" "$build/tests/comm_tests" "$build/launch/moe-train" "$build/launch/moe-bench")
 for p in "${programs[@]}"; do
   cp "$p" "$bundle/"
   strip "$bundle/$(basename "$p")"
@@ -30,7 +30,7 @@ cp configs/tiny_moe_sigmoid_bias.pbtxt configs/gpu_moe.pbtxt "$bundle/configs/"
 "$build/launch/moe-prep" --input data/corpus/tinyshakespeare.txt --output "$bundle/data/tinyshakespeare_byte.h5"
 # Every shared library outside the C runtime and NVIDIA's.
 for p in "${programs[@]}"; do ldd "$p"; done | awk '$3 ~ /^\// {print $3}' | sort -u |
-  grep -Ev '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so|libcudart|libcublas' |
+  grep -Ev '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so|libcudart|libcublas|libnccl' |
   while read -r lib; do cp -L "$lib" "$bundle/lib/"; done
 strip --strip-unneeded "$bundle"/lib/*.so* 2>/dev/null || true
 tar -cJf "$bundle.tar.xz" -C "$(dirname "$bundle")" "$(basename "$bundle")"

@@ -5,6 +5,7 @@
 # OUT_DIR/versions.txt  driver, GPU, nvcc and torch versions
 # OUT_DIR/parity.txt    every CUDA kernel test and the op table's parity run
 #                       (Cuda*, Ops/CudaOpParity*) on the real GPU vs the CPU
+# OUT_DIR/nccl.txt      the NCCL communicator's tests on a world of one GPU
 # OUT_DIR/curve.txt     100 steps of the sigmoid-router tiny_moe (capacity
 #                       dropping on) on the CPU and on the GPU: the largest
 #                       loss difference (curve_{cpu,cuda}/ hold both runs)
@@ -37,7 +38,8 @@ say() { echo "$*" | tee -a "$summary"; }
 cat "$out/versions.txt"
 
 # The NVIDIA libraries by soname, from the CUDA toolkit or PyTorch's wheels.
-libdirs=$(find /usr/local /opt /usr/lib -xdev \( -name 'libcublasLt.so.13' -o -name 'libcudart.so.13' \) \
+libdirs=$(find /usr/local /opt /usr/lib -xdev \( -name 'libcublasLt.so.13' -o -name 'libcudart.so.13' \
+  -o -name 'libnccl.so.2' \) \
   2>/dev/null | xargs -r -n1 dirname | sort -u | tr '\n' ':')
 export LD_LIBRARY_PATH="$bundle/lib:${libdirs}${LD_LIBRARY_PATH:-}"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
@@ -54,6 +56,14 @@ if grep -q 'no CUDA device' "$out/parity.txt"; then
   say "parity: no CUDA device was seen (driver or LD_LIBRARY_PATH)"
   exit 2
 fi
+[ "$rc" -eq 0 ] || status=1
+
+# NCCL on one GPU (a world of one rank: the collectives, all-to-all and
+# the host hand-over; more ranks need more GPUs).
+start=$SECONDS
+timeout 60 "$bundle/comm_tests" --gtest_filter='MpiNccl*' >"$out/nccl.txt" 2>&1
+rc=$?
+say "nccl: exit $rc, $(grep -c '^\[       OK \]' "$out/nccl.txt") passed, $(grep -c '^\[  SKIPPED \] .*(' "$out/nccl.txt") skipped in $((SECONDS - start)) s"
 [ "$rc" -eq 0 ] || status=1
 
 # The curve: the same run on both devices. The SIM build shares OpenBLAS

@@ -18,15 +18,18 @@ cmake --build "$BUILD_DIR" -j "$JOBS"
 OMP_NUM_THREADS=1 ctest --test-dir "$BUILD_DIR" --output-on-failure -j 2 "$@"
 # Our CUDA kernels on the SIMT host shim (MOE_CUDA=SIM: the .cu sources as
 # host C++, no GPU needed) against the CPU kernels: core_tests' Cuda* tests,
-# the op table's parity run (Ops/CudaOpParity*) and whole training runs on
-# the device (launch_tests' CudaTraining*) and moe-bench gpu --small, which a build without a device
+# the op table's parity run (Ops/CudaOpParity*), whole training runs on the
+# device (launch_tests' CudaTraining*), the NCCL communicator and the
+# parallel layouts on the device over its MPI shim at 2-4 ranks (CudaNccl.*,
+# CudaLayouts.*) and moe-bench gpu --small, which a build without a device
 # skips; then the kernel tests with the kernels and the shim under
 # ASan+UBSan and under TSan (cuda_tests_asan / _tsan). MOE_TEST_SIM=0 leaves
 # this out.
 if [ "${MOE_TEST_SIM:-1}" = 1 ] && [ $# -eq 0 ]; then
   cmake -S . -B "$BUILD_DIR-sim" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O3" \
     -DMOE_CUDA=SIM ${CMAKE_ARGS:-}
-  cmake --build "$BUILD_DIR-sim" -j "$JOBS" --target core_tests launch_tests moe-bench cuda_tests_asan cuda_tests_tsan
+  cmake --build "$BUILD_DIR-sim" -j "$JOBS" --target core_tests comm_tests model_tests launch_tests moe-bench \
+    cuda_tests_asan cuda_tests_tsan
   OMP_NUM_THREADS=1 ctest --test-dir "$BUILD_DIR-sim" --output-on-failure -j 2 -R 'Cuda|cuda_tests_'
 fi
 

@@ -208,7 +208,6 @@ const BadLayout kBadLayouts[] = {
      {"parallel.tp=2", "model.fp8.recipe=FP8_TILEWISE"}, 2,
      "model.fp8.recipe = FP8_TILEWISE with parallel.tp = 2: n_heads x head_dim = 128 must be a multiple of 128 x tp "
      "= 256"},
-    {"cuda on two ranks", "tiny_moe.pbtxt", {"device=cuda"}, 2, "device = cuda with 2 ranks"},
     // moe-train applies the timeout right after validate_layout, before validate().
     {"zero comm timeout", "tiny_moe.pbtxt", {"parallel.comm_timeout_s=0"}, 1,
      "parallel.comm_timeout_s = 0 must be > 0"},
@@ -249,6 +248,10 @@ TEST(ConfigErrors, GoodLayoutsPass) {
                                  {"parallel.ep=8", "parallel.ranks_per_node=2", "global_batch_size=8"});
   ASSERT_TRUE(nodes.ok());
   EXPECT_TRUE(validate_layout(*nodes, 8).ok()) << validate_layout(*nodes, 8);
+  // Several GPU ranks talk over NCCL.
+  auto gpus = load_train_config(config_path("tiny_moe.pbtxt"), {"device=cuda", "parallel.tp=2", "parallel.ep=2"});
+  ASSERT_TRUE(gpus.ok());
+  EXPECT_TRUE(validate_layout(*gpus, 4).ok()) << validate_layout(*gpus, 4);
 }
 
 // FP8 dispatch does not depend on the GEMM recipe, BF16 moments not on the

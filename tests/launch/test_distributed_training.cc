@@ -7,6 +7,8 @@
 
 #include <cmath>
 
+#include "comm/nccl_communicator.h"
+#include "core/cuda/runtime.h"
 #include "launch/config.h"
 #include "launch/trainer.h"
 #include "tests/launch/train_test_util.h"
@@ -19,15 +21,24 @@ config::TrainConfig small_run(const std::string& base, std::vector<std::string> 
   return test_util::small_run(base, test_util::rank_dir("dist_ref"), std::move(sets));
 }
 
-void expect_same_curve(config::TrainConfig cfg, int tp, int ep, double curve_tol = 1e-5) {
+// cuda: the parallel run on the CUDA device over the NCCL groups (the SIM
+// build: the SIMT shim and the NCCL shim); the reference stays one CPU rank.
+void expect_same_curve(config::TrainConfig cfg, int tp, int ep, double curve_tol = 1e-5, bool cuda = false) {
   comm::Communicator& world = test::test_world();
   absl::StatusOr<TrainResult> ref = train(cfg, nullptr, true, nullptr);
   ASSERT_TRUE(ref.ok()) << ref.status();
   // One run directory for the job (its checkpoint is one collective save).
-  cfg.set_run_dir(test_util::job_dir("dist_run_parallel"));
+  cfg.set_run_dir(test_util::job_dir(cuda ? "dist_run_parallel_cuda" : "dist_run_parallel"));
   cfg.mutable_parallel()->set_tp(tp);
   cfg.mutable_parallel()->set_ep(ep);
-  parallel::Mesh mesh(world.split(0, world.rank(), "world"), tp, ep);
+  std::unique_ptr<comm::Communicator> group = world.split(0, world.rank(), "world");
+  if (cuda) {
+    cfg.set_device("cuda");
+    absl::StatusOr<Device> dev = rank_device(cfg);
+    ASSERT_TRUE(dev.ok()) << dev.status();
+    group = run_world(std::move(group), *dev);
+  }
+  parallel::Mesh mesh(std::move(group), tp, ep);
   absl::StatusOr<TrainResult> got = train(cfg, nullptr, true, &mesh);
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_EQ(got->train_losses.size(), ref->train_losses.size());
@@ -71,6 +82,24 @@ TEST(MpiTraining, Zero1WithSelectionBias) {
 TEST(MpiTraining, Fp8TileWiseExpertParallel) {
   MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2);
   expect_same_curve(small_run("tiny_moe.pbtxt", {"model.fp8.recipe=FP8_TILEWISE", "steps=25"}), 1, 2, 3e-4);
+}
+
+// The same on the CUDA device: DP, EP folded into DP and TP x EP, every
+// gradient all-reduce, all-to-all and TP collective over NCCL.
+#define SKIP_WITHOUT_NCCL_DEVICE() \
+  if (!comm::nccl_available() || cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device or NCCL in this build"
+
+TEST(MpiCudaTraining, ExpertParallelFoldedIntoDataParallel) {
+  SKIP_WITHOUT_NCCL_DEVICE();
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
+  expect_same_curve(small_run("tiny_moe_sigmoid_bias.pbtxt", {"steps=20", "seq_len=16"}), 1, 2, 1e-5, true);
+}
+
+TEST(MpiCudaTraining, TensorAndExpertParallel) {
+  SKIP_WITHOUT_NCCL_DEVICE();
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 4);
+  expect_same_curve(small_run("tiny_moe.pbtxt", {"steps=20", "seq_len=16", "micro_batch_size=2"}), 2, 2, 1e-5,
+                    true);
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "comm/collectives.h"
+#include "comm/nccl_communicator.h"
+#include "core/cuda/runtime.h"
 #include "core/ops.h"
 #include "model/transformer.h"
 #include "parallel/grad_sync.h"
@@ -84,15 +86,24 @@ Tensor gather_global(parallel::Mesh& mesh, const Named& p, const Tensor& local) 
   return g.all_gather(local, p.shard.dim);
 }
 
-Result parallel_run(const config::ModelConfig& c, int tp, int ep, const Tensor& ids, const Tensor& tgt) {
+// On a CUDA device (cuda = true) the groups are NCCL's (the SIM build's
+// NCCL shim), the model and batch live on the device, and the gathered
+// gradients come back to the host for the comparison.
+Result parallel_run(const config::ModelConfig& c, int tp, int ep, const Tensor& ids, const Tensor& tgt,
+                    bool cuda = false) {
   comm::Communicator& world = test::test_world();
-  parallel::Mesh mesh(world.split(0, world.rank(), "world"), tp, ep);
+  std::unique_ptr<comm::Communicator> group = world.split(0, world.rank(), "world");
+  if (cuda) group = comm::nccl_communicator(std::move(group), 0);
+  parallel::Mesh mesh(std::move(group), tp, ep);
   Transformer m(c, Layout{&mesh});
+  const Device dev = cuda ? Device::cuda(0) : Device::cpu();
+  if (cuda) m.to_device(dev);
   const int64_t dp = mesh.sizes().dp(), per = ids.size(0) / dp, first = mesh.dp_rank() * per;
   BatchInfo info;
   info.seed = 7;
   for (int64_t i = 0; i < per; ++i) info.global_sequence.push_back(first + i);
-  const LossParts p = m.loss(narrow(ids, 0, first, per), narrow(tgt, 0, first, per), info);
+  const LossParts p =
+      m.loss(to_device(narrow(ids, 0, first, per), dev), to_device(narrow(tgt, 0, first, per), dev), info);
   p.total.backward();
   std::vector<parallel::ClassedParam> params;
   for (const Named& n : m.named_parameters()) params.push_back({n.name, n.tensor, n.shard.cls});
@@ -106,7 +117,7 @@ Result parallel_run(const config::ModelConfig& c, int tp, int ep, const Tensor& 
       comm::all_reduce_values(world, std::vector<double>{p.lm.item(), mtp}, comm::ReduceOp::avg);
   const std::vector<double> ax = comm::all_reduce_values(world, std::vector<double>{aux}, comm::ReduceOp::sum);
   Result r{means[0], means[0] + means[1] + ax[0] / double(dp), {}};
-  for (const Named& n : m.named_parameters()) r.grads[n.name] = gather_global(mesh, n, n.tensor.grad());
+  for (const Named& n : m.named_parameters()) r.grads[n.name] = host_copy(gather_global(mesh, n, n.tensor.grad()));
   return r;
 }
 
@@ -128,13 +139,13 @@ void expect_same(const Result& ref, const Result& got, double rel, double grad_r
 }
 
 void check_layout(const config::ModelConfig& c, int tp, int ep, int64_t batch = kBatch, int64_t seq = kSeq,
-                  double grad_rel = 1e-5) {
+                  double grad_rel = 1e-5, bool cuda = false) {
   const Tensor ids = tokens(c.vocab_size(), 1, batch, seq), tgt = tokens(c.vocab_size(), 2, batch, seq);
   const Result ref = single_rank(c, ids, tgt);
   if (c.moe().drop_policy() != config::DROP_NONE) {
     EXPECT_GT(ref.dropped, 0) << "the case must drop to mean anything";
   }
-  const Result got = parallel_run(c, tp, ep, ids, tgt);
+  const Result got = parallel_run(c, tp, ep, ids, tgt, cuda);
   expect_same(ref, got, 1e-5, grad_rel);
 }
 
@@ -296,6 +307,37 @@ TEST(MpiLayouts, MicroBatchScopeBalanceLosses) {
   c.mutable_moe()->set_balance_scope(config::BALANCE_PER_MICRO_BATCH);
   check_layout(c, 1, 2);
   if (MOE_WORLD_SIZE == 4) check_layout(c, 2, 2);
+}
+
+// The same layouts on the CUDA device over the NCCL communicator (the SIM
+// build: kernels on the SIMT shim, NCCL over MPI on the streams' workers):
+// DP, TP, EP, DP x TP, TP x EP, EP with M < EP, both dropping policies.
+#define SKIP_WITHOUT_NCCL_DEVICE() \
+  if (!comm::nccl_available() || cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device or NCCL in this build"
+
+TEST(MpiCudaLayouts, DataTensorAndExpertParallel) {
+  SKIP_WITHOUT_NCCL_DEVICE();
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
+  check_layout(base_config(), 1, 1, kBatch, kSeq, 1e-5, true);
+  check_layout(base_config(), 2, 1, kBatch, kSeq, 1e-5, true);
+  check_layout(base_config(), 1, MOE_WORLD_SIZE, kBatch, kSeq, 1e-5, true);
+  if (MOE_WORLD_SIZE == 4) check_layout(base_config(), 2, 2, kBatch, kSeq, 1e-5, true);
+}
+TEST(MpiCudaLayouts, DeviceLimitedRoutingAndDropping) {
+  SKIP_WITHOUT_NCCL_DEVICE();
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
+  config::ModelConfig m1 = base_config();
+  m1.mutable_moe()->set_num_groups(MOE_WORLD_SIZE);
+  m1.mutable_moe()->set_top_k_groups(MOE_WORLD_SIZE / 2);
+  check_layout(m1, 1, MOE_WORLD_SIZE, kBatch, kSeq, 1e-5, true);  // EP with M = EP / 2 < EP
+  // The dropping cases of the CPU suite (capacity is per rank's batch, so
+  // it matches one rank only without DP).
+  if (MOE_WORLD_SIZE == 2) {
+    check_layout(dropping(config::DROP_EXPERT_CAPACITY, 4, 2), 2, 2, kBatch, kSeq, 1e-5, true);
+    check_layout(dropping(config::DROP_DEVICE_BUDGET, 2, 1), 2, 2, kBatch, kSeq, 1e-5, true);
+  } else {
+    check_layout(dropping(config::DROP_DEVICE_BUDGET, 4, 2), 2, 4, kBatch, kSeq, 1e-5, true);
+  }
 }
 
 }  // namespace
