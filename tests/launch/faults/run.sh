@@ -29,9 +29,11 @@ prep_data() {
 }
 
 # A small, fast tiny_moe run; cases add --set run_dir=... and their own flags.
+# MOE_FAULT_SETS adds flags to every run (the SIM build's CudaFault.* cases:
+# --set device=cuda, the groups NCCL's).
 TINY=(--config "$src/configs/tiny_moe.pbtxt" --set data.path="$DATA" --set optim.schedule.warmup_steps=2
       --set eval_every=0 --set log_every=1 --set threads=1 --set model.n_layers=2 --set model.d_model=64
-      --set seq_len=32)
+      --set seq_len=32 ${MOE_FAULT_SETS:-})
 
 # train NAME [moe-train args...]: one process; NAME.out / NAME.err under $tmp,
 # the exit status in STATUS, seconds taken in ELAPSED. TIMEOUT (default 90 s)
