@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "core/autograd.h"
+#include "core/error.h"
 #include "core/ops.h"
 
 namespace moe::comm {
@@ -34,6 +35,29 @@ class AllToAll final : public Function {
  private:
   Communicator& c_;
   std::vector<int64_t> send_, recv_;
+};
+
+// The second half of a PendingAllToAll: forward waits for the exchange
+// already in flight.
+class FinishAllToAll final : public Function {
+ public:
+  FinishAllToAll(Communicator& c, std::vector<int64_t> send, std::vector<int64_t> recv, std::shared_ptr<Work> work)
+      : c_(c), send_(std::move(send)), recv_(std::move(recv)), work_(std::move(work)) {}
+  std::string name() const override { return "all_to_all"; }
+  std::vector<Tensor> forward(const std::vector<Tensor>&) override {
+    work_->wait();
+    Tensor out = work_->result();
+    work_.reset();
+    return {out};
+  }
+  std::vector<Tensor> backward(const std::vector<Tensor>& g) override {
+    return {c_.all_to_all_single(g[0], recv_, send_)};
+  }
+
+ private:
+  Communicator& c_;
+  std::vector<int64_t> send_, recv_;
+  std::shared_ptr<Work> work_;
 };
 
 class AllGather final : public Function {
@@ -93,6 +117,18 @@ Tensor apply1(std::shared_ptr<Function> fn, const Tensor& x) { return Function::
 Tensor all_to_all_autograd(Communicator& c, const Tensor& x, const std::vector<int64_t>& send_rows,
                            const std::vector<int64_t>& recv_rows) {
   return apply1(std::make_shared<AllToAll>(c, send_rows, recv_rows), x);
+}
+
+PendingAllToAll::PendingAllToAll(Communicator& c, const Tensor& x, std::vector<int64_t> send_rows,
+                                 std::vector<int64_t> recv_rows)
+    : c_(&c), x_(x), send_(std::move(send_rows)), recv_(std::move(recv_rows)),
+      work_(c.all_to_all_single_async(x, send_, recv_)) {}
+
+Tensor PendingAllToAll::finish() {
+  MOE_CHECK(work_ != nullptr, "PendingAllToAll::finish called twice");
+  auto fn = std::make_shared<FinishAllToAll>(*c_, send_, recv_, std::move(work_));
+  work_.reset();
+  return apply1(std::move(fn), x_);
 }
 
 Tensor all_gather_autograd(Communicator& c, const Tensor& x, int64_t dim) {

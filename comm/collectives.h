@@ -3,6 +3,7 @@
 // Communicator methods): autograd functions whose backward is the
 // matching collective (the transpose of the forward's linear map).
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "comm/communicator.h"
@@ -13,6 +14,23 @@ namespace moe::comm {
 // swapped.
 Tensor all_to_all_autograd(Communicator& c, const Tensor& x, const std::vector<int64_t>& send_rows,
                            const std::vector<int64_t>& recv_rows);
+// The same exchange started now and finished by finish(), so the caller
+// computes in between (the MoE layer's shared experts while its tokens
+// travel). finish() returns what all_to_all_autograd would, bit for bit,
+// and differentiable the same way (backward: the reverse exchange). x must
+// not change before finish(); finish() is called once.
+class PendingAllToAll {
+ public:
+  PendingAllToAll(Communicator& c, const Tensor& x, std::vector<int64_t> send_rows, std::vector<int64_t> recv_rows);
+  Tensor finish();
+
+ private:
+  Communicator* c_;
+  Tensor x_;
+  std::vector<int64_t> send_, recv_;
+  std::shared_ptr<Work> work_;
+};
+
 // Concatenation over the group along dim; backward: reduce-scatter (sum)
 // along dim. (Sequence parallel -> tensor parallel region.)
 Tensor all_gather_autograd(Communicator& c, const Tensor& x, int64_t dim);

@@ -237,6 +237,7 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
   if (!quiet) std::printf("%s", config_to_text(cfg).c_str());
 
   model::Layout layout{&mesh};
+  layout.overlap_dispatch = cfg.parallel().overlap_dispatch();
   model::Transformer m(cfg.model(), layout);
   if (!dev.is_cpu()) m.to_device(dev);  // before anything holds the parameters
   ParamUpdater updater(mesh, m.named_parameters(), cfg);

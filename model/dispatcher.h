@@ -6,8 +6,10 @@
 // permutation; the expert-parallel one (all-to-all over the EP group)
 // implements the same interface. Both are differentiable.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "comm/collectives.h"
 #include "core/tensor.h"
 #include "model/dispatch_plan.h"
 
@@ -23,12 +25,19 @@ struct Dispatched {
   // arrival order (by source rank, then local expert).
   std::vector<int64_t> send_rows, recv_rows;
   Tensor to_arrival_order;  // i64 [rows]
+  std::vector<int64_t> block_rows;  // rows arriving per (source rank, local expert)
+  // Set when the rows are still travelling (an overlapped dispatch): rows and
+  // to_arrival_order come with finish_dispatch().
+  std::shared_ptr<comm::PendingAllToAll> in_flight;
 };
 
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
   virtual Dispatched dispatch(const Tensor& x, const DispatchPlan& plan) = 0;
+  // Completes a dispatch whose rows were still travelling (d.in_flight);
+  // nothing otherwise. The caller may compute in between.
+  virtual void finish_dispatch(Dispatched& d) { (void)d; }
   // expert_out [rows, D] in the order of d.rows -> [plan.assignments, D] in plan order.
   virtual Tensor combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan& plan) = 0;
 };

@@ -16,8 +16,8 @@ int64_t EpDispatcher::rows_to_peers(const std::vector<int64_t>& rows_per_peer) c
   return n;
 }
 
-EpDispatcher::EpDispatcher(comm::Communicator& ep, int64_t experts, bool fp8)
-    : ep_(ep), experts_(experts), local_experts_(experts / ep.size()), fp8_(fp8) {
+EpDispatcher::EpDispatcher(comm::Communicator& ep, int64_t experts, bool fp8, bool overlap)
+    : ep_(ep), experts_(experts), local_experts_(experts / ep.size()), fp8_(fp8), overlap_(overlap) {
   MOE_CHECK(experts % ep.size() == 0, "EpDispatcher: ", experts, " experts do not split over ", ep.size(),
             " EP ranks");
 }
@@ -43,6 +43,7 @@ Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
   const int64_t* rc = recv_counts.data<int64_t>();
   d.recv_rows.assign(size_t(P), 0);
   d.local_rows.assign(size_t(L), 0);
+  d.block_rows.assign(rc, rc + P * L);
   for (int p = 0; p < P; ++p)
     for (int64_t l = 0; l < L; ++l) {
       d.recv_rows[size_t(p)] += rc[p * L + l];
@@ -54,10 +55,29 @@ Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
   const Tensor rows = index_select(x, 0, from_vector(idx, {int64_t(idx.size())}, DType::i64, x.device()));
   const int64_t row_bytes = fp8_ ? fp8_row_bytes(x.size(1)) : x.size(1) * int64_t(dtype_size(x.dtype()));
   prof::add_bytes(prof::Phase::dispatch, rows_to_peers(d.send_rows) * row_bytes);
+  if (overlap_ && !fp8_) {
+    d.in_flight = std::make_shared<comm::PendingAllToAll>(ep_, rows, d.send_rows, d.recv_rows);
+    return d;
+  }
   const Tensor arrived = fp8_ ? fp8_all_to_all(ep_, rows, d.send_rows, d.recv_rows)
                               : comm::all_to_all_autograd(ep_, rows, d.send_rows, d.recv_rows);  // by (src, local expert)
+  permute(d, arrived);
+  return d;
+}
 
-  // 3. Permute (src, local expert) -> (local expert, src).
+void EpDispatcher::finish_dispatch(Dispatched& d) {
+  if (!d.in_flight) return;
+  prof::PhaseScope scope(prof::Phase::dispatch);
+  const Tensor arrived = d.in_flight->finish();
+  d.in_flight.reset();
+  permute(d, arrived);
+}
+
+// 3. Permute (src, local expert) -> (local expert, src).
+void EpDispatcher::permute(Dispatched& d, const Tensor& arrived) const {
+  const int P = ep_.size();
+  const int64_t L = local_experts_;
+  const int64_t* rc = d.block_rows.data();
   std::vector<int64_t> start(size_t(P * L));  // first arrival row of block (src, l)
   int64_t r = 0;
   for (int p = 0; p < P; ++p)
@@ -73,9 +93,8 @@ Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
         back[size_t(start[size_t(p * L + l)] + i)] = double(order.size());
         order.push_back(double(start[size_t(p * L + l)] + i));
       }
-  d.rows = index_select(arrived, 0, from_vector(order, {r}, DType::i64, x.device()));
-  d.to_arrival_order = from_vector(back, {r}, DType::i64, x.device());
-  return d;
+  d.rows = index_select(arrived, 0, from_vector(order, {r}, DType::i64, arrived.device()));
+  d.to_arrival_order = from_vector(back, {r}, DType::i64, arrived.device());
 }
 
 Tensor EpDispatcher::combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan&) {

@@ -14,6 +14,9 @@ namespace moe::model {
 
 struct Layout {
   parallel::Mesh* mesh = nullptr;  // not owned; null: one rank
+  // EP: the MoE layer computes its shared experts while the dispatched
+  // tokens travel (parallel.overlap_dispatch); the same values either way.
+  bool overlap_dispatch = true;
 
   int tp() const { return mesh ? mesh->sizes().tp : 1; }
   int tp_rank() const { return mesh ? mesh->tp_rank() : 0; }

@@ -46,7 +46,7 @@ MoeLayer::MoeLayer(const config::ModelConfig& c, double out_std, const Layout& l
   const int64_t E = cfg_.num_routed_experts(), D = c.d_model(), F = cfg_.expert_ffn_dim();
   const bool fp8_dispatch = c.fp8().dispatch();
   if (layout.ep() > 1)
-    dispatcher_ = std::make_unique<EpDispatcher>(layout.mesh->ep(), E, fp8_dispatch);
+    dispatcher_ = std::make_unique<EpDispatcher>(layout.mesh->ep(), E, fp8_dispatch, layout.overlap_dispatch);
   else
     dispatcher_ = std::make_unique<LocalDispatcher>(fp8_dispatch);
   router_w_ = &parameter("router.weight", {E, D}, Init::normal, c.init_std());
@@ -138,15 +138,22 @@ Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
     p.token_index = order.tokens;
   }
 
-  // Experts: SwiGLU over each local expert's contiguous rows.
-  const Dispatched d = dispatcher_->dispatch(u, p);
+  // Experts: SwiGLU over each local expert's contiguous rows. An
+  // overlapped dispatch returns with the rows travelling: the shared experts
+  // run meanwhile.
+  Dispatched d = dispatcher_->dispatch(u, p);
   Tensor expert_out, shared_out;
+  if (d.in_flight && shared_) {
+    prof::PhaseScope scope(prof::Phase::experts);
+    shared_out = shared_->forward(u);
+  }
+  dispatcher_->finish_dispatch(d);
   {
     prof::PhaseScope scope(prof::Phase::experts);
     const Tensor h =
         swiglu(fp8_w1_.grouped(d.rows, *w1_, d.local_rows), fp8_w3_.grouped(d.rows, *w3_, d.local_rows));
     expert_out = fp8_w2_.grouped(h, *w2_, d.local_rows);
-    if (shared_) shared_out = shared_->forward(u);
+    if (shared_ && !shared_out.defined()) shared_out = shared_->forward(u);
   }
   const Tensor y = dispatcher_->combine(expert_out, d, p);
 

@@ -90,12 +90,14 @@ Tensor gather_global(parallel::Mesh& mesh, const Named& p, const Tensor& local) 
 // NCCL shim), the model and batch live on the device, and the gathered
 // gradients come back to the host for the comparison.
 Result parallel_run(const config::ModelConfig& c, int tp, int ep, const Tensor& ids, const Tensor& tgt,
-                    bool cuda = false) {
+                    bool cuda = false, bool overlap_dispatch = true) {
   comm::Communicator& world = test::test_world();
   std::unique_ptr<comm::Communicator> group = world.split(0, world.rank(), "world");
   if (cuda) group = comm::nccl_communicator(std::move(group), 0);
   parallel::Mesh mesh(std::move(group), tp, ep);
-  Transformer m(c, Layout{&mesh});
+  Layout layout{&mesh};
+  layout.overlap_dispatch = overlap_dispatch;
+  Transformer m(c, layout);
   const Device dev = cuda ? Device::cuda(0) : Device::cpu();
   if (cuda) m.to_device(dev);
   const int64_t dp = mesh.sizes().dp(), per = ids.size(0) / dp, first = mesh.dp_rank() * per;
@@ -307,6 +309,30 @@ TEST(MpiLayouts, MicroBatchScopeBalanceLosses) {
   c.mutable_moe()->set_balance_scope(config::BALANCE_PER_MICRO_BATCH);
   check_layout(c, 1, 2);
   if (MOE_WORLD_SIZE == 4) check_layout(c, 2, 2);
+}
+
+// The overlapped dispatch (shared experts computed while the tokens travel)
+// gives the blocking one's loss and gradients bit for bit, with and without
+// TP, and on the device.
+void expect_bitwise(const Result& a, const Result& b) {
+  EXPECT_EQ(a.lm, b.lm);
+  EXPECT_EQ(a.total, b.total);
+  ASSERT_EQ(a.grads.size(), b.grads.size());
+  for (const auto& [name, g] : a.grads) {
+    ASSERT_TRUE(b.grads.count(name)) << name;
+    EXPECT_EQ(g.to_vector(), b.grads.at(name).to_vector()) << name;
+  }
+}
+
+TEST(MpiLayouts, OverlappedDispatchIsBitwiseTheBlockingOne) {
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
+  const config::ModelConfig c = base_config();
+  const Tensor ids = tokens(c.vocab_size(), 1), tgt = tokens(c.vocab_size(), 2);
+  for (int tp : {1, 2}) {
+    SCOPED_TRACE("tp " + std::to_string(tp));
+    const int ep = MOE_WORLD_SIZE / tp > 1 ? MOE_WORLD_SIZE / tp : MOE_WORLD_SIZE;
+    expect_bitwise(parallel_run(c, tp, ep, ids, tgt, false, false), parallel_run(c, tp, ep, ids, tgt, false, true));
+  }
 }
 
 // The same layouts on the CUDA device over the NCCL communicator (the SIM
