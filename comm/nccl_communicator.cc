@@ -14,6 +14,9 @@ std::unique_ptr<Communicator> nccl_communicator(std::unique_ptr<Communicator>, i
 #else
 
 #include <nccl.h>
+#if !defined(MOE_CUDA_SIM)
+#include <dlfcn.h>
+#endif
 
 #include <cstring>
 #include <functional>
@@ -49,6 +52,38 @@ ncclRedOp_t nccl_op(ReduceOp op, DType t) {
 }
 
 size_t bytes_of(const Tensor& t) { return size_t(t.numel()) * dtype_size(t.dtype()); }
+
+// A new NCCL communicator of the ranks of `host`: rank 0's unique id reaches
+// every rank through the host group.
+ncclComm_t init_over(Communicator& host, int device) {
+  ncclUniqueId id;
+  std::memset(&id, 0, sizeof id);
+  if (host.rank() == 0) {
+    const ncclResult_t r = ncclGetUniqueId(&id);
+    MOE_CHECK(r == ncclSuccess, "nccl_communicator: ncclGetUniqueId failed: ", ncclGetErrorString(r));
+  }
+  Tensor bytes = empty({int64_t(sizeof id)}, DType::b8);
+  std::memcpy(bytes.raw_data(), &id, sizeof id);
+  host.broadcast(bytes, 0);
+  std::memcpy(&id, bytes.raw_data(), sizeof id);
+  ncclComm_t comm = nullptr;
+  const ncclResult_t r = ncclCommInitRank(&comm, host.size(), id, host.rank());
+  MOE_CHECK(r == ncclSuccess, where("nccl init", host), ": ncclCommInitRank (", host.size(), " ranks, device ",
+            device, ") failed: ", ncclGetErrorString(r));
+  return comm;
+}
+
+// ncclCommSplit (NCCL >= 2.18), looked up at run time: a GPU machine's NCCL
+// (PyTorch's) may be older than the one built against. Null when absent.
+using SplitFn = ncclResult_t (*)(ncclComm_t, int, int, ncclComm_t*, ncclConfig_t*);
+SplitFn comm_split() {
+#if defined(MOE_CUDA_SIM)
+  return &ncclCommSplit;  // the shim builds sub-groups only this way
+#else
+  static const SplitFn fn = reinterpret_cast<SplitFn>(dlsym(RTLD_DEFAULT, "ncclCommSplit"));
+  return fn;
+#endif
+}
 
 // t /= n in t's dtype (integers: truncated, as the MPI group's avg).
 void divide_(Tensor& t, int n) { copy_(t, div(t, full({}, double(n), t.dtype(), t.device()))); }
@@ -243,8 +278,12 @@ class NcclCommunicator final : public Communicator {
     // ours may still be queued on it.
     MOE_CUDA_CHECK(cudaStreamSynchronize(cuda::device_context(device_).comm));
     ncclComm_t out = nullptr;
-    check_result(ncclCommSplit(comm_, color, key, &out, nullptr), "split");
-    MOE_CHECK(out != nullptr, where("split", *this), ": ncclCommSplit gave no communicator for color ", color);
+    if (const SplitFn split_fn = comm_split()) {
+      check_result(split_fn(comm_, color, key, &out, nullptr), "split");
+      MOE_CHECK(out != nullptr, where("split", *this), ": ncclCommSplit gave no communicator for color ", color);
+    } else {
+      out = init_over(*sub, device_);  // an older NCCL: a fresh communicator per sub-group
+    }
     return std::make_unique<NcclCommunicator>(std::move(sub), out, device_);
   }
 
@@ -336,21 +375,7 @@ bool nccl_available() { return true; }
 std::unique_ptr<Communicator> nccl_communicator(std::unique_ptr<Communicator> host, int device) {
   MOE_CHECK(host != nullptr, "nccl_communicator: no host group");
   cuda::DeviceGuard on(device);
-  // Rank 0's unique id reaches every rank through the host group.
-  ncclUniqueId id;
-  std::memset(&id, 0, sizeof id);
-  if (host->rank() == 0) {
-    const ncclResult_t r = ncclGetUniqueId(&id);
-    MOE_CHECK(r == ncclSuccess, "nccl_communicator: ncclGetUniqueId failed: ", ncclGetErrorString(r));
-  }
-  Tensor bytes = empty({int64_t(sizeof id)}, DType::b8);
-  std::memcpy(bytes.raw_data(), &id, sizeof id);
-  host->broadcast(bytes, 0);
-  std::memcpy(&id, bytes.raw_data(), sizeof id);
-  ncclComm_t comm = nullptr;
-  const ncclResult_t r = ncclCommInitRank(&comm, host->size(), id, host->rank());
-  MOE_CHECK(r == ncclSuccess, where("nccl init", *host), ": ncclCommInitRank (", host->size(),
-            " ranks, device ", device, ") failed: ", ncclGetErrorString(r));
+  ncclComm_t comm = init_over(*host, device);
   return std::make_unique<NcclCommunicator>(std::move(host), comm, device);
 }
 
