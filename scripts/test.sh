@@ -22,9 +22,9 @@ OMP_NUM_THREADS=1 ctest --test-dir "$BUILD_DIR" --output-on-failure -j 2 "$@"
 # device (launch_tests' CudaTraining*), the NCCL communicator and the
 # parallel layouts on the device over its MPI shim at 2-4 ranks (CudaNccl.*,
 # CudaLayouts.*), the failing-rank cases over NCCL (CudaFault.*) and
-# moe-bench gpu --small, which a build without a device skips; then the kernel tests with the kernels and the shim under
-# ASan+UBSan and under TSan (cuda_tests_asan / _tsan). MOE_TEST_SIM=0 leaves
-# this out.
+# moe-bench gpu --small, which a build without a device skips; then the
+# kernel tests with the kernels and the shim under ASan+UBSan and under TSan
+# (cuda_tests_asan / _tsan). MOE_TEST_SIM=0 leaves this out.
 if [ "${MOE_TEST_SIM:-1}" = 1 ] && [ $# -eq 0 ]; then
   cmake -S . -B "$BUILD_DIR-sim" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O3" \
     -DMOE_CUDA=SIM ${CMAKE_ARGS:-}
