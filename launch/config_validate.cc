@@ -290,17 +290,13 @@ void check_run(const config::TrainConfig& c, Violations& v) {
 }
 
 // device: what a CUDA run of this build covers (several ranks talk over
-// NCCL). FP8 dispatch quantises on the host (it belongs with the device
-// all-to-all); ZeRO-1's sharded optimizer is CPU code.
+// NCCL); ZeRO-1's sharded optimizer is CPU code.
 void check_device(const config::TrainConfig& c, Violations& v) {
   if (c.device() == "cpu") return;
   if (c.device() != "cuda") {
     v.add("device = '", c.device(), "' must be cpu or cuda (each rank takes its node-local GPU; no index)");
     return;
   }
-  const config::Fp8Config& f = c.model().fp8();
-  if (f.dispatch())
-    v.add("model.fp8.dispatch = true with device = cuda: FP8 dispatch runs on CPU ranks only in this build");
   if (c.parallel().zero1()) v.add("parallel.zero1 = true with device = cuda: ZeRO-1 runs on CPU ranks only in this build");
 }
 

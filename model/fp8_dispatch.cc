@@ -1,9 +1,9 @@
 #include "model/fp8_dispatch.h"
 
-#include <cstring>
 #include <memory>
 
 #include "core/autograd.h"
+#include "core/backend/fp8.h"
 #include "core/error.h"
 #include "core/fp8/scaling.h"
 #include "core/ops.h"
@@ -55,31 +55,25 @@ Fp8Rows quantize_rows(const Tensor& rows) {
   MOE_CHECK(rows.dim() == 2 && is_floating(rows.dtype()), "fp8 dispatch: rows must be a 2-D float tensor, got ",
             rows.str());
   const Tensor x = contiguous(cast(rows.detach(), DType::f32));
-  const int64_t n = x.size(0), d = x.size(1), tiles = fp8::scale_cols(kLayout, d);
-  const fp8::Quantized q = fp8::quantize(x, kFormat, kLayout, fp8::ScaleRounding::none, "dispatched rows");
-  Fp8Rows out{empty({n, d}, DType::f8e4m3), empty({n, tiles})};
-  // q.scales holds at least one entry even for no rows: copy n * tiles.
-  std::memcpy(out.codes.raw_data(), q.codes.data(), size_t(n * d));
-  std::memcpy(out.scales.raw_data(), q.scales.data(), size_t(n * tiles) * sizeof(float));
-  return out;
+  const int64_t n = x.size(0), tiles = fp8::scale_cols(kLayout, x.size(1));
+  // On the rows' device (a CUDA quantise does not stop at an inf/NaN: the
+  // step's non-finite check does).
+  const fp8::QuantizedTensor q =
+      backend::fp8_quantize(x, kFormat, kLayout, fp8::ScaleRounding::none, false, "dispatched rows");
+  // q.scales holds at least one entry even for no rows: n * tiles of them.
+  return {q.codes, reshape(narrow(q.scales, 0, 0, n * tiles), {n, tiles})};
 }
 
 Tensor dequantize_rows(const Fp8Rows& r, DType dtype) {
-  fp8::Quantized q;
-  q.format = kFormat;
-  q.layout = kLayout;
-  q.rows = r.codes.size(0);
-  q.cols = r.codes.size(1);
+  const int64_t n = r.codes.size(0), d = r.codes.size(1);
   MOE_CHECK(r.codes.dtype() == DType::f8e4m3 && r.scales.dtype() == DType::f32 &&
-                r.scales.shape() == Shape({q.rows, fp8::scale_cols(kLayout, q.cols)}),
+                r.scales.shape() == Shape({n, fp8::scale_cols(kLayout, d)}),
             "fp8 dispatch: codes ", r.codes.str(), " and scales ", r.scales.str(), " do not match");
-  const Tensor codes = contiguous(r.codes), scales = contiguous(r.scales);
-  const auto* c = static_cast<const uint8_t*>(codes.raw_data());
-  q.codes.assign(c, c + q.rows * q.cols);
-  q.scales.assign(scales.data<float>(), scales.data<float>() + scales.numel());
-  const std::vector<float> v = fp8::dequantize(q);
-  Tensor out = empty({q.rows, q.cols});
-  std::memcpy(out.raw_data(), v.data(), v.size() * sizeof(float));
+  // x' = fp8(q) / the scale of its tile (fp8::dequantize's one f32 division).
+  std::vector<double> tile(static_cast<size_t>(d));
+  for (int64_t c = 0; c < d; ++c) tile[size_t(c)] = double(c / fp8::kTile);
+  const Tensor per_element = index_select(r.scales, 1, from_vector(tile, {d}, DType::i64, r.scales.device()));
+  const Tensor out = div(cast(r.codes, DType::f32), per_element);
   return dtype == DType::f32 ? out : cast(out, dtype);
 }
 

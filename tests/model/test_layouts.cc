@@ -349,6 +349,19 @@ TEST(MpiCudaLayouts, DataTensorAndExpertParallel) {
   check_layout(base_config(), 1, MOE_WORLD_SIZE, kBatch, kSeq, 1e-5, true);
   if (MOE_WORLD_SIZE == 4) check_layout(base_config(), 2, 2, kBatch, kSeq, 1e-5, true);
 }
+// FP8 dispatch on the device: our quantiser's codes and tile scales travel
+// over NCCL and are dequantised there (the CPU suite's case and bound).
+TEST(MpiCudaLayouts, ExpertParallelFp8Dispatch) {
+  SKIP_WITHOUT_NCCL_DEVICE();
+  MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
+  config::ModelConfig c = base_config();
+  c.set_d_model(160);
+  c.set_n_layers(2);
+  c.mutable_fp8()->set_dispatch(true);
+  check_layout(c, 1, MOE_WORLD_SIZE, kBatch, kSeq, 1e-5, true);
+  if (MOE_WORLD_SIZE == 4) check_layout(c, 2, 2, kBatch, kSeq, 1e-5, true);
+}
+
 TEST(MpiCudaLayouts, DeviceLimitedRoutingAndDropping) {
   SKIP_WITHOUT_NCCL_DEVICE();
   MOE_REQUIRE_WORLD(MOE_WORLD_SIZE == 2 || MOE_WORLD_SIZE == 4);
