@@ -227,7 +227,8 @@ class NcclCommunicator final : public Communicator {
       for (int p = 0; p < size() && r == ncclSuccess; ++p) {
         const size_t sb = size_t(send_rows[size_t(p)]) * row, rb = size_t(recv_rows[size_t(p)]) * row;
         if (sb > 0) r = ncclSend(static_cast<const char*>(in.raw_data()) + so, sb, ncclUint8, p, comm_, s);
-        if (r == ncclSuccess && rb > 0) r = ncclRecv(static_cast<char*>(out.raw_data()) + ro, rb, ncclUint8, p, comm_, s);
+        if (r == ncclSuccess && rb > 0)
+          r = ncclRecv(static_cast<char*>(out.raw_data()) + ro, rb, ncclUint8, p, comm_, s);
         so += sb, ro += rb;
       }
       const ncclResult_t e = ncclGroupEnd();
@@ -259,7 +260,8 @@ class NcclCommunicator final : public Communicator {
     check_peer(peer, name, *this);
     const Tensor in = contiguous(t.detach());
     ++p2p_;
-    p2p(name, in, peer, [&](cudaStream_t s) { return ncclSend(in.raw_data(), bytes_of(in), ncclUint8, peer, comm_, s); });
+    p2p(name, in, peer,
+        [&](cudaStream_t s) { return ncclSend(in.raw_data(), bytes_of(in), ncclUint8, peer, comm_, s); });
   }
   void recv(Tensor& t, int peer, int tag) override {
     const char* name = "recv";
@@ -268,7 +270,8 @@ class NcclCommunicator final : public Communicator {
     check_peer(peer, name, *this);
     ++p2p_;
     Tensor buf = t;
-    p2p(name, buf, peer, [&](cudaStream_t s) { return ncclRecv(buf.raw_data(), bytes_of(buf), ncclUint8, peer, comm_, s); });
+    p2p(name, buf, peer,
+        [&](cudaStream_t s) { return ncclRecv(buf.raw_data(), bytes_of(buf), ncclUint8, peer, comm_, s); });
   }
 
   std::unique_ptr<Communicator> split(int color, int key, const std::string& name) override {

@@ -63,7 +63,9 @@ fi
 start=$SECONDS
 timeout 60 "$bundle/comm_tests" --gtest_filter='MpiNccl*' >"$out/nccl.txt" 2>&1
 rc=$?
-say "nccl: exit $rc, $(grep -c '^\[       OK \]' "$out/nccl.txt") passed, $(grep -c '^\[  SKIPPED \] .*(' "$out/nccl.txt") skipped in $((SECONDS - start)) s"
+passed=$(grep -c '^\[       OK \]' "$out/nccl.txt")
+skipped=$(grep -c '^\[  SKIPPED \] .*(' "$out/nccl.txt")
+say "nccl: exit $rc, $passed passed, $skipped skipped in $((SECONDS - start)) s"
 [ "$rc" -eq 0 ] || status=1
 
 # The curve: the same run on both devices. The SIM build shares OpenBLAS

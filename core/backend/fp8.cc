@@ -46,7 +46,8 @@ fp8::QuantizedTensor fp8_quantize(const Tensor& x, fp8::Format f, fp8::Layout l,
                                   const std::string& name) {
   check_input("fp8_quantize", x, name);
   switch (kernel_device("fp8_quantize", x)) {
-    case DeviceType::cpu: return fp8::to_tensors(maybe_transposed(fp8::quantize(x, f, l, r, name), transpose), x.device());
+    case DeviceType::cpu:
+      return fp8::to_tensors(maybe_transposed(fp8::quantize(x, f, l, r, name), transpose), x.device());
     case DeviceType::cuda: return cuda::fp8_quantize(x, f, l, r, transpose);
   }
   unknown_device("fp8_quantize", x.device().type);

@@ -359,7 +359,8 @@ struct Fp8Descriptors {
 // contiguous: each K block's scales of all outer rows together, the outer
 // dimension of a K-major operand leading (cuBLASLt's block-scale order).
 __global__ void dequant_scales_kernel(const float* __restrict__ s, int64_t rows, int64_t cols, float* __restrict__ d) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < rows * cols; i += int64_t(gridDim.x) * blockDim.x)
+  const int64_t n = rows * cols, step = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += step)
     d[(i % cols) * rows + i / cols] = 1.0f / s[i];
 }
 

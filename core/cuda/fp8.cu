@@ -122,7 +122,8 @@ void tensor_amax(const Tensor& x, int64_t n, float fmt_max, bool pow2, bool with
   uint32_t* pp = reinterpret_cast<uint32_t*>(partial.device_data<int32_t>());
   MOE_LAUNCH(amax_partial_kernel, blocks, kBlock, 0, current_stream())(x.device_data<float>(), n, pp);
   MOE_LAUNCH(amax_final_kernel, 1, kBlock, 0, current_stream())(
-      pp, int64_t(blocks), fmt_max, pow2, q.amax.device_data<float>(), with_scale ? q.scales.device_data<float>() : nullptr);
+      pp, int64_t(blocks), fmt_max, pow2, q.amax.device_data<float>(),
+      with_scale ? q.scales.device_data<float>() : nullptr);
 }
 
 void launch_codes(const Tensor& x, int64_t rows, int64_t cols, fp8::Format f, fp8::Layout l, bool transpose,

@@ -71,7 +71,8 @@ TEST(CudaAttention, ForwardBackwardAndMaxLogitMatchTheCpu) {
       backend::attention_max_logits(gq, gk, scale, k.window, gml);
       expect_close_rel(ml, gml, rel, what + ": max logit");
       // Run to run: bitwise.
-      const Tensor gdq2 = empty(q.shape(), t, kGpu), gdk2 = empty(kk.shape(), t, kGpu), gdv2 = empty(v.shape(), t, kGpu);
+      const Tensor gdq2 = empty(q.shape(), t, kGpu), gdk2 = empty(kk.shape(), t, kGpu),
+                   gdv2 = empty(v.shape(), t, kGpu);
       backend::attention_bwd(gg, gq, gk, gv, gout, glse, scale, k.window, gdq2, gdk2, gdv2);
       expect_bitwise(host_copy(gdk), gdk2, what + ": dk twice");
       expect_bitwise(host_copy(gdq), gdq2, what + ": dq twice");

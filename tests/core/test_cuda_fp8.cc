@@ -142,7 +142,8 @@ TEST(CudaFp8, LinearGemmsMatchTheCpuEmulation) {
   uint64_t seed = 40;
   for (const Shape3& sh : shapes)
     for (const fp8::GemmRecipe& r : recipes) {
-      const Tensor x = sample({sh.M, sh.K}, seed++), w = sample({sh.K, sh.N}, seed++), dy = sample({sh.M, sh.N}, seed++);
+      const Tensor x = sample({sh.M, sh.K}, seed++), w = sample({sh.K, sh.N}, seed++),
+                   dy = sample({sh.M, sh.N}, seed++);
       const Tensor gx = to_device(x, kGpu), gw = to_device(w, kGpu), gdy = to_device(dy, kGpu);
       fp8::DelayedScaling cs(1, 4), gs(1, 4);
       for (fp8::DelayedScaling* st : {&cs, &gs}) {  // a history, so the delayed scales are not 1
