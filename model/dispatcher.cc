@@ -5,14 +5,15 @@
 
 namespace moe::model {
 
+Tensor token_index_on(const DispatchPlan& plan, Device d) {
+  if (plan.token_index.defined()) return plan.token_index;
+  std::vector<double> idx(plan.tokens.begin(), plan.tokens.end());
+  return from_vector(idx, {int64_t(idx.size())}, DType::i64, d);
+}
+
 Dispatched LocalDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
-  Tensor index = plan.token_index;
-  if (!index.defined()) {
-    std::vector<double> idx(plan.tokens.begin(), plan.tokens.end());
-    index = from_vector(idx, {int64_t(idx.size())}, DType::i64, x.device());
-  }
   Dispatched d;
-  d.rows = index_select(x, 0, index);
+  d.rows = index_select(x, 0, token_index_on(plan, x.device()));
   if (fp8_) d.rows = fp8_round_trip(d.rows);
   d.local_rows = plan.expert_rows;
   return d;

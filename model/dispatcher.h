@@ -31,6 +31,10 @@ struct Dispatched {
   std::shared_ptr<comm::PendingAllToAll> in_flight;
 };
 
+// plan.token_index (set where the selections live by the MoE layer), or
+// plan.tokens uploaded to `d` for a plan built on the host alone.
+Tensor token_index_on(const DispatchPlan& plan, Device d);
+
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;

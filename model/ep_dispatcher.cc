@@ -51,8 +51,7 @@ Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
     }
 
   // 2. Payload: the plan's rows are sorted by expert, hence by destination.
-  std::vector<double> idx(plan.tokens.begin(), plan.tokens.end());
-  const Tensor rows = index_select(x, 0, from_vector(idx, {int64_t(idx.size())}, DType::i64, x.device()));
+  const Tensor rows = index_select(x, 0, token_index_on(plan, x.device()));
   const int64_t row_bytes = fp8_ ? fp8_row_bytes(x.size(1)) : x.size(1) * int64_t(dtype_size(x.dtype()));
   prof::add_bytes(prof::Phase::dispatch, rows_to_peers(d.send_rows) * row_bytes);
   if (overlap_ && !fp8_) {

@@ -1,7 +1,5 @@
 #include "parallel/tensor_parallel.h"
 
-#include <vector>
-
 #include "comm/collectives.h"
 #include "core/autograd.h"
 #include "core/error.h"
@@ -11,22 +9,18 @@ namespace moe::parallel {
 
 namespace {
 
-// Local ids (clamped into the shard) and a 0/1 mask of the ids this shard
-// owns, on the ids' device (computed on the host: a few bytes per token).
 struct ShardIds {
-  Tensor local;  // i64, ids' shape
+  Tensor local;  // ids' dtype and shape
   Tensor mask;   // dtype, ids' shape
 };
+// Local ids (0 where the id is not this shard's) and a 0/1 mask of the ids
+// this shard owns, as tensor ops on the ids' device (no host round trip).
 ShardIds shard_ids(const Tensor& ids, int64_t start, int64_t rows, DType dtype) {
-  std::vector<double> v = ids.to_vector(), m(v.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    const int64_t id = int64_t(v[i]) - start;
-    const bool own = id >= 0 && id < rows;
-    m[i] = own ? 1.0 : 0.0;
-    v[i] = own ? double(id) : 0.0;
-  }
-  return {to_device(from_vector(v, ids.shape(), DType::i64), ids.device()),
-          to_device(from_vector(m, ids.shape(), dtype), ids.device())};
+  const Tensor local = sub(ids, full({}, double(start), ids.dtype(), ids.device()));
+  // below rows minus below 0: 1 exactly for 0 <= local < rows.
+  const Tensor mask = sub(cast(lt(local, full({}, double(rows), ids.dtype(), ids.device())), dtype),
+                          cast(lt(local, zeros({}, ids.dtype(), ids.device())), dtype));
+  return {mul(local, cast(mask, ids.dtype())), mask};
 }
 
 }  // namespace

@@ -79,6 +79,41 @@ __device__ __forceinline__ void micro_product(int ty, int tx, int depth, const F
   }
 }
 
+// f(row, col) for each element this thread owns of an R-row, `width`-column
+// matrix (columns in chunks of R: tx + (R/4) b, plus each chunk's start).
+template <int R, typename F>
+__device__ __forceinline__ void each_owned(int ty, int tx, int width, const F& f) {
+  for (int c0 = 0; c0 < width; c0 += R) {
+    MOE_UNROLL
+    for (int a = 0; a < 4; ++a) {
+      MOE_UNROLL
+      for (int c = 0; c < 4; ++c) {
+        const int col = c0 + tx + c * Tile<R>::kSide;
+        if (col < width) f(ty + a * Tile<R>::kSide, col);
+      }
+    }
+  }
+}
+
+// For an R x `width` product summed over R terms: per chunk of R columns
+// the thread's micro-tile of sum_e A(row, e) B(col, e), handed to
+// f(row, col, value) for col < width.
+template <int R, typename T, typename FA, typename FB, typename F>
+__device__ __forceinline__ void chunked_product(int ty, int tx, int width, const FA& fa, const FB& fb, const F& f) {
+  for (int c0 = 0; c0 < width; c0 += R) {
+    T acc[4][4];
+    micro_product<R>(ty, tx, R, fa, [&](int c, int e) { return c0 + c < width ? fb(c0 + c, e) : T(0); }, acc);
+    MOE_UNROLL
+    for (int a = 0; a < 4; ++a) {
+      MOE_UNROLL
+      for (int c = 0; c < 4; ++c) {
+        const int col = c0 + tx + c * Tile<R>::kSide;
+        if (col < width) f(ty + a * Tile<R>::kSide, col, acc[a][c]);
+      }
+    }
+  }
+}
+
 // Sum over the kPerRow neighbouring lanes of one row (a butterfly: every lane
 // gets the same bits); the same for the max.
 template <int R, typename T>
@@ -190,35 +225,16 @@ __global__ void __launch_bounds__(Tile<R>::kThreads, 1)
       m_run = m_new;
       if (lane == 0) sa[row] = alpha;
       __syncthreads();
-      for (int c0 = 0; c0 < Dv; c0 += R) {
-        micro_product<R>(
-            ty, tx, R, [&](int r, int u) { return ss[r * (R + 1) + u]; },
-            [&](int c, int u) { return c0 + c < Dv ? sv[u * Dv + c0 + c] : T(0); }, acc);
-        MOE_UNROLL
-        for (int a = 0; a < 4; ++a) {
-          MOE_UNROLL
-          for (int c = 0; c < 4; ++c) {
-            const int r = ty + a * Tl::kSide;
-            const int col = c0 + tx + c * Tl::kSide;
-            if (col < Dv) so[r * Dv + col] = so[r * Dv + col] * sa[r] + acc[a][c];
-          }
-        }
-      }
+      chunked_product<R, T>(
+          ty, tx, Dv, [&](int r, int u) { return ss[r * (R + 1) + u]; }, [&](int col, int u) { return sv[u * Dv + col]; },
+          [&](int r, int col, T v) { so[r * Dv + col] = so[r * Dv + col] * sa[r] + v; });
     }
     if (lane == 0) sl[row] = l_run;
     __syncthreads();
     // Each thread writes the O elements it accumulated.
-    for (int c0 = 0; c0 < Dv; c0 += R) {
-      MOE_UNROLL
-      for (int a = 0; a < 4; ++a) {
-        MOE_UNROLL
-        for (int c = 0; c < 4; ++c) {
-          const int r = ty + a * Tl::kSide;
-          const int col = c0 + tx + c * Tl::kSide;
-          if (r < rows && col < Dv) out[d.o_row(b, i0 + r, h) + col] = so[r * Dv + col] / sl[r];
-        }
-      }
-    }
+    each_owned<R>(ty, tx, Dv, [&](int r, int col) {
+      if (r < rows) out[d.o_row(b, i0 + r, h) + col] = so[r * Dv + col] / sl[r];
+    });
     if (lane == 0 && row < rows) lse[d.lse_at(b, h, i0 + row)] = T(double(m_run) + ::log(double(l_run)));
   }
 }
@@ -309,31 +325,13 @@ __global__ void __launch_bounds__(Tile<R>::kThreads, 1)
         for (int c = 0; c < 4; ++c) sds[(ty + a * Tl::kSide) * (R + 1) + tx + c * Tl::kSide] = ds[a][c];
       }
       __syncthreads();
-      for (int c0 = 0; c0 < Dh; c0 += R) {
-        micro_product<R>(
-            ty, tx, R, [&](int r, int u) { return sds[r * (R + 1) + u]; },
-            [&](int c, int u) { return c0 + c < Dh ? sk[u * L.ldk + c0 + c] : T(0); }, p);
-        MOE_UNROLL
-        for (int a = 0; a < 4; ++a) {
-          MOE_UNROLL
-          for (int c = 0; c < 4; ++c) {
-            const int col = c0 + tx + c * Tl::kSide;
-            if (col < Dh) sdq[(ty + a * Tl::kSide) * Dh + col] += p[a][c];
-          }
-        }
-      }
+      chunked_product<R, T>(
+          ty, tx, Dh, [&](int r, int u) { return sds[r * (R + 1) + u]; },
+          [&](int col, int u) { return sk[u * L.ldk + col]; }, [&](int r, int col, T v) { sdq[r * Dh + col] += v; });
     }
-    for (int c0 = 0; c0 < Dh; c0 += R) {
-      MOE_UNROLL
-      for (int a = 0; a < 4; ++a) {
-        MOE_UNROLL
-        for (int c = 0; c < 4; ++c) {
-          const int r = ty + a * Tl::kSide;
-          const int col = c0 + tx + c * Tl::kSide;
-          if (r < rows && col < Dh) dq[d.q_row(b, i0 + r, h) + col] = sdq[r * Dh + col];
-        }
-      }
-    }
+    each_owned<R>(ty, tx, Dh, [&](int r, int col) {
+      if (r < rows) dq[d.q_row(b, i0 + r, h) + col] = sdq[r * Dh + col];
+    });
   }
 }
 
@@ -388,47 +386,20 @@ __global__ void __launch_bounds__(Tile<R>::kThreads, 1)
         }
         __syncthreads();
         // Rows of these products are keys u, columns head dims; the sum runs over the query rows r.
-        for (int c0 = 0; c0 < Dv; c0 += R) {
-          micro_product<R>(
-              ty, tx, R, [&](int u, int r) { return sp[r * (R + 1) + u]; },
-              [&](int c, int r) { return c0 + c < Dv ? sg[r * L.ldv + c0 + c] : T(0); }, p);
-          MOE_UNROLL
-          for (int a = 0; a < 4; ++a) {
-            MOE_UNROLL
-            for (int c = 0; c < 4; ++c) {
-              const int col = c0 + tx + c * Tl::kSide;
-              if (col < Dv) sdv[(ty + a * Tl::kSide) * Dv + col] += p[a][c];
-            }
-          }
-        }
-        for (int c0 = 0; c0 < Dh; c0 += R) {
-          micro_product<R>(
-              ty, tx, R, [&](int u, int r) { return sds[r * (R + 1) + u]; },
-              [&](int c, int r) { return c0 + c < Dh ? sq[r * L.ldk + c0 + c] : T(0); }, p);
-          MOE_UNROLL
-          for (int a = 0; a < 4; ++a) {
-            MOE_UNROLL
-            for (int c = 0; c < 4; ++c) {
-              const int col = c0 + tx + c * Tl::kSide;
-              if (col < Dh) sdk[(ty + a * Tl::kSide) * Dh + col] += p[a][c];
-            }
-          }
-        }
+        chunked_product<R, T>(
+            ty, tx, Dv, [&](int u, int r) { return sp[r * (R + 1) + u]; },
+            [&](int col, int r) { return sg[r * L.ldv + col]; }, [&](int u, int col, T v) { sdv[u * Dv + col] += v; });
+        chunked_product<R, T>(
+            ty, tx, Dh, [&](int u, int r) { return sds[r * (R + 1) + u]; },
+            [&](int col, int r) { return sq[r * L.ldk + col]; }, [&](int u, int col, T v) { sdk[u * Dh + col] += v; });
       }
     }
-    for (int c0 = 0; c0 < (Dh > Dv ? Dh : Dv); c0 += R) {
-      MOE_UNROLL
-      for (int a = 0; a < 4; ++a) {
-        MOE_UNROLL
-        for (int c = 0; c < 4; ++c) {
-          const int u = ty + a * Tl::kSide;
-          const int col = c0 + tx + c * Tl::kSide;
-          if (u >= cols) continue;
-          if (col < Dh) dk[d.k_row(b, j0 + u, kh) + col] = sdk[u * Dh + col];
-          if (col < Dv) dv[d.v_row(b, j0 + u, kh) + col] = sdv[u * Dv + col];
-        }
-      }
-    }
+    each_owned<R>(ty, tx, Dh, [&](int u, int col) {
+      if (u < cols) dk[d.k_row(b, j0 + u, kh) + col] = sdk[u * Dh + col];
+    });
+    each_owned<R>(ty, tx, Dv, [&](int u, int col) {
+      if (u < cols) dv[d.v_row(b, j0 + u, kh) + col] = sdv[u * Dv + col];
+    });
   }
 }
 

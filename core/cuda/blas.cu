@@ -108,6 +108,8 @@ bool gemm_grouped(const std::vector<Gemm>& gs, void* pointers, cudaStream_t stre
 
 #include <atomic>
 #include <cstdio>
+#include <functional>
+#include <sstream>
 #include <mutex>
 #include <utility>
 
@@ -210,6 +212,40 @@ cublasHandle_t cublas_handle(int device, cudaStream_t stream) {
   return c.grouped;
 }
 
+template <typename... Args>
+std::string text(const Args&... args) {
+  std::ostringstream os;
+  moe::detail::append(os, args...);
+  return os.str();
+}
+
+// The heuristic's first algorithm for these descriptors, found once per
+// key (the call itself runs unlocked); `what` names the product in the error.
+cublasLtMatmulAlgo_t cached_algo(Context& ctx, const AlgoKey& key, cublasLtMatmulDesc_t op,
+                                 cublasLtMatrixLayout_t first, cublasLtMatrixLayout_t second,
+                                 cublasLtMatrixLayout_t out, const std::function<std::string()>& what) {
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    auto it = algos().find(key);
+    if (it != algos().end()) return it->second;
+  }
+  cublasLtMatmulPreference_t pref = nullptr;
+  MOE_CUBLASLT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  const size_t ws = kWorkspace;
+  MOE_CUBLASLT_CHECK(
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+  cublasLtMatmulHeuristicResult_t result = {};
+  int found = 0;
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(ctx.handle, op, first, second, out, out, pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  MOE_CHECK(st == CUBLAS_STATUS_SUCCESS && found > 0, "cuBLASLt: no algorithm for ", what(), ": ",
+            cublasLtGetStatusString(st));
+  std::lock_guard<std::mutex> lock(g_mu);
+  algos().emplace(key, result.algo);
+  return result.algo;
+}
+
 // Whether cuBLAS takes a dtype pair in its grouped GEMM (f32 -> f32,
 // bf16 -> f32): unknown until the first call, then taken or declined.
 enum class Pair : int { unknown, taken, declined };
@@ -274,30 +310,9 @@ void gemm(const Gemm& g, cudaStream_t stream) {
   Context& ctx = context(device, stream);
   Descriptors d(g);
   const AlgoKey key{device, g.ta, g.tb, g.M, g.N, g.K, g.lda, g.ldb, g.ldc, int(g.ab), int(g.c)};
-  cublasLtMatmulAlgo_t algo;
-  bool known = false;
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    auto it = algos().find(key);
-    if (it != algos().end()) algo = it->second, known = true;
-  }
-  if (!known) {
-    cublasLtMatmulPreference_t pref = nullptr;
-    MOE_CUBLASLT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    const size_t ws = kWorkspace;
-    MOE_CUBLASLT_CHECK(
-        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-    cublasLtMatmulHeuristicResult_t result = {};
-    int found = 0;
-    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx.handle, d.op, d.first, d.second, d.out, d.out, pref,
-                                                             1, &result, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    MOE_CHECK(st == CUBLAS_STATUS_SUCCESS && found > 0, "cuBLASLt: no algorithm for ", g.M, " x ", g.N, " x ", g.K,
-              " (", g.ab, " -> ", g.c, "): ", cublasLtGetStatusString(st));
-    algo = result.algo;
-    std::lock_guard<std::mutex> lock(g_mu);
-    algos().emplace(key, algo);
-  }
+  const cublasLtMatmulAlgo_t algo = cached_algo(ctx, key, d.op, d.first, d.second, d.out, [&] {
+    return text(g.M, " x ", g.N, " x ", g.K, " (", dtype_name(g.ab), " -> ", dtype_name(g.c), ")");
+  });
   const float one32 = 1.0f, zero32 = 0.0f;
   const double one64 = 1.0, zero64 = 0.0;
   const bool f64 = g.c == DType::f64;
@@ -393,31 +408,10 @@ void fp8_gemm(const Fp8Gemm& g, cudaStream_t stream) {
   Fp8Descriptors d(g, scales + na, scales);
   const AlgoKey key{device, true, false, g.M, g.N, g.K, int64_t(g.a_layout), int64_t(g.b_layout), 0,
                     int(g.a_type) + 16, int(g.b_type) + 16};
-  cublasLtMatmulAlgo_t algo;
-  bool known = false;
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    auto it = algos().find(key);
-    if (it != algos().end()) algo = it->second, known = true;
-  }
-  if (!known) {
-    cublasLtMatmulPreference_t pref = nullptr;
-    MOE_CUBLASLT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    const size_t ws = kWorkspace;
-    MOE_CUBLASLT_CHECK(
-        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-    cublasLtMatmulHeuristicResult_t result = {};
-    int found = 0;
-    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx.handle, d.op, d.first, d.second, d.out, d.out, pref,
-                                                             1, &result, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    MOE_CHECK(st == CUBLAS_STATUS_SUCCESS && found > 0, "cuBLASLt: no FP8 algorithm for ", g.M, " x ", g.N, " x ",
-              g.K, " (scales ", fp8::layout_name(g.a_layout), " x ", fp8::layout_name(g.b_layout),
-              "; block scales need cuBLAS >= 12.9 on SM90): ", cublasLtGetStatusString(st));
-    algo = result.algo;
-    std::lock_guard<std::mutex> lock(g_mu);
-    algos().emplace(key, algo);
-  }
+  const cublasLtMatmulAlgo_t algo = cached_algo(ctx, key, d.op, d.first, d.second, d.out, [&] {
+    return text("FP8 ", g.M, " x ", g.N, " x ", g.K, " (scales ", fp8::layout_name(g.a_layout), " x ",
+                         fp8::layout_name(g.b_layout), "; block scales need cuBLAS >= 12.9 on SM90)");
+  });
   const float one = 1.0f, zero = 0.0f;
   MOE_CUBLASLT_CHECK(cublasLtMatmul(ctx.handle, d.op, &one, g.Bt, d.first, g.A, d.second, &zero, g.C, d.out, g.C,
                                     d.out, &algo, ctx.workspace, kWorkspace, stream));
