@@ -20,10 +20,21 @@ Tensor summed(Communicator& c, const Tensor& x) {
   return t;
 }
 
+// The reverse exchange of an all-to-all's backward, started: the gradient
+// stays alive with the work until it completes.
+FinishFn reverse_exchange(Communicator& c, const Tensor& g, const std::vector<int64_t>& send,
+                          const std::vector<int64_t>& recv) {
+  std::shared_ptr<Work> w = c.all_to_all_single_async(g, recv, send);
+  return [w, g] {
+    w->wait();
+    return std::vector<Tensor>{w->result()};
+  };
+}
+
 class AllToAll final : public Function {
  public:
-  AllToAll(Communicator& c, std::vector<int64_t> send, std::vector<int64_t> recv)
-      : c_(c), send_(std::move(send)), recv_(std::move(recv)) {}
+  AllToAll(Communicator& c, std::vector<int64_t> send, std::vector<int64_t> recv, bool overlap)
+      : c_(c), send_(std::move(send)), recv_(std::move(recv)), overlap_(overlap) {}
   std::string name() const override { return "all_to_all"; }
   std::vector<Tensor> forward(const std::vector<Tensor>& in) override {
     return {c_.all_to_all_single(in[0], send_, recv_)};
@@ -31,10 +42,14 @@ class AllToAll final : public Function {
   std::vector<Tensor> backward(const std::vector<Tensor>& g) override {
     return {c_.all_to_all_single(g[0], recv_, send_)};
   }
+  FinishFn start_backward(const std::vector<Tensor>& g) override {
+    return overlap_ ? reverse_exchange(c_, g[0], send_, recv_) : nullptr;
+  }
 
  private:
   Communicator& c_;
   std::vector<int64_t> send_, recv_;
+  bool overlap_;
 };
 
 // The second half of a PendingAllToAll: forward waits for the exchange
@@ -53,6 +68,7 @@ class FinishAllToAll final : public Function {
   std::vector<Tensor> backward(const std::vector<Tensor>& g) override {
     return {c_.all_to_all_single(g[0], recv_, send_)};
   }
+  FinishFn start_backward(const std::vector<Tensor>& g) override { return reverse_exchange(c_, g[0], send_, recv_); }
 
  private:
   Communicator& c_;
@@ -115,8 +131,8 @@ Tensor apply1(std::shared_ptr<Function> fn, const Tensor& x) { return Function::
 }  // namespace
 
 Tensor all_to_all_autograd(Communicator& c, const Tensor& x, const std::vector<int64_t>& send_rows,
-                           const std::vector<int64_t>& recv_rows) {
-  return apply1(std::make_shared<AllToAll>(c, send_rows, recv_rows), x);
+                           const std::vector<int64_t>& recv_rows, bool overlap_backward) {
+  return apply1(std::make_shared<AllToAll>(c, send_rows, recv_rows, overlap_backward), x);
 }
 
 PendingAllToAll::PendingAllToAll(Communicator& c, const Tensor& x, std::vector<int64_t> send_rows,

@@ -11,14 +11,16 @@
 namespace moe::comm {
 
 // All-to-all of rows; backward: the reverse all-to-all with the counts
-// swapped.
+// swapped. overlap_backward: that reverse exchange is a split backward
+// (Node::start), other ready gradient work running while it travels.
 Tensor all_to_all_autograd(Communicator& c, const Tensor& x, const std::vector<int64_t>& send_rows,
-                           const std::vector<int64_t>& recv_rows);
+                           const std::vector<int64_t>& recv_rows, bool overlap_backward = false);
 // The same exchange started now and finished by finish(), so the caller
 // computes in between (the MoE layer's shared experts while its tokens
 // travel). finish() returns what all_to_all_autograd would, bit for bit,
-// and differentiable the same way (backward: the reverse exchange). x must
-// not change before finish(); finish() is called once.
+// and differentiable the same way (backward: the reverse exchange, split as
+// with overlap_backward). x must not change before finish(); finish() is
+// called once.
 class PendingAllToAll {
  public:
   PendingAllToAll(Communicator& c, const Tensor& x, std::vector<int64_t> send_rows, std::vector<int64_t> recv_rows);

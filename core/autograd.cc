@@ -1,6 +1,8 @@
 #include "core/autograd.h"
 
+#include <algorithm>
 #include <atomic>
+#include <deque>
 #include <queue>
 #include <sstream>
 #include <unordered_map>
@@ -19,20 +21,35 @@ TensorMeta meta_of(const Tensor& t) { return {t.shape(), t.dtype(), t.device()};
 
 // Generic node whose backward is a closure; release_saved() drops the closure
 // and with it every tensor it captured.
+using StartFn = std::function<FinishFn(std::vector<Tensor>& grads)>;
+
 class LambdaNode final : public Node {
  public:
-  LambdaNode(std::string name, BackwardFn fn) : name_(name), fn_(std::move(fn)) {}
+  LambdaNode(std::string name, BackwardFn fn, StartFn start = nullptr)
+      : name_(name), fn_(std::move(fn)), start_(std::move(start)) {}
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
-    MOE_CHECK(fn_ != nullptr, "backward through ", name_,
-              " a second time: its saved tensors were freed; pass retain_graph=true to the first backward");
+    check_alive();
     return fn_(grads);
   }
-  void release_saved() override { fn_ = nullptr; }
+  FinishFn start(std::vector<Tensor>& grads) override {
+    if (!start_) return nullptr;
+    check_alive();
+    return start_(grads);
+  }
+  void release_saved() override {
+    fn_ = nullptr;
+    start_ = nullptr;
+  }
   std::string name() const override { return name_; }
 
  private:
+  void check_alive() const {
+    MOE_CHECK(fn_ != nullptr, "backward through ", name_,
+              " a second time: its saved tensors were freed; pass retain_graph=true to the first backward");
+  }
   std::string name_;
   BackwardFn fn_;
+  StartFn start_;
 };
 
 // Sink of a leaf: runs the leaf's hooks once on the summed gradient, then
@@ -147,9 +164,10 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-void attach_grad_fn(const std::string& name, const std::vector<Tensor>& outputs,
-                    const std::vector<Tensor>& inputs, BackwardFn fn) {
-  auto node = std::make_shared<LambdaNode>(name, std::move(fn));
+namespace {
+void attach_node(const std::string& name, const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                 BackwardFn fn, StartFn start) {
+  auto node = std::make_shared<LambdaNode>(name, std::move(fn), std::move(start));
   node->sequence_nr = g_sequence++;
   for (const auto& in : inputs) node->next_edges.push_back(edge_of(in));
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -163,6 +181,12 @@ void attach_grad_fn(const std::string& name, const std::vector<Tensor>& outputs,
     out.impl()->requires_grad = true;
   }
 }
+}  // namespace
+
+void attach_grad_fn(const std::string& name, const std::vector<Tensor>& outputs,
+                    const std::vector<Tensor>& inputs, BackwardFn fn) {
+  attach_node(name, outputs, inputs, std::move(fn), nullptr);
+}
 
 std::vector<Tensor> Function::apply(std::shared_ptr<Function> fn, const std::vector<Tensor>& inputs) {
   std::vector<Tensor> outs;
@@ -171,28 +195,64 @@ std::vector<Tensor> Function::apply(std::shared_ptr<Function> fn, const std::vec
     outs = fn->forward(inputs);
   }
   if (needs_grad(inputs)) {
-    attach_grad_fn(fn->name(), outs, inputs,
-                   [fn](std::vector<Tensor>& grads) { return fn->backward(grads); });
+    attach_node(
+        fn->name(), outs, inputs, [fn](std::vector<Tensor>& grads) { return fn->backward(grads); },
+        [fn](std::vector<Tensor>& grads) { return fn->start_backward(grads); });
   }
   return outs;
 }
+
+namespace {
+
+// The gradients arriving for one output of a node. Until a node has started
+// a split backward the engine runs strictly newest-first, so each arrival is
+// added at once; after that, arrivals can come out of that order and are
+// kept, with their producer, to be summed in it when the node runs.
+struct GradSlot {
+  struct Part {
+    uint64_t producer;  // sequence_nr of the node that sent it
+    size_t edge;        // which of its edges
+    Tensor grad;
+  };
+  Tensor sum;
+  std::vector<Part> parts;
+
+  void add(const Tensor& g, uint64_t producer, size_t edge, bool in_order) {
+    if (in_order && parts.empty()) {
+      sum = sum.defined() ? moe::add(sum, g) : g;
+      return;
+    }
+    parts.push_back({producer, edge, g});
+  }
+  Tensor take() {
+    std::sort(parts.begin(), parts.end(), [](const Part& a, const Part& b) {
+      return a.producer != b.producer ? a.producer > b.producer : a.edge < b.edge;
+    });
+    Tensor s = std::move(sum);
+    for (Part& p : parts) s = s.defined() ? moe::add(s, p.grad) : std::move(p.grad);
+    parts.clear();
+    return s;
+  }
+};
+
+}  // namespace
 
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
                   bool retain_graph) {
   MOE_CHECK(roots.size() == grads.size(), "backward: ", roots.size(), " roots but ", grads.size(), " grads");
   // Input buffers: gradients arriving for each node's outputs.
-  std::unordered_map<Node*, std::vector<Tensor>> buffers;
+  std::unordered_map<Node*, std::vector<GradSlot>> buffers;
   std::unordered_map<Node*, int> deps;
   std::vector<std::shared_ptr<Node>> root_nodes;
+  bool in_order = true;  // no split backward started yet
 
-  auto accumulate = [&](const Edge& e, const Tensor& g) {
+  auto accumulate = [&](const Edge& e, const Tensor& g, uint64_t producer, size_t edge) {
     auto& buf = buffers[e.fn.get()];
     if (buf.empty()) buf.resize(e.fn->outputs.size());
     const TensorMeta& m = e.fn->outputs[e.input_nr];
     MOE_CHECK(g.shape() == m.shape, "backward of ", e.fn->name(), ": got a gradient of shape ",
               shape_str(g.shape()), " for an output of shape ", shape_str(m.shape));
-    Tensor& slot = buf[e.input_nr];
-    slot = slot.defined() ? add(slot, g) : g;
+    buf[e.input_nr].add(g, producer, edge, in_order);
   };
 
   NoGradGuard no_grad;
@@ -209,7 +269,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     MOE_CHECK(g.shape() == r.shape(), "backward: gradient shape ", shape_str(g.shape()),
               " does not match tensor shape ", shape_str(r.shape()));
     Edge e = edge_of(r);
-    accumulate(e, g);
+    accumulate(e, g, 0, i);
     root_nodes.push_back(e.fn);
   }
 
@@ -237,26 +297,50 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
   for (auto& n : root_nodes)
     if (deps[n.get()] == 0 && queued.insert(n.get()).second) ready.push(n);
 
-  while (!ready.empty()) {
+  // A node's input gradients go down its edges; its dependents may become ready.
+  auto deliver = [&](const std::shared_ptr<Node>& node, const std::vector<Tensor>& out) {
+    if (!retain_graph) node->release_saved();
+    for (size_t i = 0; i < node->next_edges.size(); ++i) {
+      const Edge& e = node->next_edges[i];
+      if (!e.fn) continue;
+      if (i < out.size() && out[i].defined()) accumulate(e, out[i], node->sequence_nr, i);
+      if (--deps[e.fn.get()] == 0 && queued.insert(e.fn.get()).second) ready.push(e.fn);
+    }
+  };
+  // Split backwards in flight, completed oldest first once nothing else is ready.
+  std::deque<std::pair<std::shared_ptr<Node>, FinishFn>> started;
+
+  while (!ready.empty() || !started.empty()) {
+    if (ready.empty()) {
+      auto [node, finish] = std::move(started.front());
+      started.pop_front();
+      deliver(node, finish());
+      continue;
+    }
     std::shared_ptr<Node> node = ready.top();
     ready.pop();
-    std::vector<Tensor> in = std::move(buffers[node.get()]);
-    buffers.erase(node.get());
-    in.resize(node->outputs.size());
+    std::vector<Tensor> in;
+    {
+      auto it = buffers.find(node.get());
+      in.resize(node->outputs.size());
+      if (it != buffers.end()) {
+        for (size_t i = 0; i < it->second.size() && i < in.size(); ++i) in[i] = it->second[i].take();
+        buffers.erase(it);
+      }
+    }
     for (size_t i = 0; i < in.size(); ++i)
       if (!in[i].defined()) {
         const TensorMeta& m = node->outputs[i];
         in[i] = zeros(m.shape, m.dtype, m.device);
       }
+    if (FinishFn finish = node->start(in)) {
+      in_order = false;
+      started.emplace_back(std::move(node), std::move(finish));
+      continue;
+    }
     std::vector<Tensor> out = node->apply(in);
     in.clear();
-    if (!retain_graph) node->release_saved();
-    for (size_t i = 0; i < node->next_edges.size(); ++i) {
-      const Edge& e = node->next_edges[i];
-      if (!e.fn) continue;
-      if (i < out.size() && out[i].defined()) accumulate(e, out[i]);
-      if (--deps[e.fn.get()] == 0 && queued.insert(e.fn.get()).second) ready.push(e.fn);
-    }
+    deliver(node, out);
   }
 }
 

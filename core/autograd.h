@@ -7,6 +7,12 @@
 // that reach a tensor through several paths, and frees each node's saved
 // tensors as soon as the node has run (unless retain_graph). Backward
 // formulas run with grad mode off: no higher-order gradients.
+//
+// A node whose backward is communication may start it and complete it
+// later (Node::start): the engine runs the other ready nodes meanwhile.
+// Gradients reaching a tensor are then summed in the order the serial
+// engine would have summed them (by producer, newest first), so an
+// overlapped backward is bitwise the serial one.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -33,6 +39,8 @@ class NoGradGuard {
   bool prev_;
 };
 
+using FinishFn = std::function<std::vector<Tensor>()>;
+
 struct Edge {
   std::shared_ptr<Node> fn;  // null: the input needs no gradient
   uint32_t input_nr = 0;     // which output of fn the input was
@@ -50,6 +58,13 @@ class Node : public std::enable_shared_from_this<Node> {
   // grads[i] is the gradient of output i (zeros if it got none); returns one
   // gradient per input (undefined where the input needs none).
   virtual std::vector<Tensor> apply(std::vector<Tensor>& grads) = 0;
+  // Split backward: issues it and returns what completes it (the input
+  // gradients, as apply() would return them), called once. Null: apply()
+  // runs the whole backward now.
+  virtual FinishFn start(std::vector<Tensor>& grads) {
+    (void)grads;
+    return nullptr;
+  }
   virtual void release_saved() {}
   virtual std::string name() const = 0;
 
@@ -95,6 +110,12 @@ class Function {
   virtual std::string name() const = 0;
   virtual std::vector<Tensor> forward(const std::vector<Tensor>& inputs) = 0;
   virtual std::vector<Tensor> backward(const std::vector<Tensor>& grad_outputs) = 0;
+  // A communication backward that can overlap other nodes (Node::start):
+  // returns its completion, or null to have backward() run instead.
+  virtual FinishFn start_backward(const std::vector<Tensor>& grad_outputs) {
+    (void)grad_outputs;
+    return nullptr;
+  }
   // Runs forward and, when needed, records a node that calls backward.
   static std::vector<Tensor> apply(std::shared_ptr<Function> fn, const std::vector<Tensor>& inputs);
 };

@@ -11,6 +11,14 @@ Tensor token_index_on(const DispatchPlan& plan, Device d) {
   return from_vector(idx, {int64_t(idx.size())}, DType::i64, d);
 }
 
+Tensor Dispatcher::finish_combine(Combining& c) {
+  if (c.in_flight) {
+    c.rows = c.in_flight->finish();
+    c.in_flight.reset();
+  }
+  return c.rows;
+}
+
 Dispatched LocalDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
   Dispatched d;
   d.rows = index_select(x, 0, token_index_on(plan, x.device()));

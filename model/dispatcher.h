@@ -31,6 +31,13 @@ struct Dispatched {
   std::shared_ptr<comm::PendingAllToAll> in_flight;
 };
 
+// What start_combine() produced: the combined rows, or the exchange that
+// brings them (in flight).
+struct Combining {
+  Tensor rows;
+  std::shared_ptr<comm::PendingAllToAll> in_flight;
+};
+
 // plan.token_index (set where the selections live by the MoE layer), or
 // plan.tokens uploaded to `d` for a plan built on the host alone.
 Tensor token_index_on(const DispatchPlan& plan, Device d);
@@ -44,6 +51,13 @@ class Dispatcher {
   virtual void finish_dispatch(Dispatched& d) { (void)d; }
   // expert_out [rows, D] in the order of d.rows -> [plan.assignments, D] in plan order.
   virtual Tensor combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan& plan) = 0;
+  // combine() as two halves, the caller computing in between: the exchange
+  // may still be travelling when start_combine returns. finish_combine
+  // returns what combine() would, bit for bit.
+  virtual Combining start_combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan& plan) {
+    return {combine(expert_out, d, plan), nullptr};
+  }
+  static Tensor finish_combine(Combining& c);
 };
 
 // One rank owns every expert: dispatch gathers rows by plan.tokens, combine

@@ -58,8 +58,9 @@ Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
     d.in_flight = std::make_shared<comm::PendingAllToAll>(ep_, rows, d.send_rows, d.recv_rows);
     return d;
   }
+  // Arrivals by (source rank, local expert).
   const Tensor arrived = fp8_ ? fp8_all_to_all(ep_, rows, d.send_rows, d.recv_rows)
-                              : comm::all_to_all_autograd(ep_, rows, d.send_rows, d.recv_rows);  // by (src, local expert)
+                              : comm::all_to_all_autograd(ep_, rows, d.send_rows, d.recv_rows, overlap_);
   permute(d, arrived);
   return d;
 }
@@ -96,12 +97,21 @@ void EpDispatcher::permute(Dispatched& d, const Tensor& arrived) const {
   d.to_arrival_order = from_vector(back, {r}, DType::i64, arrived.device());
 }
 
-Tensor EpDispatcher::combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan&) {
-  prof::PhaseScope scope(prof::Phase::combine);
-  const Tensor arrival = index_select(expert_out, 0, d.to_arrival_order);
+Tensor EpDispatcher::to_arrival(const Tensor& expert_out, const Dispatched& d) const {
   prof::add_bytes(prof::Phase::combine,
                   rows_to_peers(d.recv_rows) * expert_out.size(1) * int64_t(dtype_size(expert_out.dtype())));
-  return comm::all_to_all_autograd(ep_, arrival, d.recv_rows, d.send_rows);
+  return index_select(expert_out, 0, d.to_arrival_order);
+}
+
+Tensor EpDispatcher::combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan&) {
+  prof::PhaseScope scope(prof::Phase::combine);
+  return comm::all_to_all_autograd(ep_, to_arrival(expert_out, d), d.recv_rows, d.send_rows, overlap_);
+}
+
+Combining EpDispatcher::start_combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan& plan) {
+  if (!overlap_) return {combine(expert_out, d, plan), nullptr};
+  prof::PhaseScope scope(prof::Phase::combine);
+  return {Tensor(), std::make_shared<comm::PendingAllToAll>(ep_, to_arrival(expert_out, d), d.recv_rows, d.send_rows)};
 }
 
 }  // namespace moe::model

@@ -17,15 +17,20 @@ class EpDispatcher final : public Dispatcher {
   // ep must outlive the dispatcher (and every graph it records).
   // overlap: dispatch() returns with the rows still travelling
   // (Dispatched::in_flight) unless fp8; finish_dispatch() receives them.
+  // start_combine() likewise, and both exchanges' backwards are split
+  // (Node::start) so other gradient work runs while they travel.
   EpDispatcher(comm::Communicator& ep, int64_t experts, bool fp8 = false, bool overlap = false);
   Dispatched dispatch(const Tensor& x, const DispatchPlan& plan) override;
   void finish_dispatch(Dispatched& d) override;
   Tensor combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan& plan) override;
+  Combining start_combine(const Tensor& expert_out, const Dispatched& d, const DispatchPlan& plan) override;
 
  private:
   int64_t rows_to_peers(const std::vector<int64_t>& rows_per_peer) const;
   // arrived (by source rank, then local expert) -> d.rows (by local expert, then source).
   void permute(Dispatched& d, const Tensor& arrived) const;
+  // expert_out back in arrival order, its bytes counted.
+  Tensor to_arrival(const Tensor& expert_out, const Dispatched& d) const;
   comm::Communicator& ep_;
   int64_t experts_, local_experts_;
   bool fp8_, overlap_;

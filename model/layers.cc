@@ -38,6 +38,8 @@ SwiGLU::SwiGLU(int64_t dim, int64_t hidden, double init_std, double out_std, con
   child("w2", &w2_);
 }
 
-Tensor SwiGLU::forward(const Tensor& x) const { return w2_.forward(swiglu(w1_.forward(x), w3_.forward(x))); }
+Tensor SwiGLU::hidden(const Tensor& x) const { return swiglu(w1_.forward(x), w3_.forward(x)); }
+Tensor SwiGLU::project(const Tensor& h) const { return w2_.forward(h); }
+Tensor SwiGLU::forward(const Tensor& x) const { return project(hidden(x)); }
 
 }  // namespace moe::model

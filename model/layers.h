@@ -48,7 +48,10 @@ class RMSNorm : public Module {
 class SwiGLU : public Module {
  public:
   SwiGLU(int64_t dim, int64_t hidden, double init_std, double out_std, const Layout& tp = {});
-  Tensor forward(const Tensor& x) const;
+  Tensor forward(const Tensor& x) const;  // project(hidden(x))
+  // The two halves, for a caller that interleaves them with other work.
+  Tensor hidden(const Tensor& x) const;   // swiglu(x w1, x w3)
+  Tensor project(const Tensor& h) const;  // h w2
 
  private:
   Linear w1_, w3_, w2_;

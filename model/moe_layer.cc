@@ -138,14 +138,16 @@ Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
     p.token_index = order.tokens;
   }
 
-  // Experts: SwiGLU over each local expert's contiguous rows. An
-  // overlapped dispatch returns with the rows travelling: the shared experts
-  // run meanwhile.
+  // Experts: SwiGLU over each local expert's contiguous rows. With
+  // overlapped exchanges (EP), the shared experts' two halves run while the
+  // rows travel: the up-projection during dispatch, the down-projection
+  // during combine.
+  const bool overlap = layout_.ep() > 1 && layout_.overlap_dispatch && shared_;
   Dispatched d = dispatcher_->dispatch(u, p);
-  Tensor expert_out, shared_out;
-  if (d.in_flight && shared_) {
+  Tensor expert_out, shared_h, shared_out;
+  if (overlap) {
     prof::PhaseScope scope(prof::Phase::experts);
-    shared_out = shared_->forward(u);
+    shared_h = shared_->hidden(u);
   }
   dispatcher_->finish_dispatch(d);
   {
@@ -153,9 +155,18 @@ Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
     const Tensor h =
         swiglu(fp8_w1_.grouped(d.rows, *w1_, d.local_rows), fp8_w3_.grouped(d.rows, *w3_, d.local_rows));
     expert_out = fp8_w2_.grouped(h, *w2_, d.local_rows);
-    if (shared_ && !shared_out.defined()) shared_out = shared_->forward(u);
+    if (shared_ && !overlap) shared_out = shared_->forward(u);
   }
-  const Tensor y = dispatcher_->combine(expert_out, d, p);
+  Combining back = dispatcher_->start_combine(expert_out, d, p);
+  if (overlap) {
+    prof::PhaseScope scope(prof::Phase::experts);
+    shared_out = shared_->project(shared_h);
+  }
+  Tensor y;
+  {
+    prof::PhaseScope scope(prof::Phase::combine);
+    y = Dispatcher::finish_combine(back);
+  }
 
   Tensor out;
   {

@@ -208,6 +208,60 @@ TEST(Autograd, CustomFunction) {
   EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{18.0, 36.0}));
 }
 
+// Backward x3 that may be split (Node::start), logging its halves.
+struct SplitTripleFn : Function {
+  SplitTripleFn(bool split, std::vector<std::string>& log) : split_(split), log_(log) {}
+  std::string name() const override { return "SplitTriple"; }
+  std::vector<Tensor> forward(const std::vector<Tensor>& in) override { return {mul(in[0], 3.0)}; }
+  std::vector<Tensor> backward(const std::vector<Tensor>& g) override {
+    log_.push_back("backward");
+    return {mul(g[0], 3.0)};
+  }
+  FinishFn start_backward(const std::vector<Tensor>& g) override {
+    if (!split_) return nullptr;
+    log_.push_back("start");
+    const Tensor grad = g[0];
+    return [this, grad] {
+      log_.push_back("finish");
+      return std::vector<Tensor>{mul(grad, 3.0)};
+    };
+  }
+  bool split_;
+  std::vector<std::string>& log_;
+};
+// Identity that logs its backward.
+struct LogFn : Function {
+  explicit LogFn(std::vector<std::string>& log) : log_(log) {}
+  std::string name() const override { return "Log"; }
+  std::vector<Tensor> forward(const std::vector<Tensor>& in) override { return {in[0].detach()}; }
+  std::vector<Tensor> backward(const std::vector<Tensor>& g) override {
+    log_.push_back("other");
+    return {g[0]};
+  }
+  std::vector<std::string>& log_;
+};
+
+TEST(Autograd, SplitBackwardOverlapsOtherWorkAndSumsInSerialOrder) {
+  // x's three gradients (f32): 3 from the split node (newest), -1e8 and
+  // 1e8. Serially (3 - 1e8) + 1e8 = 0 in f32 (3 is below half the spacing
+  // at 1e8); summed in arrival order (-1e8 + 1e8) + 3 = 3.
+  auto run = [](bool split, std::vector<std::string>& log) {
+    Tensor x = from_vector({1.0, 1.0}, {2}, DType::f32);
+    x.set_requires_grad(true);
+    const Tensor r = Function::apply(std::make_shared<LogFn>(log), {x})[0];
+    const Tensor a = mul(r, 1e8), b = mul(x, -1e8);
+    const Tensor s = Function::apply(std::make_shared<SplitTripleFn>(split, log), {x})[0];
+    add(add(sum(s), sum(a)), sum(b)).backward();
+    return x.grad();
+  };
+  std::vector<std::string> serial_log, split_log;
+  const Tensor serial = run(false, serial_log), split = run(true, split_log);
+  EXPECT_EQ(serial_log, (std::vector<std::string>{"backward", "other"}));
+  EXPECT_EQ(split_log, (std::vector<std::string>{"start", "other", "finish"}));
+  EXPECT_EQ(serial.to_vector(), (std::vector<double>{0.0, 0.0}));
+  EXPECT_EQ(split.to_vector(), serial.to_vector());
+}
+
 TEST(Autograd, CastBackwardReturnsInputDtype) {
   Tensor x = leaf({1.5, -2.0}, {2});
   Tensor y = cast(x, DType::f32);
