@@ -184,13 +184,18 @@ Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_
 namespace fp8 {
 struct GemmRecipe;
 class DelayedScaling;
+struct QuantizedTensor;
 }  // namespace fp8
 Tensor fp8_matmul(const Tensor& x, const Tensor& w, const fp8::GemmRecipe& recipe,
                   fp8::DelayedScaling* state = nullptr);
 // grouped_matmul with each group (expert) an FP8 linear of its own: w[g] its
 // own 128x128 blocks or per-tensor scale, group g of `state` (G groups).
+// x_codes: x's rows already quantised (E4M3, 1x128 tiles, e.g. the FP8
+// dispatch's arrivals): a tile-wise recipe's fprop multiplies them instead
+// of quantising x (backward still reads x); other recipes ignore them.
 Tensor fp8_grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_rows,
-                          const fp8::GemmRecipe& recipe, fp8::DelayedScaling* state = nullptr);
+                          const fp8::GemmRecipe& recipe, fp8::DelayedScaling* state = nullptr,
+                          const fp8::QuantizedTensor* x_codes = nullptr);
 
 // ---------------- neural-network ops (ops/nn.cc) ----------------
 // y = x * rsqrt(mean(x^2, -1) + eps) * weight; weight [D], x [..., D].

@@ -22,7 +22,7 @@ Tensor Dispatcher::finish_combine(Combining& c) {
 Dispatched LocalDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
   Dispatched d;
   d.rows = index_select(x, 0, token_index_on(plan, x.device()));
-  if (fp8_) d.rows = fp8_round_trip(d.rows);
+  if (fp8_) d.rows = fp8_round_trip(d.rows, &d.codes);
   d.local_rows = plan.expert_rows;
   return d;
 }

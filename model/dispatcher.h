@@ -12,6 +12,7 @@
 #include "comm/collectives.h"
 #include "core/tensor.h"
 #include "model/dispatch_plan.h"
+#include "model/fp8_dispatch.h"
 
 namespace moe::model {
 
@@ -20,6 +21,7 @@ namespace moe::model {
 struct Dispatched {
   Tensor rows;                      // [rows, D], grouped by local expert
   std::vector<int64_t> local_rows;  // rows per local expert
+  Fp8Rows codes;                    // FP8 dispatch: what `rows` were dequantised from, same order
   // Expert parallel only: rows sent to / received from each EP peer, and the
   // order that turns `rows` (by local expert, then source rank) back into
   // arrival order (by source rank, then local expert).

@@ -59,9 +59,10 @@ Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
     return d;
   }
   // Arrivals by (source rank, local expert).
-  const Tensor arrived = fp8_ ? fp8_all_to_all(ep_, rows, d.send_rows, d.recv_rows)
+  Fp8Rows codes;
+  const Tensor arrived = fp8_ ? fp8_all_to_all(ep_, rows, d.send_rows, d.recv_rows, &codes)
                               : comm::all_to_all_autograd(ep_, rows, d.send_rows, d.recv_rows, overlap_);
-  permute(d, arrived);
+  permute(d, arrived, codes);
   return d;
 }
 
@@ -74,7 +75,7 @@ void EpDispatcher::finish_dispatch(Dispatched& d) {
 }
 
 // 3. Permute (src, local expert) -> (local expert, src).
-void EpDispatcher::permute(Dispatched& d, const Tensor& arrived) const {
+void EpDispatcher::permute(Dispatched& d, const Tensor& arrived, const Fp8Rows& codes) const {
   const int P = ep_.size();
   const int64_t L = local_experts_;
   const int64_t* rc = d.block_rows.data();
@@ -93,7 +94,9 @@ void EpDispatcher::permute(Dispatched& d, const Tensor& arrived) const {
         back[size_t(start[size_t(p * L + l)] + i)] = double(order.size());
         order.push_back(double(start[size_t(p * L + l)] + i));
       }
-  d.rows = index_select(arrived, 0, from_vector(order, {r}, DType::i64, arrived.device()));
+  const Tensor index = from_vector(order, {r}, DType::i64, arrived.device());
+  d.rows = index_select(arrived, 0, index);
+  if (codes.defined()) d.codes = codes.index_rows(index);
   d.to_arrival_order = from_vector(back, {r}, DType::i64, arrived.device());
 }
 

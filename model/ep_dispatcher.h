@@ -28,7 +28,8 @@ class EpDispatcher final : public Dispatcher {
  private:
   int64_t rows_to_peers(const std::vector<int64_t>& rows_per_peer) const;
   // arrived (by source rank, then local expert) -> d.rows (by local expert, then source).
-  void permute(Dispatched& d, const Tensor& arrived) const;
+  // FP8: the arrived codes likewise into d.codes.
+  void permute(Dispatched& d, const Tensor& arrived, const Fp8Rows& codes = {}) const;
   // expert_out back in arrival order, its bytes counted.
   Tensor to_arrival(const Tensor& expert_out, const Dispatched& d) const;
   comm::Communicator& ep_;

@@ -19,9 +19,11 @@ class Fp8RoundTrip final : public Function {
  public:
   std::string name() const override { return "fp8_round_trip"; }
   std::vector<Tensor> forward(const std::vector<Tensor>& in) override {
-    return {dequantize_rows(quantize_rows(in[0]), in[0].dtype())};
+    codes = quantize_rows(in[0]);
+    return {dequantize_rows(codes, in[0].dtype())};
   }
   std::vector<Tensor> backward(const std::vector<Tensor>& g) override { return {g[0]}; }
+  Fp8Rows codes;  // what forward dequantised
 };
 
 class Fp8AllToAll final : public Function {
@@ -36,11 +38,13 @@ class Fp8AllToAll final : public Function {
     std::unique_ptr<comm::Work> scales = c_.all_to_all_single_async(q.scales, send_, recv_);
     codes->wait();
     scales->wait();
-    return {dequantize_rows({codes->result(), scales->result()}, in[0].dtype())};
+    arrived = {codes->result(), scales->result()};
+    return {dequantize_rows(arrived, in[0].dtype())};
   }
   std::vector<Tensor> backward(const std::vector<Tensor>& g) override {
     return {c_.all_to_all_single(g[0], recv_, send_)};
   }
+  Fp8Rows arrived;  // what forward dequantised
 
  private:
   comm::Communicator& c_;
@@ -77,13 +81,34 @@ Tensor dequantize_rows(const Fp8Rows& r, DType dtype) {
   return dtype == DType::f32 ? out : cast(out, dtype);
 }
 
-Tensor fp8_round_trip(const Tensor& rows) {
-  return Function::apply(std::make_shared<Fp8RoundTrip>(), {rows})[0];
+fp8::QuantizedTensor Fp8Rows::quantized() const {
+  fp8::QuantizedTensor q;
+  q.format = kFormat;
+  q.layout = kLayout;
+  q.rows = codes.size(0);
+  q.cols = codes.size(1);
+  q.codes = codes;
+  q.scales = reshape(contiguous(scales), {-1});
+  return q;
+}
+
+Fp8Rows Fp8Rows::index_rows(const Tensor& index) const {
+  return {index_select(codes, 0, index), index_select(scales, 0, index)};
+}
+
+Tensor fp8_round_trip(const Tensor& rows, Fp8Rows* codes) {
+  auto fn = std::make_shared<Fp8RoundTrip>();
+  Tensor out = Function::apply(fn, {rows})[0];
+  if (codes) *codes = std::move(fn->codes);
+  return out;
 }
 
 Tensor fp8_all_to_all(comm::Communicator& c, const Tensor& rows, const std::vector<int64_t>& send_rows,
-                      const std::vector<int64_t>& recv_rows) {
-  return Function::apply(std::make_shared<Fp8AllToAll>(c, send_rows, recv_rows), {rows})[0];
+                      const std::vector<int64_t>& recv_rows, Fp8Rows* codes) {
+  auto fn = std::make_shared<Fp8AllToAll>(c, send_rows, recv_rows);
+  Tensor out = Function::apply(fn, {rows})[0];
+  if (codes) *codes = std::move(fn->arrived);
+  return out;
 }
 
 }  // namespace moe::model

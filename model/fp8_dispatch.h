@@ -15,14 +15,19 @@
 #include <vector>
 
 #include "comm/communicator.h"
+#include "core/fp8/scaling.h"
 #include "core/tensor.h"
 
 namespace moe::model {
 
 // Rows [n, D] as they travel: codes [n, D] (f8e4m3, 1 byte each) and scales
-// [n, ceil(D / 128)] (f32).
+// [n, ceil(D / 128)] (f32). Tile-wise FP8 experts multiply these codes as
+// they arrive (no second quantisation; quantized() is their GEMM operand).
 struct Fp8Rows {
   Tensor codes, scales;
+  bool defined() const { return codes.defined(); }
+  fp8::QuantizedTensor quantized() const;
+  Fp8Rows index_rows(const Tensor& index) const;  // rows index[i], i = 0..
 };
 // rows: [n, D], any float dtype (quantised from its f32 rounding).
 Fp8Rows quantize_rows(const Tensor& rows);
@@ -34,9 +39,10 @@ int64_t fp8_row_bytes(int64_t d);
 // Differentiable. One rank: dequantize_rows(quantize_rows(rows)); EP: the
 // all-to-all of comm::all_to_all (same counts) carrying quantize_rows(rows),
 // dequantised on arrival. Backward of both: the identity / the reverse f32
-// all-to-all of the gradient.
-Tensor fp8_round_trip(const Tensor& rows);
+// all-to-all of the gradient. `codes` (optional) gets the codes and scales
+// the result was dequantised from.
+Tensor fp8_round_trip(const Tensor& rows, Fp8Rows* codes = nullptr);
 Tensor fp8_all_to_all(comm::Communicator& c, const Tensor& rows, const std::vector<int64_t>& send_rows,
-                      const std::vector<int64_t>& recv_rows);
+                      const std::vector<int64_t>& recv_rows, Fp8Rows* codes = nullptr);
 
 }  // namespace moe::model

@@ -33,8 +33,12 @@ Tensor Fp8Gemm::matmul(const Tensor& x, const Tensor& w) const {
   return recipe_ ? fp8_matmul(x, w, *recipe_, state_.get()) : moe::matmul(x, w);
 }
 
-Tensor Fp8Gemm::grouped(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_rows) const {
-  return recipe_ ? fp8_grouped_matmul(x, w, group_rows, *recipe_, state_.get()) : grouped_matmul(x, w, group_rows);
+Tensor Fp8Gemm::grouped(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_rows,
+                        const Fp8Rows* x_codes) const {
+  if (!recipe_) return grouped_matmul(x, w, group_rows);
+  if (!x_codes || !x_codes->defined()) return fp8_grouped_matmul(x, w, group_rows, *recipe_, state_.get());
+  const fp8::QuantizedTensor q = x_codes->quantized();
+  return fp8_grouped_matmul(x, w, group_rows, *recipe_, state_.get(), &q);
 }
 
 }  // namespace moe::model

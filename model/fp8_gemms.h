@@ -27,6 +27,7 @@
 #include "core/fp8/recipe.h"
 #include "core/tensor.h"
 #include "model/config.pb.h"
+#include "model/fp8_dispatch.h"
 
 namespace moe::model {
 
@@ -47,7 +48,10 @@ class Fp8Gemm {
   // Null unless the recipe is per_tensor_delayed.
   fp8::DelayedScaling* state() const { return state_.get(); }
   Tensor matmul(const Tensor& x, const Tensor& w) const;
-  Tensor grouped(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_rows) const;
+  // x_codes: x's FP8 dispatch codes, multiplied as they are by a tile-wise
+  // recipe's fprop (fp8_grouped_matmul); null or ignored otherwise.
+  Tensor grouped(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_rows,
+                 const Fp8Rows* x_codes = nullptr) const;
 
  private:
   std::optional<fp8::GemmRecipe> recipe_;

@@ -152,8 +152,10 @@ Tensor MoeLayer::forward(const Tensor& x, const BatchInfo& info) {
   dispatcher_->finish_dispatch(d);
   {
     prof::PhaseScope scope(prof::Phase::experts);
-    const Tensor h =
-        swiglu(fp8_w1_.grouped(d.rows, *w1_, d.local_rows), fp8_w3_.grouped(d.rows, *w3_, d.local_rows));
+    // FP8 dispatch: w1 and w3 multiply the arrived codes (tile-wise recipe).
+    const Fp8Rows* codes = d.codes.defined() ? &d.codes : nullptr;
+    const Tensor h = swiglu(fp8_w1_.grouped(d.rows, *w1_, d.local_rows, codes),
+                            fp8_w3_.grouped(d.rows, *w3_, d.local_rows, codes));
     expert_out = fp8_w2_.grouped(h, *w2_, d.local_rows);
     if (shared_ && !overlap) shared_out = shared_->forward(u);
   }

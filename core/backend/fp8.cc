@@ -32,6 +32,27 @@ Tensor fp8_wgrad(const Tensor& x, const Tensor& dy, const fp8::GemmRecipe& r, co
   unknown_device("fp8_wgrad", x.device().type);
 }
 
+Tensor fp8_fprop_codes(const fp8::QuantizedTensor& xq, const Tensor& w, const fp8::GemmRecipe& r,
+                       const fp8::ScaleSource& s) {
+  const char* op = "fp8_fprop_codes";
+  MOE_CHECK(xq.format == fp8::Format::e4m3 && xq.layout == fp8::Layout::tile_1x128, op,
+            ": x must be E4M3 codes in 1x128 tiles");
+  MOE_CHECK(xq.codes.defined() && xq.codes.dtype() == DType::f8e4m3 && xq.codes.is_contiguous() &&
+                xq.codes.shape() == Shape({xq.rows, xq.cols}),
+            op, ": x codes ", xq.codes.defined() ? xq.codes.str() : "undefined", " are not [", xq.rows, ", ",
+            xq.cols, "] contiguous f8e4m3");
+  const int64_t tiles = xq.rows * fp8::scale_cols(fp8::Layout::tile_1x128, xq.cols);
+  MOE_CHECK(xq.scales.defined() && xq.scales.dtype() == DType::f32 && xq.scales.is_contiguous() &&
+                xq.scales.numel() == tiles,
+            op, ": x scales must be ", tiles, " contiguous f32, got ", xq.scales.defined() ? xq.scales.str() : "none");
+  MOE_CHECK(w.dim() == 2 && w.size(0) == xq.cols, op, ": w must be [", xq.cols, ", N], got ", w.str());
+  switch (kernel_device(op, xq.codes, w)) {
+    case DeviceType::cpu: return fp8::product(fp8::fprop_operands(fp8::to_host(xq), w, r, s), r);
+    case DeviceType::cuda: return cuda::fp8_fprop_codes(xq, w, r, s);
+  }
+  unknown_device(op, w.device().type);
+}
+
 namespace {
 void check_input(const char* op, const Tensor& x, const std::string& name) {
   MOE_CHECK(x.defined(), op, ": tensor '", name, "' is undefined");

@@ -14,6 +14,10 @@ namespace moe::backend {
 Tensor fp8_fprop(const Tensor& x, const Tensor& w, const fp8::GemmRecipe& r, const fp8::ScaleSource& s);   // x w
 Tensor fp8_dgrad(const Tensor& dy, const Tensor& w, const fp8::GemmRecipe& r, const fp8::ScaleSource& s);  // dy w^T
 Tensor fp8_wgrad(const Tensor& x, const Tensor& dy, const fp8::GemmRecipe& r, const fp8::ScaleSource& s);  // x^T dy
+// fprop on codes already made: xq [M, K] E4M3 in 1x128 tiles (rows x cols,
+// scales [M * ceil(K / 128)]) on w's device; only w is quantised.
+Tensor fp8_fprop_codes(const fp8::QuantizedTensor& xq, const Tensor& w, const fp8::GemmRecipe& r,
+                       const fp8::ScaleSource& s);
 
 // Current scaling of x (f32, contiguous, viewed as [numel / last, last]) in
 // layout l, on x's device: fp8::quantize's codes and scales bit for bit. With

@@ -224,6 +224,13 @@ Tensor fp8_fprop(const Tensor& x, const Tensor& w, const fp8::GemmRecipe& r, con
                  quantize_role(w, fp8::Role::w, fp8::Layout::block_128x128, r, s, true), r);
 }
 
+// The same with A = the given codes.
+Tensor fp8_fprop_codes(const fp8::QuantizedTensor& xq, const Tensor& w, const fp8::GemmRecipe& r,
+                       const fp8::ScaleSource& s) {
+  DeviceGuard on(w);
+  return product(xq, quantize_role(w, fp8::Role::w, fp8::Layout::block_128x128, r, s, true), r);
+}
+
 // dx = dy w^T: A = dy [M, N] in 1x128 tiles, B^T = w [K, N] itself.
 Tensor fp8_dgrad(const Tensor& dy, const Tensor& w, const fp8::GemmRecipe& r, const fp8::ScaleSource& s) {
   DeviceGuard on(dy);

@@ -169,6 +169,9 @@ Tensor fp8_dgrad(const Tensor&, const Tensor&, const fp8::GemmRecipe&, const fp8
 Tensor fp8_wgrad(const Tensor&, const Tensor&, const fp8::GemmRecipe&, const fp8::ScaleSource&) {
   missing("fp8_wgrad");
 }
+Tensor fp8_fprop_codes(const fp8::QuantizedTensor&, const Tensor&, const fp8::GemmRecipe&, const fp8::ScaleSource&) {
+  missing("fp8_fprop_codes");
+}
 fp8::QuantizedTensor fp8_quantize(const Tensor&, fp8::Format, fp8::Layout, fp8::ScaleRounding, bool) {
   missing("fp8_quantize");
 }

@@ -34,6 +34,10 @@ Operands fprop_operands(const Tensor& x, const Tensor& w, const GemmRecipe& r, c
           quantize_role(w, Role::w, Layout::block_128x128, r, s, "w")};
 }
 
+Operands fprop_operands(const Quantized& xq, const Tensor& w, const GemmRecipe& r, const ScaleSource& s) {
+  return {xq, quantize_role(w, Role::w, Layout::block_128x128, r, s, "w")};
+}
+
 Operands dgrad_operands(const Tensor& dy, const Tensor& w, const GemmRecipe& r, const ScaleSource& s) {
   return {quantize_role(dy, Role::dy, Layout::tile_1x128, r, s, "dy"),
           transposed(quantize_role(w, Role::w, Layout::block_128x128, r, s, "w"))};

@@ -25,6 +25,8 @@ struct Operands {
 };
 
 Operands fprop_operands(const Tensor& x, const Tensor& w, const GemmRecipe& r, const ScaleSource& s = {});  // x . w
+// x already quantised (1x128 E4M3 tiles: the FP8 dispatch's rows): only w is.
+Operands fprop_operands(const Quantized& xq, const Tensor& w, const GemmRecipe& r, const ScaleSource& s = {});
 Operands dgrad_operands(const Tensor& dy, const Tensor& w, const GemmRecipe& r, const ScaleSource& s = {});  // dy . w^T
 Operands wgrad_operands(const Tensor& x, const Tensor& dy, const GemmRecipe& r, const ScaleSource& s = {});  // x^T . dy
 

@@ -334,12 +334,12 @@ Quantized to_host(const QuantizedTensor& t) {
   q.layout = t.layout;
   q.rows = t.rows;
   q.cols = t.cols;
-  const Tensor codes = host_copy(t.codes), scales = host_copy(t.scales), amax = host_copy(t.amax);
+  const Tensor codes = host_copy(t.codes), scales = host_copy(t.scales);
   q.codes.resize(size_t(codes.numel()));
   if (!q.codes.empty()) std::memcpy(q.codes.data(), codes.raw_data(), q.codes.size());
   q.scales.resize(size_t(scales.numel()));
   std::memcpy(q.scales.data(), scales.raw_data(), q.scales.size() * sizeof(float));
-  q.amax = *amax.data<float>();
+  q.amax = t.amax.defined() ? *host_copy(t.amax).data<float>() : 0.0f;
   return q;
 }
 

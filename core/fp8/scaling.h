@@ -115,7 +115,7 @@ struct QuantizedTensor {
   Format format = Format::e4m3;
   Layout layout = Layout::per_tensor;
   int64_t rows = 0, cols = 0;
-  Tensor codes, scales, amax;
+  Tensor codes, scales, amax;  // amax may be undefined (codes made elsewhere): 0 on the host
 };
 QuantizedTensor to_tensors(const Quantized& q, Device device);
 Quantized to_host(const QuantizedTensor& q);  // copies the device data over

@@ -53,6 +53,26 @@ Tensor rows_by_group(const std::vector<int64_t>& group_rows, int64_t total, int6
   return out;
 }
 
+// Rows [off, off + n) of 1x128-tile codes (scales [rows * tiles]).
+fp8::QuantizedTensor code_rows(const fp8::QuantizedTensor& q, int64_t off, int64_t n) {
+  const int64_t tiles = fp8::scale_cols(fp8::Layout::tile_1x128, q.cols);
+  fp8::QuantizedTensor s = q;
+  s.rows = n;
+  s.codes = narrow(q.codes, 0, off, n);
+  s.scales = narrow(q.scales, 0, off * tiles, n * tiles);
+  return s;
+}
+
+void check_codes(const char* name, const fp8::QuantizedTensor& q, const Tensor& x) {
+  MOE_CHECK(q.format == fp8::Format::e4m3 && q.layout == fp8::Layout::tile_1x128 && q.rows == x.size(0) &&
+                q.cols == x.size(1) && q.codes.defined() && q.codes.shape() == x.shape() &&
+                q.scales.defined() && q.scales.numel() == q.rows * fp8::scale_cols(fp8::Layout::tile_1x128, q.cols),
+            name, ": x_codes must be E4M3 1x128-tile codes of x ", x.str(), ", got ", q.rows, " x ", q.cols, " codes ",
+            q.codes.defined() ? q.codes.str() : "undefined");
+  MOE_CHECK(q.codes.device() == x.device(), name, ": x_codes are on ", q.codes.device().str(), ", x on ",
+            x.device().str());
+}
+
 }  // namespace
 
 Tensor fp8_matmul(const Tensor& x, const Tensor& w, const fp8::GemmRecipe& recipe, fp8::DelayedScaling* state) {
@@ -87,18 +107,23 @@ Tensor fp8_matmul(const Tensor& x, const Tensor& w, const fp8::GemmRecipe& recip
 }
 
 Tensor fp8_grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_rows,
-                          const fp8::GemmRecipe& recipe, fp8::DelayedScaling* state) {
+                          const fp8::GemmRecipe& recipe, fp8::DelayedScaling* state,
+                          const fp8::QuantizedTensor* x_codes) {
   const char* name = "fp8_grouped_matmul";
   check_fp8_operands(name, x, w);
   check_grouped_operands(name, x, w, group_rows);
   const int64_t G = w.size(0), K = w.size(1), N = w.size(2), total = x.size(0);
   check_state(name, recipe, state, G);
+  if (x_codes) check_codes(name, *x_codes, x);
+  const bool use_codes = x_codes && recipe.fprop && recipe.scaling == fp8::Scaling::tilewise;
   const bool train = needs_grad({x, w});
   const Tensor xc = contiguous(x.detach()), wc = contiguous(w.detach());
   Tensor out;
   if (recipe.fprop) {
     out = rows_by_group(group_rows, total, N, x.device(), [&](int64_t g, int64_t off, int64_t rows) {
-      return forward_product(narrow(xc, 0, off, rows), select(wc, 0, g), recipe, {state, g, train});
+      const fp8::ScaleSource src{state, g, train};
+      if (use_codes) return backend::fp8_fprop_codes(code_rows(*x_codes, off, rows), select(wc, 0, g), recipe, src);
+      return forward_product(narrow(xc, 0, off, rows), select(wc, 0, g), recipe, src);
     });
   } else {
     out = grouped_matmul(xc, wc, group_rows);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -171,6 +172,41 @@ TEST(CudaFp8, LinearGemmsMatchTheCpuEmulation) {
       }
       EXPECT_EQ(cs.pending(), gs.pending()) << what << ": recorded amaxes";
     }
+}
+
+// The fprop on given codes (the experts multiplying FP8-dispatched rows):
+// codes of x made by the quantiser give fp8_fprop's product bitwise on the
+// CPU, and the device's product of its own codes matches the CPU's as the
+// linear's GEMMs do (bitwise under the shim).
+TEST(CudaFp8, FpropOnGivenCodesMatchesTheCpu) {
+  MOE_REQUIRE_DEVICE();
+  fp8::GemmRecipe r;
+  r.scaling = fp8::Scaling::tilewise;
+  uint64_t seed = 90;
+  for (const auto& [M, K, N] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {5, 130, 7}, {129, 257, 130}}) {
+    const Tensor x = sample({M, K}, seed++), w = sample({K, N}, seed++);
+    const Tensor gx = to_device(x, kGpu), gw = to_device(w, kGpu);
+    const std::string what = std::to_string(M) + " x " + std::to_string(K) + " x " + std::to_string(N);
+    const fp8::QuantizedTensor cq =
+        backend::fp8_quantize(x, fp8::Format::e4m3, fp8::Layout::tile_1x128, r.rounding, false);
+    const fp8::QuantizedTensor gq =
+        backend::fp8_quantize(gx, fp8::Format::e4m3, fp8::Layout::tile_1x128, r.rounding, false);
+    const Tensor c = backend::fp8_fprop_codes(cq, w, r, {});
+    EXPECT_EQ(values(c), values(backend::fp8_fprop(x, w, r, {}))) << what << " cpu";
+    const Tensor g = backend::fp8_fprop_codes(gq, gw, r, {});
+#if defined(MOE_CUDA_SIM)
+    expect_bitwise(c, g, what);
+#else
+    double top = 0;
+    for (double v : values(c)) top = std::max(top, std::abs(v));
+    expect_within(c, g, [&](size_t) { return 1e-5 * double(K) * top; }, what);
+#endif
+  }
+  // Codes of another width are refused, naming the shape.
+  const Tensor w = to_device(sample({64, 8}, 1), kGpu);
+  const fp8::QuantizedTensor q = backend::fp8_quantize(to_device(sample({4, 32}, 2), kGpu), fp8::Format::e4m3,
+                                                       fp8::Layout::tile_1x128, fp8::ScaleRounding::none, false);
+  EXPECT_THROW(backend::fp8_fprop_codes(q, w, r, {}), Error);
 }
 
 // Without a device: the cuBLASLt descriptors of every FP8 GEMM the linear

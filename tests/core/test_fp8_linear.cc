@@ -322,5 +322,36 @@ TEST(Fp8GroupedMatmul, EachGroupIsItsOwnFp8Linear) {
   EXPECT_THROW(fp8_grouped_matmul(X, W, {100, 0, 37}, off), Error);
 }
 
+// Given codes (the FP8 dispatch's arrivals): the tile-wise fprop multiplies
+// them instead of quantising x, so codes of 2x give the product of 2x
+// bitwise; backward still reads x (the same gradients as without codes);
+// per-tensor recipes ignore them; codes of another shape are refused.
+TEST(Fp8GroupedMatmul, TilewiseFpropMultipliesGivenCodes) {
+  const std::vector<int64_t> rows = {100, 0, 37, 150};
+  const int64_t R = 287, K = 200, N = 40, G = 4;
+  const std::vector<float> x = randn(R * K, 81), w = randn(G * K * N, 82, 0.05f), dy = randn(R * N, 83, 1e-3f);
+  const Tensor X2 = mul(tensor_of(x, {R, K}), 2.0);
+  const QuantizedTensor codes = to_tensors(quantize(X2, Format::e4m3, Layout::tile_1x128), Device::cpu());
+  for (const GemmRecipe& r : {recipe(Scaling::tilewise), recipe(Scaling::per_tensor_current)}) {
+    SCOPED_TRACE(scaling_name(r.scaling));
+    Tensor X = tensor_of(x, {R, K}).set_requires_grad(true), W = tensor_of(w, {G, K, N}).set_requires_grad(true);
+    const Tensor y = fp8_grouped_matmul(X, W, rows, r, nullptr, &codes);
+    sum(mul(y, tensor_of(dy, {R, N}))).backward();
+    Tensor Xr = tensor_of(x, {R, K}).set_requires_grad(true), Wr = tensor_of(w, {G, K, N}).set_requires_grad(true);
+    const Tensor yr = fp8_grouped_matmul(Xr, Wr, rows, r);
+    sum(mul(yr, tensor_of(dy, {R, N}))).backward();
+    if (r.scaling == Scaling::tilewise)
+      EXPECT_TRUE(bitwise_equal(y, fp8_grouped_matmul(X2, W.detach(), rows, r)));
+    else
+      EXPECT_TRUE(bitwise_equal(y, yr));
+    EXPECT_TRUE(bitwise_equal(X.grad(), Xr.grad()));
+    EXPECT_TRUE(bitwise_equal(W.grad(), Wr.grad()));
+  }
+  const Tensor X = tensor_of(x, {R, K}), W = tensor_of(w, {G, K, N});
+  const QuantizedTensor other =
+      to_tensors(quantize(contiguous(narrow(X, 1, 0, 128)), Format::e4m3, Layout::tile_1x128), Device::cpu());
+  EXPECT_THROW(fp8_grouped_matmul(X, W, rows, recipe(Scaling::tilewise), nullptr, &other), Error);
+}
+
 }  // namespace
 }  // namespace moe::fp8

@@ -92,6 +92,10 @@ TEST(Fp8Dispatch, OneRankRowsAreTheQuantiseDequantiseOfTheInput) {
   ASSERT_EQ(d.rows.shape(), (Shape{2 * n, kD}));
   EXPECT_TRUE(same_bits(d.rows, quant_dequant(sent)));
   EXPECT_FALSE(same_bits(d.rows, e.rows));  // the quantisation is on
+  // The codes the experts multiply are the rows' own.
+  const Fp8Rows q = quantize_rows(sent);
+  EXPECT_TRUE(same_bits(d.codes.codes, q.codes));
+  EXPECT_TRUE(same_bits(d.codes.scales, q.scales));
   // E4M3 keeps 4 significant bits: each value within 2^-4 of itself (normal
   // range) or, below the normal range, half a subnormal step 2^-10 of the
   // scaled tile (scale 448 / tile amax).
@@ -142,6 +146,11 @@ TEST(MpiFp8Dispatch, ArrivedRowsBytesAndGradient) {
   EXPECT_TRUE(same_bits(d.rows, r.rows));
   EXPECT_FALSE(same_bits(d.rows, e.rows));
   EXPECT_EQ(d.local_rows, e.local_rows);
+  // The arrived codes, permuted with the rows: the experts' GEMM operand.
+  ASSERT_TRUE(d.codes.defined());
+  EXPECT_EQ(d.codes.codes.dtype(), DType::f8e4m3);
+  EXPECT_TRUE(same_bits(dequantize_rows(d.codes, DType::f32), d.rows));
+  EXPECT_FALSE(e.codes.defined());
 
   // Rows to peers: experts [2p, 2p + 2) live on rank p.
   int64_t leaving = 0;

@@ -268,6 +268,10 @@ TEST(MpiLayouts, Fp8TileWiseDataAndExpertParallel) {
   constexpr double kFp8Flips = 5e-3;
   check_layout(dense_only, 1, 1, 8, 64, kFp8Flips);
   check_layout(fp8_tilewise(), 1, MOE_WORLD_SIZE, 8, 64, kFp8Flips);
+  // With FP8 dispatch the experts' fprop multiplies the arrived codes.
+  config::ModelConfig wire = fp8_tilewise();
+  wire.mutable_fp8()->set_dispatch(true);
+  check_layout(wire, 1, MOE_WORLD_SIZE, 8, 64, kFp8Flips);
   // FP8 is on: one rank's loss moves against f32 by far more than the
   // tolerance above.
   config::ModelConfig f32 = fp8_tilewise();
