@@ -1,4 +1,5 @@
 #include "core/cuda/context.h"
+#include "core/cuda/streams.h"
 
 #include <algorithm>
 #include <cstring>
@@ -149,6 +150,8 @@ DeviceContext::DeviceContext(int d) : device(d), events(d), staging(d, kStagingB
   MOE_CUDA_CHECK(cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking));
   MOE_CUDA_CHECK(cudaStreamCreateWithFlags(&comm, cudaStreamNonBlocking));
   MOE_CUDA_CHECK(cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking));
+  side.resize(size_t(side_stream_count()));
+  for (cudaStream_t& s : side) MOE_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
 }
 
 DeviceContext& device_context(int device) {
@@ -186,6 +189,30 @@ StreamScope::StreamScope(int device, cudaStream_t stream) : device_(device) {
 }
 
 StreamScope::~StreamScope() { t_overrides.pop_back(); }
+
+// Four: enough to fill an H100 with one expert's small GEMMs each, few
+// enough that their outputs' memory stays bounded.
+int side_stream_count() { return 4; }
+
+void fork_side_streams(int device, int n) {
+  DeviceContext& c = device_context(device);
+  MOE_CHECK(n >= 0 && size_t(n) <= c.side.size(), "fork_side_streams: ", n, " of ", c.side.size(), " streams");
+  const cudaStream_t now = current_stream(device);
+  for (int i = 0; i < n; ++i) stream_wait(device, c.side[size_t(i)], now);
+}
+
+void run_on_side_stream(int device, int i, const std::function<void()>& fn) {
+  DeviceContext& c = device_context(device);
+  MOE_CHECK(i >= 0 && size_t(i) < c.side.size(), "run_on_side_stream: no side stream ", i);
+  StreamScope on(device, c.side[size_t(i)]);
+  fn();
+}
+
+void join_side_streams(int device, int n) {
+  DeviceContext& c = device_context(device);
+  const cudaStream_t now = current_stream(device);
+  for (int i = 0; i < n && size_t(i) < c.side.size(); ++i) stream_wait(device, now, c.side[size_t(i)]);
+}
 
 void stream_wait(int device, cudaStream_t later, cudaStream_t earlier) {
   if (later == earlier) return;

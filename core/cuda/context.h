@@ -101,6 +101,7 @@ struct DeviceContext {
   cudaStream_t compute = nullptr;  // kernels, libraries, allocation order
   cudaStream_t comm = nullptr;     // collectives (NCCL), beside compute
   cudaStream_t copy = nullptr;     // batch prefetch, beside compute
+  std::vector<cudaStream_t> side;  // independent work items (core/cuda/streams.h)
   EventPool events;
   PinnedStaging staging;
 };

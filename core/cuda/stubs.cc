@@ -16,6 +16,7 @@
 #include "core/cuda/optim.h"
 #include "core/cuda/reduce.h"
 #include "core/cuda/softmax.h"
+#include "core/cuda/streams.h"
 #include "core/error.h"
 #include "core/storage.h"
 
@@ -178,6 +179,14 @@ fp8::QuantizedTensor fp8_quantize(const Tensor&, fp8::Format, fp8::Layout, fp8::
 fp8::QuantizedTensor fp8_quantize_with_scale(const Tensor&, fp8::Format, float, bool) {
   missing("fp8_quantize_with_scale");
 }
+#endif
+
+// Side streams in core/cuda/context.cu.
+#if !defined(MOE_WITH_CUDA)
+int side_stream_count() { return 0; }
+void fork_side_streams(int, int) { missing("fork_side_streams"); }
+void run_on_side_stream(int, int, const std::function<void()>&) { missing("run_on_side_stream"); }
+void join_side_streams(int, int) { missing("join_side_streams"); }
 #endif
 
 }  // namespace cuda

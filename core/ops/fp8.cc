@@ -2,6 +2,7 @@
 // the recipe's FP8 GEMM (core/fp8/linear.h) or the f32 / MatmulPrecision
 // product the plain ops would run; backward reuses the forward's precision.
 #include "core/backend/fp8.h"
+#include "core/backend/streams.h"
 #include "core/ops/op_utils.h"
 
 namespace moe {
@@ -41,12 +42,24 @@ void for_each_group(const std::vector<int64_t>& group_rows, Fn&& fn) {
   }
 }
 
+// fn(group, first row, rows) for every non-empty group, the groups' GEMMs
+// concurrent on a GPU (backend::SideStreams); each writes its own rows.
+template <typename Fn>
+void for_each_group_concurrently(const std::vector<int64_t>& group_rows, Device d, Fn&& fn) {
+  int64_t items = 0;
+  for (int64_t r : group_rows) items += r > 0;
+  backend::SideStreams side(d, items);
+  int64_t item = 0;
+  for_each_group(group_rows, [&](int64_t g, int64_t off, int64_t rows) { side.run(item++, [&] { fn(g, off, rows); }); });
+  side.join();
+}
+
 // A [sum(group_rows), cols] tensor on device d whose rows of group g are
 // product(g, first row, rows) (zero rows for empty groups).
 template <typename Fn>
 Tensor rows_by_group(const std::vector<int64_t>& group_rows, int64_t total, int64_t cols, Device d, Fn&& product) {
   Tensor out = zeros({total, cols}, DType::f32, d);
-  for_each_group(group_rows, [&](int64_t g, int64_t off, int64_t rows) {
+  for_each_group_concurrently(group_rows, d, [&](int64_t g, int64_t off, int64_t rows) {
     Tensor dst = narrow(out, 0, off, rows);
     copy_(dst, product(g, off, rows));
   });
@@ -149,7 +162,7 @@ Tensor fp8_grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<in
       }
       if (need_w) {
         gw = zeros({G, K, N}, DType::f32, wv.device());  // zero for empty groups
-        for_each_group(group_rows, [&](int64_t e, int64_t off, int64_t rows) {
+        for_each_group_concurrently(group_rows, wv.device(), [&](int64_t e, int64_t off, int64_t rows) {
           Tensor dst = select(gw, 0, e);
           copy_(dst, weight_grad(narrow(xv, 0, off, rows), narrow(dy, 0, off, rows), recipe, {state, e, true}));
         });

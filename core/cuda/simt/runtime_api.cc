@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -73,28 +74,36 @@ struct CUstream_st {
   }
 };
 
-// An event completes record number `completed` when the stream reaches it.
+// Each record of an event completes when its stream reaches it. Records of
+// one event on different streams may complete out of order, and a wait is
+// for its own record (as on a GPU): an event reused from a pool right after
+// a wait was queued must not release that wait early.
 struct CUevent_st {
   const unsigned flags;
   std::mutex mu;
   std::condition_variable cv;
-  uint64_t recorded = 0, completed = 0;
-  std::chrono::steady_clock::time_point when{};
+  uint64_t recorded = 0;
+  std::set<uint64_t> open;  // records not yet reached
+  std::chrono::steady_clock::time_point when{};  // of the latest record, once reached
 
   explicit CUevent_st(unsigned f) : flags(f) {}
+  // Under mu.
+  uint64_t record_now() {
+    open.insert(++recorded);
+    return recorded;
+  }
+  bool done(uint64_t record) const { return open.count(record) == 0; }
   void complete(uint64_t record) {
     {
       std::lock_guard lk(mu);
-      if (record > completed) {
-        completed = record;
-        when = std::chrono::steady_clock::now();
-      }
+      open.erase(record);
+      if (record == recorded) when = std::chrono::steady_clock::now();
     }
     cv.notify_all();
   }
   void wait(uint64_t record) {
     std::unique_lock lk(mu);
-    cv.wait(lk, [&] { return completed >= record; });
+    cv.wait(lk, [&] { return done(record); });
   }
 };
 
@@ -540,7 +549,7 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   uint64_t record;
   {
     std::lock_guard lk(e->mu);
-    record = ++e->recorded;
+    record = e->record_now();
   }
   return moe::simt::internal::submit(stream, "cudaEventRecord", [e, record] { e->complete(record); });
 }
@@ -559,7 +568,7 @@ cudaError_t cudaEventQuery(cudaEvent_t event) {
   auto e = sim::find_event(event);
   if (!e) return fail(cudaErrorInvalidResourceHandle, fmt("cudaEventQuery: unknown event %p", (void*)event));
   std::lock_guard lk(e->mu);
-  return e->completed >= e->recorded ? cudaSuccess : cudaErrorNotReady;  // "not ready" is no error
+  return e->done(e->recorded) ? cudaSuccess : cudaErrorNotReady;  // "not ready" is no error
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (!ms) return fail(cudaErrorInvalidValue);
@@ -572,7 +581,7 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
   else std::lock(la, lb);
   if (a->recorded == 0 || b->recorded == 0)
     return fail(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime: an event was never recorded");
-  if (a->completed < a->recorded || b->completed < b->recorded) return cudaErrorNotReady;
+  if (!a->done(a->recorded) || !b->done(b->recorded)) return cudaErrorNotReady;
   *ms = std::chrono::duration<float, std::milli>(b->when - a->when).count();
   return cudaSuccess;
 }

@@ -481,6 +481,41 @@ TEST(SimtStreams, StreamWaitEventOrdersTwoStreams) {
   EXPECT_EQ(cudaStreamDestroy(s2), cudaSuccess);
 }
 
+// A wait is for the record it saw: the event recorded again on another
+// stream (a pooled event, reused as soon as the wait is queued) whose work
+// finishes first does not release it.
+TEST(SimtStreams, StreamWaitEventWaitsForItsOwnRecord) {
+  struct Copy {
+    const int* from;
+    int* to;
+    static void CUDART_CB run(void* p) { *static_cast<Copy*>(p)->to = *static_cast<Copy*>(p)->from; }
+  };
+  int x = 0, seen = -1;
+  const int seven = 7;
+  Copy set_x{&seven, &x}, read_x{&x, &seen};
+  cudaStream_t slow, fast, waiter;
+  for (cudaStream_t* s : {&slow, &fast, &waiter})
+    ASSERT_EQ(cudaStreamCreateWithFlags(s, cudaStreamNonBlocking), cudaSuccess);
+  cudaEvent_t e;
+  ASSERT_EQ(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), cudaSuccess);
+  Gate gate;
+  ASSERT_EQ(cudaLaunchHostFunc(slow, Gate::wait, &gate), cudaSuccess);
+  ASSERT_EQ(cudaLaunchHostFunc(slow, Copy::run, &set_x), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(e, slow), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(waiter, e), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(e, fast), cudaSuccess);  // completes at once
+  ASSERT_EQ(cudaStreamSynchronize(fast), cudaSuccess);
+  ASSERT_EQ(cudaLaunchHostFunc(waiter, Copy::run, &read_x), cudaSuccess);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // time enough to run, were it not waiting
+  EXPECT_EQ(cudaStreamQuery(waiter), cudaErrorNotReady);
+  gate.open = true;
+  ASSERT_EQ(cudaStreamSynchronize(waiter), cudaSuccess);
+  EXPECT_EQ(seen, 7);
+  EXPECT_FALSE(gate.timed_out);
+  EXPECT_EQ(cudaEventDestroy(e), cudaSuccess);
+  for (cudaStream_t s : {slow, fast, waiter}) EXPECT_EQ(cudaStreamDestroy(s), cudaSuccess);
+}
+
 // A kernel, device-to-device and pinned copies queued on a stream, launched
 // from a scope that has ended before they run.
 TEST(SimtStreams, KernelsAndCopiesRunInStreamOrder) {
