@@ -20,17 +20,6 @@ Tensor summed(Communicator& c, const Tensor& x) {
   return t;
 }
 
-// The reverse exchange of an all-to-all's backward, started: the gradient
-// stays alive with the work until it completes.
-FinishFn reverse_exchange(Communicator& c, const Tensor& g, const std::vector<int64_t>& send,
-                          const std::vector<int64_t>& recv) {
-  std::shared_ptr<Work> w = c.all_to_all_single_async(g, recv, send);
-  return [w, g] {
-    w->wait();
-    return std::vector<Tensor>{w->result()};
-  };
-}
-
 class AllToAll final : public Function {
  public:
   AllToAll(Communicator& c, std::vector<int64_t> send, std::vector<int64_t> recv, bool overlap)
@@ -43,7 +32,7 @@ class AllToAll final : public Function {
     return {c_.all_to_all_single(g[0], recv_, send_)};
   }
   FinishFn start_backward(const std::vector<Tensor>& g) override {
-    return overlap_ ? reverse_exchange(c_, g[0], send_, recv_) : nullptr;
+    return overlap_ ? start_reverse_all_to_all(c_, g[0], send_, recv_) : nullptr;
   }
 
  private:
@@ -68,7 +57,7 @@ class FinishAllToAll final : public Function {
   std::vector<Tensor> backward(const std::vector<Tensor>& g) override {
     return {c_.all_to_all_single(g[0], recv_, send_)};
   }
-  FinishFn start_backward(const std::vector<Tensor>& g) override { return reverse_exchange(c_, g[0], send_, recv_); }
+  FinishFn start_backward(const std::vector<Tensor>& g) override { return start_reverse_all_to_all(c_, g[0], send_, recv_); }
 
  private:
   Communicator& c_;
@@ -129,6 +118,15 @@ class ReduceFromGroup final : public Function {
 Tensor apply1(std::shared_ptr<Function> fn, const Tensor& x) { return Function::apply(std::move(fn), {x})[0]; }
 
 }  // namespace
+
+FinishFn start_reverse_all_to_all(Communicator& c, const Tensor& grad, const std::vector<int64_t>& send_rows,
+                                  const std::vector<int64_t>& recv_rows) {
+  std::shared_ptr<Work> w = c.all_to_all_single_async(grad, recv_rows, send_rows);
+  return [w, grad] {
+    w->wait();
+    return std::vector<Tensor>{w->result()};
+  };
+}
 
 Tensor all_to_all_autograd(Communicator& c, const Tensor& x, const std::vector<int64_t>& send_rows,
                            const std::vector<int64_t>& recv_rows, bool overlap_backward) {

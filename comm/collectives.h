@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "comm/communicator.h"
+#include "core/autograd.h"
 
 namespace moe::comm {
 
@@ -15,6 +16,11 @@ namespace moe::comm {
 // (Node::start), other ready gradient work running while it travels.
 Tensor all_to_all_autograd(Communicator& c, const Tensor& x, const std::vector<int64_t>& send_rows,
                            const std::vector<int64_t>& recv_rows, bool overlap_backward = false);
+// The backward of an all-to-all of send_rows / recv_rows, started: the
+// reverse exchange of `grad` (kept alive until it completes) as a split
+// backward's completion (Node::start).
+FinishFn start_reverse_all_to_all(Communicator& c, const Tensor& grad, const std::vector<int64_t>& send_rows,
+                                  const std::vector<int64_t>& recv_rows);
 // The same exchange started now and finished by finish(), so the caller
 // computes in between (the MoE layer's shared experts while its tokens
 // travel). finish() returns what all_to_all_autograd would, bit for bit,

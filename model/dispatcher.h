@@ -31,6 +31,8 @@ struct Dispatched {
   // Set when the rows are still travelling (an overlapped dispatch): rows and
   // to_arrival_order come with finish_dispatch().
   std::shared_ptr<comm::PendingAllToAll> in_flight;
+  std::shared_ptr<PendingFp8AllToAll> fp8_in_flight;  // the same, FP8 dispatch
+  bool travelling() const { return in_flight || fp8_in_flight; }
 };
 
 // What start_combine() produced: the combined rows, or the exchange that
@@ -48,7 +50,7 @@ class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
   virtual Dispatched dispatch(const Tensor& x, const DispatchPlan& plan) = 0;
-  // Completes a dispatch whose rows were still travelling (d.in_flight);
+  // Completes a dispatch whose rows were still travelling (d.travelling());
   // nothing otherwise. The caller may compute in between.
   virtual void finish_dispatch(Dispatched& d) { (void)d; }
   // expert_out [rows, D] in the order of d.rows -> [plan.assignments, D] in plan order.

@@ -54,7 +54,11 @@ Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
   const Tensor rows = index_select(x, 0, token_index_on(plan, x.device()));
   const int64_t row_bytes = fp8_ ? fp8_row_bytes(x.size(1)) : x.size(1) * int64_t(dtype_size(x.dtype()));
   prof::add_bytes(prof::Phase::dispatch, rows_to_peers(d.send_rows) * row_bytes);
-  if (overlap_ && !fp8_) {
+  if (overlap_ && fp8_) {
+    d.fp8_in_flight = std::make_shared<PendingFp8AllToAll>(ep_, rows, d.send_rows, d.recv_rows);
+    return d;
+  }
+  if (overlap_) {
     d.in_flight = std::make_shared<comm::PendingAllToAll>(ep_, rows, d.send_rows, d.recv_rows);
     return d;
   }
@@ -67,11 +71,13 @@ Dispatched EpDispatcher::dispatch(const Tensor& x, const DispatchPlan& plan) {
 }
 
 void EpDispatcher::finish_dispatch(Dispatched& d) {
-  if (!d.in_flight) return;
+  if (!d.travelling()) return;
   prof::PhaseScope scope(prof::Phase::dispatch);
-  const Tensor arrived = d.in_flight->finish();
+  Fp8Rows codes;
+  const Tensor arrived = d.in_flight ? d.in_flight->finish() : d.fp8_in_flight->finish(&codes);
   d.in_flight.reset();
-  permute(d, arrived);
+  d.fp8_in_flight.reset();
+  permute(d, arrived, codes);
 }
 
 // 3. Permute (src, local expert) -> (local expert, src).

@@ -16,7 +16,8 @@ class EpDispatcher final : public Dispatcher {
  public:
   // ep must outlive the dispatcher (and every graph it records).
   // overlap: dispatch() returns with the rows still travelling
-  // (Dispatched::in_flight) unless fp8; finish_dispatch() receives them.
+  // (Dispatched::in_flight, or fp8_in_flight with fp8); finish_dispatch()
+  // receives them.
   // start_combine() likewise, and both exchanges' backwards are split
   // (Node::start) so other gradient work runs while they travel.
   EpDispatcher(comm::Communicator& ep, int64_t experts, bool fp8 = false, bool overlap = false);

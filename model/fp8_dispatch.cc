@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "comm/collectives.h"
 #include "core/autograd.h"
 #include "core/backend/fp8.h"
 #include "core/error.h"
@@ -9,6 +10,23 @@
 #include "core/ops.h"
 
 namespace moe::model {
+
+// Codes and scales of quantised rows in flight (the same row counts, both
+// at once).
+struct Fp8Exchange {
+  std::shared_ptr<comm::Work> codes, scales;
+  Fp8Exchange(comm::Communicator& c, const Tensor& rows, const std::vector<int64_t>& send,
+              const std::vector<int64_t>& recv) {
+    const Fp8Rows q = quantize_rows(rows);
+    codes = c.all_to_all_single_async(q.codes, send, recv);
+    scales = c.all_to_all_single_async(q.scales, send, recv);
+  }
+  Fp8Rows wait() const {
+    codes->wait();
+    scales->wait();
+    return {codes->result(), scales->result()};
+  }
+};
 
 namespace {
 
@@ -26,29 +44,35 @@ class Fp8RoundTrip final : public Function {
   Fp8Rows codes;  // what forward dequantised
 };
 
+// Forward: the exchange (started here, or already by a PendingFp8AllToAll),
+// dequantised; backward: the reverse f32 all-to-all (split when overlapped).
 class Fp8AllToAll final : public Function {
  public:
-  Fp8AllToAll(comm::Communicator& c, std::vector<int64_t> send, std::vector<int64_t> recv)
-      : c_(c), send_(std::move(send)), recv_(std::move(recv)) {}
+  Fp8AllToAll(comm::Communicator& c, std::vector<int64_t> send, std::vector<int64_t> recv,
+              std::shared_ptr<Fp8Exchange> started = nullptr)
+      : c_(c), send_(std::move(send)), recv_(std::move(recv)), started_(std::move(started)) {}
   std::string name() const override { return "fp8_all_to_all"; }
   std::vector<Tensor> forward(const std::vector<Tensor>& in) override {
-    const Fp8Rows q = quantize_rows(in[0]);
-    // Codes and scales travel by the same row counts, both in flight at once.
-    std::unique_ptr<comm::Work> codes = c_.all_to_all_single_async(q.codes, send_, recv_);
-    std::unique_ptr<comm::Work> scales = c_.all_to_all_single_async(q.scales, send_, recv_);
-    codes->wait();
-    scales->wait();
-    arrived = {codes->result(), scales->result()};
+    const bool overlapped = started_ != nullptr;
+    if (!overlapped) started_ = std::make_shared<Fp8Exchange>(c_, in[0], send_, recv_);
+    arrived = started_->wait();
+    started_.reset();
+    split_backward_ = overlapped;
     return {dequantize_rows(arrived, in[0].dtype())};
   }
   std::vector<Tensor> backward(const std::vector<Tensor>& g) override {
     return {c_.all_to_all_single(g[0], recv_, send_)};
+  }
+  FinishFn start_backward(const std::vector<Tensor>& g) override {
+    return split_backward_ ? comm::start_reverse_all_to_all(c_, g[0], send_, recv_) : nullptr;
   }
   Fp8Rows arrived;  // what forward dequantised
 
  private:
   comm::Communicator& c_;
   std::vector<int64_t> send_, recv_;
+  std::shared_ptr<Fp8Exchange> started_;
+  bool split_backward_ = false;
 };
 
 }  // namespace
@@ -100,6 +124,20 @@ Tensor fp8_round_trip(const Tensor& rows, Fp8Rows* codes) {
   auto fn = std::make_shared<Fp8RoundTrip>();
   Tensor out = Function::apply(fn, {rows})[0];
   if (codes) *codes = std::move(fn->codes);
+  return out;
+}
+
+PendingFp8AllToAll::PendingFp8AllToAll(comm::Communicator& c, const Tensor& rows, std::vector<int64_t> send_rows,
+                                       std::vector<int64_t> recv_rows)
+    : c_(&c), rows_(rows), send_(std::move(send_rows)), recv_(std::move(recv_rows)),
+      started_(std::make_shared<Fp8Exchange>(c, rows, send_, recv_)) {}
+
+Tensor PendingFp8AllToAll::finish(Fp8Rows* codes) {
+  MOE_CHECK(started_ != nullptr, "PendingFp8AllToAll::finish called twice");
+  auto fn = std::make_shared<Fp8AllToAll>(*c_, send_, recv_, std::move(started_));
+  started_.reset();
+  Tensor out = Function::apply(fn, {rows_})[0];
+  if (codes) *codes = std::move(fn->arrived);
   return out;
 }
 

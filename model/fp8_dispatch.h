@@ -12,6 +12,7 @@
 // dispatch quantisation is of its GEMM recipe. One rank (no all-to-all)
 // applies the same quantise-dequantise, so every layout sees the same values.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "comm/communicator.h"
@@ -44,5 +45,23 @@ int64_t fp8_row_bytes(int64_t d);
 Tensor fp8_round_trip(const Tensor& rows, Fp8Rows* codes = nullptr);
 Tensor fp8_all_to_all(comm::Communicator& c, const Tensor& rows, const std::vector<int64_t>& send_rows,
                       const std::vector<int64_t>& recv_rows, Fp8Rows* codes = nullptr);
+
+struct Fp8Exchange;
+// fp8_all_to_all started now (quantised, codes and scales in flight) and
+// finished by finish(), bit for bit the same; its backward's reverse
+// exchange is a split backward (as comm::PendingAllToAll's). rows must not
+// change before finish(); finish() is called once.
+class PendingFp8AllToAll {
+ public:
+  PendingFp8AllToAll(comm::Communicator& c, const Tensor& rows, std::vector<int64_t> send_rows,
+                     std::vector<int64_t> recv_rows);
+  Tensor finish(Fp8Rows* codes = nullptr);
+
+ private:
+  comm::Communicator* c_;
+  Tensor rows_;
+  std::vector<int64_t> send_, recv_;
+  std::shared_ptr<Fp8Exchange> started_;
+};
 
 }  // namespace moe::model

@@ -337,6 +337,12 @@ TEST(MpiLayouts, OverlappedDispatchIsBitwiseTheBlockingOne) {
     const int ep = MOE_WORLD_SIZE / tp > 1 ? MOE_WORLD_SIZE / tp : MOE_WORLD_SIZE;
     expect_bitwise(parallel_run(c, tp, ep, ids, tgt, false, false), parallel_run(c, tp, ep, ids, tgt, false, true));
   }
+  // FP8 dispatch: codes and scales travel while the shared experts run.
+  config::ModelConfig f = c;
+  f.set_d_model(160);
+  f.mutable_fp8()->set_dispatch(true);
+  expect_bitwise(parallel_run(f, 1, MOE_WORLD_SIZE, ids, tgt, false, false),
+                 parallel_run(f, 1, MOE_WORLD_SIZE, ids, tgt, false, true));
 }
 
 // The same layouts on the CUDA device over the NCCL communicator (the SIM
