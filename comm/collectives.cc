@@ -57,7 +57,9 @@ class FinishAllToAll final : public Function {
   std::vector<Tensor> backward(const std::vector<Tensor>& g) override {
     return {c_.all_to_all_single(g[0], recv_, send_)};
   }
-  FinishFn start_backward(const std::vector<Tensor>& g) override { return start_reverse_all_to_all(c_, g[0], send_, recv_); }
+  FinishFn start_backward(const std::vector<Tensor>& g) override {
+    return start_reverse_all_to_all(c_, g[0], send_, recv_);
+  }
 
  private:
   Communicator& c_;

@@ -50,7 +50,9 @@ void for_each_group_concurrently(const std::vector<int64_t>& group_rows, Device 
   for (int64_t r : group_rows) items += r > 0;
   backend::SideStreams side(d, items);
   int64_t item = 0;
-  for_each_group(group_rows, [&](int64_t g, int64_t off, int64_t rows) { side.run(item++, [&] { fn(g, off, rows); }); });
+  for_each_group(group_rows, [&](int64_t g, int64_t off, int64_t rows) {
+    side.run(item++, [&] { fn(g, off, rows); });
+  });
   side.join();
 }
 
