@@ -1,6 +1,9 @@
 #include "launch/cli_flags.h"
 
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace moe::launch {
@@ -26,6 +29,19 @@ absl::StatusOr<std::vector<std::string>> take_repeated_flag(std::string_view nam
   argc = out;
   argv[argc] = nullptr;  // as main() received it
   return values;
+}
+
+void set_usage(const std::string& usage) {
+  absl::SetProgramUsageMessage(usage);
+  absl::FlagsUsageConfig config;
+  auto ours = [](absl::string_view file) {
+    const size_t slash = file.find_last_of('/');
+    const absl::string_view name = slash == absl::string_view::npos ? file : file.substr(slash + 1);
+    return absl::StartsWith(name, "moe_") || name == "cli_flags.cc";
+  };
+  config.contains_helpshort_flags = ours;
+  config.contains_help_flags = ours;
+  absl::SetFlagsUsageConfig(config);
 }
 
 }  // namespace moe::launch

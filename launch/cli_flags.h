@@ -16,4 +16,9 @@ namespace moe::launch {
 // order. "--name" as the last argument is an error.
 absl::StatusOr<std::vector<std::string>> take_repeated_flag(std::string_view name, int& argc, char** argv);
 
+// The usage line, and --help / --helpshort listing the flags of our tools'
+// sources (absl's default looks for a file named after the program, which
+// "moe-train" from moe_train.cc never matches).
+void set_usage(const std::string& usage);
+
 }  // namespace moe::launch

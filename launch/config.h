@@ -3,6 +3,7 @@
 // command-line overrides, validation, and the resolved copy written into
 // the run directory. Every error names the file or the override, the field
 // by its full dotted path (model.moe.top_k) and the reason.
+#include <utility>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -51,6 +52,12 @@ absl::Status validate_layout(const config::TrainConfig& cfg, int world);
 // ran. Absent sub-messages are filled too, except model.moe, whose absence
 // means "dense model". Parsing the text back gives an equivalent config.
 std::string config_to_text(const config::TrainConfig& cfg);
+
+// Every field of the run config, one per line: its path (as --set takes
+// it), type (an enum's values), default and the .proto's comment on it.
+std::string list_config_fields();
+// The text of the project's .proto files, by path (launch/proto_texts.cc.in).
+const std::vector<std::pair<std::string, std::string>>& proto_texts();
 
 // mkdir -p run_dir, then writes config_to_text(cfg) to run_dir/config.pbtxt.
 absl::Status write_resolved_config(const config::TrainConfig& cfg, const std::string& run_dir);

@@ -30,6 +30,13 @@ std::string finite_or_null(double v, const std::string& formatted) { return std:
 
 }  // namespace
 
+std::string format_duration(double seconds) {
+  const int64_t s = seconds > 0 ? int64_t(seconds + 0.5) : 0;
+  if (s < 60) return absl::StrFormat("%ds", s);
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  return absl::StrFormat("%dh%02dm", s / 3600, (s % 3600) / 60);
+}
+
 MetricsWriter::MetricsWriter(const std::string& run_dir, int64_t resume_step) {
   if (run_dir.empty()) return;
   const std::string path = run_dir + "/metrics.jsonl";
@@ -62,6 +69,14 @@ void MetricsWriter::step(const StepMetrics& m) {
   if (m.moe) {
     line += absl::StrFormat(" | load max/mean %.2f | dropped %.2f%%", m.max_load, m.dropped_pct);
     json += absl::StrFormat(", \"max_over_mean_load\": %.4f, \"dropped_pct\": %.4f", m.max_load, m.dropped_pct);
+  }
+  if (m.elapsed_s >= 0) {
+    line += " | elapsed " + format_duration(m.elapsed_s);
+    json += absl::StrFormat(", \"elapsed_s\": %.1f", m.elapsed_s);
+  }
+  if (m.eta_s >= 0) {
+    line += " | eta " + format_duration(m.eta_s);
+    json += absl::StrFormat(", \"eta_s\": %.1f", m.eta_s);
   }
   line += absl::StrFormat(" | skipped %d", m.skipped);
   json += absl::StrFormat(", \"skipped\": %d", m.skipped);

@@ -19,7 +19,13 @@ struct StepMetrics {
   bool moe = false;
   int64_t skipped = 0;        // steps skipped so far in this run (non-finite loss or gradient norm)
   bool step_skipped = false;  // this step was one of them
+  // Wall time of this process's run so far (evaluations and saves
+  // included), and the time left at the run's mean pace; < 0: not known.
+  double elapsed_s = -1, eta_s = -1;
 };
+
+// "45s", "3m07s", "2h05m" (whole seconds; hours and minutes past an hour).
+std::string format_duration(double seconds);
 
 class MetricsWriter {
  public:

@@ -181,7 +181,7 @@ int run(const std::vector<std::string>& overrides) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  moe::launch::set_usage(
       "moe-params --preset NAME | --config FILE [--set field=value ...] "
       "[--tp N --ep N --dp N --zero1 --bf16_copy --micro_batch B --seq_len T]");
   // --set repeats and its values may hold commas: collected before absl sees it.

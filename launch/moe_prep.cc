@@ -27,6 +27,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "launch/cli_flags.h"
 #include "absl/strings/str_join.h"
 #include "core/error.h"
 #include "data/bpe_tokenizer.h"
@@ -160,7 +161,7 @@ absl::Status run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  moe::launch::set_usage(
       "moe-prep --input FILE[,FILE...] --output OUT.h5 [--tokenizer byte|bpe] [--vocab_size N] "
       "[--val_fraction 0.1] [--format hdf5|megatron]");
   const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);

@@ -23,6 +23,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "comm/mpi_communicator.h"
 #include "core/error.h"
 #include "launch/cli_flags.h"
@@ -45,6 +46,8 @@ ABSL_FLAG(bool, overwrite, false,
           "refused; --resume continues instead");
 ABSL_FLAG(bool, allow_empty_config, false,
           "accept a --config file that sets no field (every value the default) instead of refusing it");
+ABSL_FLAG(bool, list_config, false,
+          "print every config field (its --set path, type, default and documentation) and exit");
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -64,7 +67,7 @@ void expand_bare_resume(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   moe::comm::mpi_init(&argc, &argv);
-  absl::SetProgramUsageMessage("moe-train --config FILE [--set field=value ...]");
+  moe::launch::set_usage("moe-train --config FILE [--set field=value ...]");
   absl::StatusOr<std::vector<std::string>> overrides = moe::launch::take_repeated_flag("set", argc, argv);
   if (!overrides.ok()) {
     std::fprintf(stderr, "moe-train: %s\n", std::string(overrides.status().message()).c_str());
@@ -72,6 +75,10 @@ int main(int argc, char** argv) {
   }
   expand_bare_resume(argc, argv);
   absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_list_config)) {
+    std::fputs(moe::launch::list_config_fields().c_str(), stdout);
+    return 0;
+  }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGUSR1, on_signal);
@@ -120,6 +127,9 @@ int main(int argc, char** argv) {
       }
       world = moe::launch::run_world(std::move(world), *dev);
     }
+    if (lead && cfg->eval_every() <= 0)
+      std::printf("moe-train: warning: eval_every = %lld: no validation loss is computed in this run\n",
+                  static_cast<long long>(cfg->eval_every()));
     moe::parallel::Mesh mesh(std::move(world), int(cfg->parallel().tp()), int(cfg->parallel().ep()));
     absl::StatusOr<moe::launch::TrainResult> r = moe::launch::train(*cfg, &g_stop, false, &mesh);
     if (!r.ok()) {
@@ -140,9 +150,11 @@ int main(int argc, char** argv) {
     // Preemption (SIGTERM / SIGUSR1) saved and ends well; Ctrl-C is an interruption.
     const int code = r->interrupted && g_signal.load() == SIGINT ? 130 : 0;
     if (!lead) return code;
-    std::printf("moe-train: %s after %lld steps: train loss %.4f, val loss %.4f, %.0f tokens/s\n",
+    const std::string val = r->last_val_loss >= 0 ? absl::StrFormat("val loss %.4f", r->last_val_loss)
+                                                  : std::string("no evaluation ran");
+    std::printf("moe-train: %s after %lld steps: train loss %.4f, %s, %.0f tokens/s\n",
                 r->interrupted ? "interrupted" : "done", static_cast<long long>(r->steps_done), r->last_train_loss,
-                r->last_val_loss, r->tokens_per_s);
+                val.c_str(), r->tokens_per_s);
     return code;
   } catch (const std::exception& e) {
     // A failure inside the run: the other ranks may be waiting in a

@@ -288,6 +288,7 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
   int64_t last_spike = -1;
 
   BatchAhead ahead(*sampler, G, shard.first, micro, dev);
+  const double run_start = now_s();
   for (int64_t step = resumed->step; step < cfg.steps(); ++step) {
     maybe_inject_failure(mesh, step);
     maybe_inject_hang(mesh.rank(), step);
@@ -372,6 +373,8 @@ absl::StatusOr<TrainResult> train(const config::TrainConfig& cfg, const std::ato
     const bool last = step + 1 == cfg.steps() || stopping;
     if (skip || (cfg.log_every() > 0 && (step % cfg.log_every() == 0 || last))) {
       sm.tokens_per_s = double(window_tokens) / window_time;
+      sm.elapsed_s = now_s() - run_start;
+      sm.eta_s = sm.elapsed_s / double(step + 1 - resumed->step) * double(cfg.steps() - step - 1);
       window_time = 0;
       window_tokens = 0;
       if (!quiet) metrics->step(sm);

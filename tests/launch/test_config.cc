@@ -461,5 +461,30 @@ TEST(ConfigText, WriteResolvedConfigReportsAnUnwritableDir) {
   std::filesystem::remove(file);
 }
 
+// --list_config: every field with its type, default and the .proto's
+// comment, and each listed path is one --set accepts (set to its default).
+TEST(ConfigFields, ListingNamesEveryFieldAsSetTakesIt) {
+  const std::string listing = list_config_fields();
+  EXPECT_NE(listing.find("model.n_kv_heads (int64) = 0  # 0: n_heads\n"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("model.attention (enum ATTENTION_GQA|ATTENTION_MLA) = ATTENTION_GQA\n"), std::string::npos);
+  EXPECT_NE(listing.find("parallel.overlap_dispatch (bool) = true  # "), std::string::npos);
+  std::istringstream in(listing);
+  int leaves = 0;
+  for (std::string line; std::getline(in, line);) {
+    const size_t open = line.find(" ("), eq = line.find(") = ");
+    if (open == std::string::npos || eq == std::string::npos || line.find("repeated") != std::string::npos ||
+        line.find("[i]") != std::string::npos)
+      continue;
+    std::string value = line.substr(eq + 4, line.find("  # ") == std::string::npos ? std::string::npos
+                                                                                   : line.find("  # ") - eq - 4);
+    if (line.find("(string)") != std::string::npos) value = value.substr(1, value.size() - 2);
+    config::TrainConfig cfg;
+    const absl::Status st = apply_override(cfg, line.substr(0, open) + "=" + value);
+    EXPECT_TRUE(st.ok()) << line << ": " << st.message();
+    ++leaves;
+  }
+  EXPECT_GT(leaves, 100);
+}
+
 }  // namespace
 }  // namespace moe::launch

@@ -40,5 +40,33 @@ TEST(Metrics, ResumeDropsRecordsFromTheCheckpointOn) {
   EXPECT_EQ(kept.find("{\"step\": 8, \"eval_train_loss\""), std::string::npos) << kept;
 }
 
+// The log line and the JSON record carry elapsed time and the ETA when the
+// trainer knows them, in compact units.
+TEST(Metrics, ElapsedAndEtaInTheLogLineAndTheRecord) {
+  EXPECT_EQ(format_duration(0), "0s");
+  EXPECT_EQ(format_duration(44.6), "45s");
+  EXPECT_EQ(format_duration(187), "3m07s");
+  EXPECT_EQ(format_duration(7530), "2h05m");
+  const std::string dir = testing::TempDir() + "/metrics_eta";
+  std::filesystem::create_directories(dir);
+  {
+    MetricsWriter w(dir);
+    StepMetrics m;
+    m.step = 3;
+    m.elapsed_s = 62;
+    m.eta_s = 3725;
+    testing::internal::CaptureStdout();
+    w.step(m);
+    const std::string line = testing::internal::GetCapturedStdout();
+    EXPECT_NE(line.find("| elapsed 1m02s | eta 1h02m |"), std::string::npos) << line;
+    StepMetrics unknown;
+    testing::internal::CaptureStdout();
+    w.step(unknown);
+    EXPECT_EQ(testing::internal::GetCapturedStdout().find("eta"), std::string::npos);
+  }
+  const std::string json = read(dir + "/metrics.jsonl");
+  EXPECT_NE(json.find("\"elapsed_s\": 62.0, \"eta_s\": 3725.0"), std::string::npos) << json;
+}
+
 }  // namespace
 }  // namespace moe::launch
