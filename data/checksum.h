@@ -26,6 +26,11 @@ class Fnv1a64 {
   uint64_t h_ = 0xcbf29ce484222325ull;
 };
 
+// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as TFRecord
+// framing uses it; masked() is TFRecord's rotate-and-add of a stored CRC.
+uint32_t crc32c(const void* data, size_t n);
+inline uint32_t crc32c_masked(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + 0xa282ead8u; }
+
 static_assert(std::endian::native == std::endian::little, "checksums assume little-endian");
 
 }  // namespace moe::data

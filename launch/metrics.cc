@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "launch/tensorboard.h"
 
 namespace moe::launch {
 
@@ -43,6 +44,11 @@ MetricsWriter::MetricsWriter(const std::string& run_dir, int64_t resume_step) {
   const std::string kept = resume_step >= 0 ? records_before(path, resume_step) : std::string();
   jsonl_ = std::fopen(path.c_str(), "w");
   if (jsonl_) std::fputs(kept.c_str(), jsonl_);
+  absl::StatusOr<std::unique_ptr<TbWriter>> tb = TbWriter::open(run_dir + "/tb");
+  if (tb.ok())
+    tb_ = std::move(*tb);
+  else
+    std::fprintf(stderr, "moe-train: warning: no TensorBoard events: %s\n", std::string(tb.status().message()).c_str());
 }
 
 MetricsWriter::~MetricsWriter() {
@@ -90,6 +96,18 @@ void MetricsWriter::step(const StepMetrics& m) {
     std::fprintf(jsonl_, "%s}\n", json.c_str());
     std::fflush(jsonl_);
   }
+  if (tb_) {
+    std::vector<std::pair<std::string, double>> s = {
+        {"train/loss", m.lm_loss}, {"train/lr", m.lr}, {"train/grad_norm", m.grad_norm},
+        {"perf/tokens_per_s", m.tokens_per_s}, {"train/skipped_steps", double(m.skipped)}};
+    for (const auto& [name, v] : m.aux) s.emplace_back("aux/" + name, v);
+    if (m.mtp_loss >= 0) s.emplace_back("train/mtp_loss", m.mtp_loss);
+    if (m.moe) {
+      s.emplace_back("moe/max_over_mean_load", m.max_load);
+      s.emplace_back("moe/dropped_pct", m.dropped_pct);
+    }
+    tb_->scalars(m.step, s);
+  }
 }
 
 void MetricsWriter::eval(int64_t step, double val_loss, double train_loss) {
@@ -100,6 +118,7 @@ void MetricsWriter::eval(int64_t step, double val_loss, double train_loss) {
                  static_cast<long long>(step), train_loss, val_loss);
     std::fflush(jsonl_);
   }
+  if (tb_) tb_->scalars(step, {{"val/loss", val_loss}, {"val/train_loss", train_loss}});
 }
 
 void MetricsWriter::event(int64_t step, const std::string& kind, const std::string& text,

@@ -1,12 +1,16 @@
 #pragma once
-// Training metrics: one line per logged step on stdout and one JSON object
-// per line in <run_dir>/metrics.jsonl.
+// Training metrics: one line per logged step on stdout, one JSON object
+// per line in <run_dir>/metrics.jsonl, and the same numbers as TensorBoard
+// scalars under <run_dir>/tb/ (launch/tensorboard.h).
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace moe::launch {
+
+class TbWriter;
 
 struct StepMetrics {
   int64_t step = 0;
@@ -48,6 +52,7 @@ class MetricsWriter {
 
  private:
   std::FILE* jsonl_ = nullptr;
+  std::unique_ptr<TbWriter> tb_;
 };
 
 }  // namespace moe::launch
