@@ -19,5 +19,6 @@ for p in loss aux moe throughput optim; do
 done
 grep -q '"val_loss"' "$run/metrics.jsonl" || fail "no val_loss record to plot"
 if bash "$src/scripts/moe-plot" "$tmp/nowhere" >"$tmp/plot2.out" 2>&1; then fail "moe-plot accepted a missing run"; fi
-grep -q "moe-plot: no such run directory or metrics file: $tmp/nowhere" "$tmp/plot2.out" || { cat "$tmp/plot2.out"; fail "unclear error"; }
+grep -q "moe-plot: no such run directory or metrics file: $tmp/nowhere" "$tmp/plot2.out" ||
+  { cat "$tmp/plot2.out"; fail "unclear error"; }
 ok "elapsed/ETA logged, one events file, five PNGs, a missing run refused"
