@@ -78,11 +78,11 @@ fp8::QuantizedTensor code_rows(const fp8::QuantizedTensor& q, int64_t off, int64
   return s;
 }
 
+// The codes' own format, layout and scales are backend::fp8_fprop_codes's
+// to check (per group); here only that they are x's rows.
 void check_codes(const char* name, const fp8::QuantizedTensor& q, const Tensor& x) {
-  MOE_CHECK(q.format == fp8::Format::e4m3 && q.layout == fp8::Layout::tile_1x128 && q.rows == x.size(0) &&
-                q.cols == x.size(1) && q.codes.defined() && q.codes.shape() == x.shape() &&
-                q.scales.defined() && q.scales.numel() == q.rows * fp8::scale_cols(fp8::Layout::tile_1x128, q.cols),
-            name, ": x_codes must be E4M3 1x128-tile codes of x ", x.str(), ", got ", q.rows, " x ", q.cols, " codes ",
+  MOE_CHECK(q.rows == x.size(0) && q.cols == x.size(1) && q.codes.defined() && q.codes.shape() == x.shape(), name,
+            ": x_codes must be codes of x ", x.str(), ", got ", q.rows, " x ", q.cols, " codes ",
             q.codes.defined() ? q.codes.str() : "undefined");
   MOE_CHECK(q.codes.device() == x.device(), name, ": x_codes are on ", q.codes.device().str(), ", x on ",
             x.device().str());

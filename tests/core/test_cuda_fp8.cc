@@ -119,6 +119,20 @@ TEST(CudaFp8, NonFiniteInputGivesTheCpuError) {
   }
 }
 
+// A device FP8 GEMM's result against the CPU emulation's: bitwise under the
+// shim (it runs the emulation's product on the device's operands), within
+// 1e-5 K max|C| on a GPU (cuBLASLt's own promotion).
+void expect_matches_emulation(const Tensor& cpu, const Tensor& gpu, double K, const std::string& what) {
+#if defined(MOE_CUDA_SIM)
+  (void)K;
+  expect_bitwise(cpu, gpu, what);
+#else
+  double top = 0;
+  for (double v : values(cpu)) top = std::max(top, std::abs(v));
+  expect_within(cpu, gpu, [&](size_t) { return 1e-5 * K * top; }, what);
+#endif
+}
+
 // The three GEMMs of an FP8 linear on the device against the CPU
 // emulation's, for every recipe: under the SIMT shim bitwise (the shim runs
 // the emulation's product on the device's codes and scales, so this checks
@@ -161,14 +175,7 @@ TEST(CudaFp8, LinearGemmsMatchTheCpuEmulation) {
       const char* names[] = {"fprop", "dgrad", "wgrad"};
       for (int i = 0; i < 3; ++i) {
         const auto& [c, g] = products[i];
-#if defined(MOE_CUDA_SIM)
-        expect_bitwise(c, g, what + " " + names[i]);
-#else
-        double top = 0;
-        for (double v : values(c)) top = std::max(top, std::abs(v));
-        const double K = double(i == 0 ? sh.K : i == 1 ? sh.N : sh.M);
-        expect_within(c, g, [&](size_t) { return 1e-5 * K * top; }, what + " " + names[i]);
-#endif
+        expect_matches_emulation(c, g, double(i == 0 ? sh.K : i == 1 ? sh.N : sh.M), what + " " + names[i]);
       }
       EXPECT_EQ(cs.pending(), gs.pending()) << what << ": recorded amaxes";
     }
@@ -193,14 +200,7 @@ TEST(CudaFp8, FpropOnGivenCodesMatchesTheCpu) {
         backend::fp8_quantize(gx, fp8::Format::e4m3, fp8::Layout::tile_1x128, r.rounding, false);
     const Tensor c = backend::fp8_fprop_codes(cq, w, r, {});
     EXPECT_EQ(values(c), values(backend::fp8_fprop(x, w, r, {}))) << what << " cpu";
-    const Tensor g = backend::fp8_fprop_codes(gq, gw, r, {});
-#if defined(MOE_CUDA_SIM)
-    expect_bitwise(c, g, what);
-#else
-    double top = 0;
-    for (double v : values(c)) top = std::max(top, std::abs(v));
-    expect_within(c, g, [&](size_t) { return 1e-5 * double(K) * top; }, what);
-#endif
+    expect_matches_emulation(c, backend::fp8_fprop_codes(gq, gw, r, {}), double(K), what);
   }
   // Codes of another width are refused, naming the shape.
   const Tensor w = to_device(sample({64, 8}, 1), kGpu);
@@ -236,13 +236,7 @@ TEST(CudaFp8, GroupedGemmsOnSideStreamsMatchTheCpu) {
     const char* names[] = {"y", "dx", "dw"};
     for (int i = 0; i < 3; ++i) {
       const auto& [c, g] = pairs[i];
-#if defined(MOE_CUDA_SIM)
-      expect_bitwise(c, g, what + " " + names[i]);
-#else
-      double top = 0;
-      for (double v : values(c)) top = std::max(top, std::abs(v));
-      expect_within(c, g, [&](size_t) { return 1e-5 * double(std::max(K, R)) * top; }, what + " " + names[i]);
-#endif
+      expect_matches_emulation(c, g, double(std::max(K, R)), what + " " + names[i]);
     }
     EXPECT_EQ(cs.pending(), gs.pending()) << what;
   }

@@ -450,12 +450,15 @@ TEST(SimtStreams, LegacyStreamWaitsForBlockingStreamsOnly) {
   EXPECT_EQ(cudaStreamDestroy(nonblocking), cudaSuccess);
 }
 
+// A host function that copies one int: run on a stream, it shows what the
+// stream saw when it got there.
+struct Copy {
+  const int* from;
+  int* to;
+  static void CUDART_CB run(void* p) { *static_cast<Copy*>(p)->to = *static_cast<Copy*>(p)->from; }
+};
+
 TEST(SimtStreams, StreamWaitEventOrdersTwoStreams) {
-  struct Copy {
-    const int* from;
-    int* to;
-    static void CUDART_CB run(void* p) { *static_cast<Copy*>(p)->to = *static_cast<Copy*>(p)->from; }
-  };
   int x = 0, seen = -1;
   const int seven = 7;
   Copy set_x{&seven, &x}, read_x{&x, &seen};
@@ -485,11 +488,6 @@ TEST(SimtStreams, StreamWaitEventOrdersTwoStreams) {
 // stream (a pooled event, reused as soon as the wait is queued) whose work
 // finishes first does not release it.
 TEST(SimtStreams, StreamWaitEventWaitsForItsOwnRecord) {
-  struct Copy {
-    const int* from;
-    int* to;
-    static void CUDART_CB run(void* p) { *static_cast<Copy*>(p)->to = *static_cast<Copy*>(p)->from; }
-  };
   int x = 0, seen = -1;
   const int seven = 7;
   Copy set_x{&seven, &x}, read_x{&x, &seen};
